@@ -1,0 +1,32 @@
+# Two commands set everything up on a fresh machine:
+#   make run   - create the virtualenv, install, start the bot
+#   make test  - create the virtualenv, install, run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install bench clean
+
+# The stamp is rebuilt when pyproject.toml changes, so a pulled dependency
+# change installs itself on the next make run / make test.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: the CPU build from local disk, never the CUDA one.
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/shopbot run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_glossary.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""shopbot application: configuration, storage, services, CLI and bot wiring."""

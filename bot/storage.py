@@ -1,0 +1,250 @@
+"""SQLite storage: connections, migrations, one writer thread, backup and check.
+
+The access pattern is Datasette's, made for an asyncio bot:
+
+* every write runs on ONE writer thread with its own connection, inside
+  ``BEGIN IMMEDIATE`` (sqlite-utils' ``atomic()`` issues a deferred ``BEGIN``;
+  a read-then-write transaction then fails with "database is locked" without
+  waiting for the busy timeout);
+* reads run on any thread with a thread-local connection; WAL lets them run
+  while the writer writes;
+* the asyncio side awaits both through ``aread``/``awrite`` and never blocks the
+  event loop. The CLI calls the same code synchronously through ``read``/``write``.
+
+``synchronous=FULL``: a write we acknowledged survives a crash and a power cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import sqlite_utils
+
+from glossary import store as glossary_store
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+
+#: The ordered list of schema migrations. Entry N (1-based) brings the database
+#: to ``PRAGMA user_version = N``. Never edit a released entry: append.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    glossary_store.migrate_v1,
+]
+
+
+#: Data loaded once into a new database, after the migrations (the seed glossary).
+SEEDS: list[Callable[[sqlite_utils.Database], object]] = [
+    glossary_store.seed,
+]
+
+
+class StorageError(RuntimeError):
+    """A storage problem a person can act on (bad path, corrupt file...)."""
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Database:
+    """Open a connection with the pragmas every connection needs."""
+    path = Path(path)
+    try:
+        if readonly:
+            conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, check_same_thread=False,
+                isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+        else:
+            conn = sqlite3.connect(
+                str(path), check_same_thread=False, isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StorageError(f"{path}: cannot switch to WAL journal mode (got {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: {exc}") from exc
+    return sqlite_utils.Database(conn)
+
+
+def run_in_transaction(db: sqlite_utils.Database, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(db, *args)`` inside BEGIN IMMEDIATE; commit, or roll back on error."""
+    conn = db.conn
+    if conn.in_transaction:  # nested: the outer call owns the transaction
+        return fn(db, *args)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(db, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations, each in its own transaction. Returns the version."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StorageError(
+            f"the database is at schema version {version}, newer than this "
+            f"shopbot knows ({len(MIGRATIONS)}): upgrade shopbot"
+        )
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+
+        def step(db: sqlite_utils.Database, number: int = number) -> None:
+            MIGRATIONS[number - 1](db)
+            db.execute(f"PRAGMA user_version = {number}")
+
+        run_in_transaction(db, step)
+    return len(MIGRATIONS)
+
+
+class _Writer(threading.Thread):
+    """The single writer: a thread that owns the write connection."""
+
+    def __init__(self, path: Path, seed: bool):
+        super().__init__(name="shopbot-writer", daemon=True)
+        self.path = path
+        self.seed = seed
+        self.jobs: queue.Queue = queue.Queue()
+        self.ready: Future = Future()
+
+    def run(self) -> None:
+        try:
+            db = connect(self.path)
+            migrate(db)
+            if self.seed:
+                for seed_fn in SEEDS:
+                    run_in_transaction(db, seed_fn)
+        except BaseException as exc:  # reported to whoever opened the storage
+            self.ready.set_exception(exc)
+            return
+        self.ready.set_result(None)
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                break
+            fn, args, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(run_in_transaction(db, fn, *args))
+            except BaseException as exc:
+                future.set_exception(exc)
+        db.conn.close()
+
+
+class Storage:
+    """The database of one shopbot: one writer thread, thread-local readers."""
+
+    def __init__(self, path: str | Path, *, read_threads: int = 4, seed: bool = True):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise StorageError(f"{self.path} is a folder, not a database file")
+        if not self.path.parent.exists():
+            raise StorageError(f"folder {self.path.parent} does not exist")
+        self._local = threading.local()
+        self._readers: list[sqlite_utils.Database] = []
+        self._readers_lock = threading.Lock()
+        self._writer = _Writer(self.path, seed)
+        self._writer.start()
+        self._writer.ready.result()  # raises the migration error, if any
+        self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="shopbot-read")
+        self._closed = False
+
+    # -- reads -----------------------------------------------------------
+    def conn(self) -> sqlite_utils.Database:
+        """This thread's read connection (opened on first use)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+            with self._readers_lock:
+                self._readers.append(db)
+        return db
+
+    def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` on this thread's connection (sync callers)."""
+        return fn(self.conn(), *args)
+
+    async def aread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` on a reader thread without blocking the loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.read, fn, *args)
+
+    async def arun(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run any blocking ``fn(*args)`` (a search, say) on a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn, *args)
+
+    # -- writes ----------------------------------------------------------
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future:
+        if self._closed:
+            raise StorageError("storage is closed")
+        future: Future = Future()
+        self._writer.jobs.put((fn, args, future))
+        return future
+
+    def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` in a write transaction and wait for the commit."""
+        if threading.current_thread() is self._writer:
+            raise StorageError("write() called from the writer thread: call fn directly")
+        return self.submit(fn, *args).result()
+
+    async def awrite(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like ``write`` for asyncio: returns once the transaction is committed."""
+        return await asyncio.wrap_future(self.submit(fn, *args))
+
+    # -- maintenance -----------------------------------------------------
+    def backup(self, dest: str | Path) -> Path:
+        """Online backup (sqlite3 backup API): consistent while others write."""
+        dest = Path(dest)
+        if dest.exists():
+            raise StorageError(f"{dest} exists already; choose a new file")
+        if not dest.parent.exists():
+            raise StorageError(f"folder {dest.parent} does not exist")
+        target = sqlite3.connect(str(dest))
+        try:
+            self.conn().conn.backup(target, pages=1024)
+        except sqlite3.Error as exc:
+            target.close()
+            dest.unlink(missing_ok=True)
+            raise StorageError(f"backup failed: {exc}") from exc
+        target.close()
+        return dest
+
+    def check(self) -> list[str]:
+        """``PRAGMA integrity_check`` and ``foreign_key_check``; [] when healthy."""
+        db = self.conn()
+        rows = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
+        problems = [r for r in rows if r != "ok"]
+        for table, rowid, parent, _ in db.execute("PRAGMA foreign_key_check").fetchall():
+            problems.append(f"{table} row {rowid}: missing {parent}")
+        return problems
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.jobs.put(None)
+        self._writer.join(timeout=30)
+        self._pool.shutdown(wait=True)
+        with self._readers_lock:
+            for db in self._readers:
+                db.conn.close()
+            self._readers.clear()
+
+    def __enter__(self) -> "Storage":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
