@@ -1,0 +1,71 @@
+"""The terminology core: concepts, terms, normalisation, search, term spotting,
+import and export. It knows nothing of Telegram or of the application.
+
+    g = Glossary(connection_factory)      # e.g. Storage.conn
+    g.search("calendring")                # ranked concepts, with match reasons
+    g.spot("涂布机 stopped again, tab ok") # glossary terms inside a message
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import sqlite_utils
+
+from .index import Spot, TermIndex, TermRef
+from .model import (CATEGORIES, LANGS, TERM_TYPES, Concept, GlossaryError, Term,
+                    validate_concept)
+from .search import SearchResult
+from .search import search as _search
+from .store import GlossaryStats, ImportReport, glossary_rev, load_concepts, stats
+
+__all__ = [
+    "CATEGORIES", "LANGS", "TERM_TYPES", "Concept", "Glossary", "GlossaryError",
+    "GlossaryStats", "ImportReport", "SearchResult", "Spot", "Term", "TermRef",
+    "validate_concept",
+]
+
+
+class Glossary:
+    """Search and spotting over the glossary tables of one database.
+
+    ``conn`` returns a connection usable by the calling thread (the
+    application passes ``Storage.conn``, which keeps one per thread). The
+    in-memory index is built on first use and rebuilt when ``glossary_rev``
+    moves, so an import made by the CLI in another process shows up in the
+    running bot at its next lookup. Safe to share between threads.
+    """
+
+    def __init__(self, conn: Callable[[], sqlite_utils.Database]):
+        self._conn = conn
+        self._index: TermIndex | None = None
+        self._lock = threading.Lock()
+
+    def index(self) -> TermIndex:
+        db = self._conn()
+        rev = glossary_rev(db)
+        index = self._index
+        if index is not None and index.rev == rev:
+            return index
+        with self._lock:  # one thread rebuilds; the others wait for it
+            if self._index is None or self._index.rev != rev:
+                # Read rev and rows in one transaction so they agree.
+                with db.conn:
+                    db.execute("BEGIN")
+                    rev = glossary_rev(db)
+                    rows = db.execute("SELECT id, concept_id, lang, type, norm FROM term ORDER BY id").fetchall()
+                self._index = TermIndex(rows, rev)
+            return self._index
+
+    def search(self, query: str, lang: str | None = None, limit: int = 10) -> list[SearchResult]:
+        return _search(self._conn(), self.index(), query, lang=lang, limit=limit)
+
+    def spot(self, text: str) -> list[Spot]:
+        return self.index().spot(text)
+
+    def concept(self, concept_id: str) -> Concept | None:
+        return load_concepts(self._conn(), [concept_id]).get(concept_id)
+
+    def stats(self) -> GlossaryStats:
+        return stats(self._conn())

@@ -1,0 +1,315 @@
+"""Glossary tables and the functions that read and write them.
+
+Functions here take a ``sqlite_utils.Database`` and never open transactions:
+the caller decides (the application runs writes on its single writer thread
+inside ``BEGIN IMMEDIATE``). Every write bumps ``meta.glossary_rev`` in the same
+transaction, which is how in-memory search indexes, in this process or
+another one, learn that they are stale.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Callable, Iterable
+
+import sqlite_utils
+
+from .model import LANGS, Concept, Term, validate_concept
+from .normalize import flat, normalize, pinyin_keys, script_of
+
+SEED_VERSION = "1"
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def migrate_v1(db: sqlite_utils.Database) -> None:
+    """Concepts, terms (with their search keys), definitions, audit, meta."""
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('glossary_rev', '0');
+
+        CREATE TABLE concept (
+            id TEXT PRIMARY KEY,
+            category TEXT NOT NULL,
+            equipment INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'reviewed')),
+            source TEXT NOT NULL DEFAULT '',
+            notes TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE definition (
+            concept_id TEXT NOT NULL REFERENCES concept(id) ON DELETE CASCADE,
+            lang TEXT NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (concept_id, lang)
+        );
+
+        -- norm/flat/script/pinyin/initials are derived from text at write time
+        -- (glossary.normalize) so that search is index lookups, not Python loops.
+        CREATE TABLE term (
+            id INTEGER PRIMARY KEY,
+            concept_id TEXT NOT NULL REFERENCES concept(id) ON DELETE CASCADE,
+            lang TEXT NOT NULL CHECK (lang IN ('zh', 'ko', 'ms', 'fr', 'en')),
+            text TEXT NOT NULL,
+            type TEXT NOT NULL CHECK (type IN ('preferred', 'admitted', 'abbreviation', 'deprecated')),
+            pos TEXT,
+            position INTEGER NOT NULL,
+            norm TEXT NOT NULL,
+            flat TEXT NOT NULL,
+            script TEXT NOT NULL,
+            pinyin TEXT,
+            initials TEXT,
+            UNIQUE (concept_id, lang, text)
+        );
+        CREATE INDEX term_concept ON term(concept_id);
+        CREATE INDEX term_norm ON term(norm);
+        CREATE INDEX term_flat ON term(flat);
+        CREATE INDEX term_script ON term(script);
+        CREATE INDEX term_pinyin ON term(pinyin) WHERE pinyin IS NOT NULL;
+        CREATE INDEX term_initials ON term(initials) WHERE initials IS NOT NULL;
+
+        -- Substring search for queries of 3+ characters. Trigram cannot see
+        -- shorter queries (FIELD-NOTES §3): search routes those to instr().
+        CREATE VIRTUAL TABLE term_fts USING fts5(
+            norm, content='term', content_rowid='id', tokenize='trigram'
+        );
+        CREATE TRIGGER term_ai AFTER INSERT ON term BEGIN
+            INSERT INTO term_fts(rowid, norm) VALUES (new.id, new.norm);
+        END;
+        CREATE TRIGGER term_ad AFTER DELETE ON term BEGIN
+            INSERT INTO term_fts(term_fts, rowid, norm) VALUES ('delete', old.id, old.norm);
+        END;
+        CREATE TRIGGER term_au AFTER UPDATE OF norm ON term BEGIN
+            INSERT INTO term_fts(term_fts, rowid, norm) VALUES ('delete', old.id, old.norm);
+            INSERT INTO term_fts(rowid, norm) VALUES (new.id, new.norm);
+        END;
+
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX audit_entity ON audit(entity, entity_id);
+        """
+    )
+
+
+def audit(db: sqlite_utils.Database, actor: str, action: str, entity: str,
+          entity_id: str, detail: dict | None = None) -> None:
+    """Record who did what, when. Call inside the write it describes."""
+    db.execute(
+        "INSERT INTO audit (at, actor, action, entity, entity_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        [utcnow(), actor, action, entity, entity_id,
+         json.dumps(detail, ensure_ascii=False) if detail else None],
+    )
+
+
+def glossary_rev(db: sqlite_utils.Database) -> int:
+    return int(db.execute("SELECT value FROM meta WHERE key = 'glossary_rev'").fetchone()[0])
+
+
+def _bump_rev(db: sqlite_utils.Database) -> None:
+    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'glossary_rev'")
+
+
+def term_keys(lang: str, text: str) -> dict:
+    """The derived search columns of one term."""
+    norm = normalize(text)
+    keys = {"norm": norm, "flat": flat(norm), "script": script_of(norm),
+            "pinyin": None, "initials": None}
+    if lang == "zh":
+        keys["pinyin"], keys["initials"] = pinyin_keys(norm)
+    return keys
+
+
+# -- reading ---------------------------------------------------------------
+
+def load_concepts(db: sqlite_utils.Database, ids: Iterable[str]) -> dict[str, Concept]:
+    """Concepts by id, with terms (in stored order) and definitions."""
+    ids = list(dict.fromkeys(ids))
+    found: dict[str, Concept] = {}
+    for start in range(0, len(ids), 500):  # stay under SQLite's variable limit
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(
+            f"SELECT id, category, equipment, status, source, notes FROM concept WHERE id IN ({marks})",
+            chunk,
+        ):
+            found[row[0]] = Concept(
+                id=row[0], category=row[1], equipment=bool(row[2]), status=row[3],
+                source=row[4], notes=row[5],
+            )
+        for cid, lang, text, type_, pos in db.execute(
+            f"SELECT concept_id, lang, text, type, pos FROM term WHERE concept_id IN ({marks}) "
+            "ORDER BY concept_id, position",
+            chunk,
+        ):
+            found[cid].terms.append(Term(lang=lang, text=text, type=type_, pos=pos))
+        for cid, lang, text in db.execute(
+            f"SELECT concept_id, lang, text FROM definition WHERE concept_id IN ({marks})", chunk
+        ):
+            found[cid].definitions[lang] = text
+    return found
+
+
+def all_concepts(db: sqlite_utils.Database) -> list[Concept]:
+    ids = [r[0] for r in db.execute("SELECT id FROM concept ORDER BY rowid")]
+    loaded = load_concepts(db, ids)
+    return [loaded[i] for i in ids]
+
+
+@dataclass
+class GlossaryStats:
+    concepts: int
+    equipment: int
+    reviewed: int
+    terms_by_lang: dict[str, int]
+    missing_by_lang: dict[str, int]  # concepts with no preferred term in that language
+    by_category: dict[str, int]
+    rev: int
+
+
+def stats(db: sqlite_utils.Database) -> GlossaryStats:
+    one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+    total = one("SELECT count(*) FROM concept")
+    terms = dict(db.execute("SELECT lang, count(*) FROM term GROUP BY lang").fetchall())
+    with_pref = dict(db.execute(
+        "SELECT lang, count(DISTINCT concept_id) FROM term WHERE type = 'preferred' GROUP BY lang"
+    ).fetchall())
+    return GlossaryStats(
+        concepts=total,
+        equipment=one("SELECT count(*) FROM concept WHERE equipment"),
+        reviewed=one("SELECT count(*) FROM concept WHERE status = 'reviewed'"),
+        terms_by_lang={lang: terms.get(lang, 0) for lang in LANGS},
+        missing_by_lang={lang: total - with_pref.get(lang, 0) for lang in LANGS},
+        by_category=dict(db.execute(
+            "SELECT category, count(*) FROM concept GROUP BY category ORDER BY 2 DESC"
+        ).fetchall()),
+        rev=glossary_rev(db),
+    )
+
+
+# -- writing ---------------------------------------------------------------
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged"
+
+
+def _write_concept(db: sqlite_utils.Database, concept: Concept, now: str, exists: bool) -> None:
+    row = (concept.category, int(concept.equipment), concept.status,
+           concept.source, concept.notes, now, concept.id)
+    if exists:
+        db.execute(
+            "UPDATE concept SET category=?, equipment=?, status=?, source=?, notes=?, updated_at=? "
+            "WHERE id=?", row,
+        )
+        db.execute("DELETE FROM term WHERE concept_id = ?", [concept.id])
+        db.execute("DELETE FROM definition WHERE concept_id = ?", [concept.id])
+    else:
+        db.execute(
+            "INSERT INTO concept (category, equipment, status, source, notes, updated_at, id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row + (now,),
+        )
+    db.conn.executemany(
+        "INSERT INTO term (concept_id, lang, text, type, pos, position, norm, flat, script, pinyin, initials) "
+        "VALUES (:concept_id, :lang, :text, :type, :pos, :position, :norm, :flat, :script, :pinyin, :initials)",
+        [
+            {"concept_id": concept.id, "lang": t.lang, "text": t.text, "type": t.type,
+             "pos": t.pos, "position": i, **term_keys(t.lang, t.text)}
+            for i, t in enumerate(concept.terms)
+        ],
+    )
+    db.conn.executemany(
+        "INSERT INTO definition (concept_id, lang, text) VALUES (?, ?, ?)",
+        [(concept.id, lang, text) for lang, text in concept.definitions.items() if text],
+    )
+
+
+def upsert_concepts(
+    db: sqlite_utils.Database,
+    concepts: list[Concept],
+    actor: str,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Merge concepts by id: add new ones, replace changed ones, count the rest.
+
+    Validates everything first, so that a bad concept raises before any row is
+    written; run it inside one transaction and a failure leaves nothing behind.
+    """
+    seen: set[str] = set()
+    for concept in concepts:
+        validate_concept(concept, where=f"concept {concept.id!r}")
+        if concept.id in seen:
+            raise ValueError(f"concept {concept.id!r} appears twice")
+        seen.add(concept.id)
+    report = ImportReport()
+    now = utcnow()
+    batch = 500
+    for start in range(0, len(concepts), batch):
+        chunk = concepts[start:start + batch]
+        existing = load_concepts(db, [c.id for c in chunk])
+        for concept in chunk:
+            old = existing.get(concept.id)
+            if old is not None and old.key() == concept.key():
+                report.unchanged += 1
+                continue
+            _write_concept(db, concept, now, exists=old is not None)
+            if old is None:
+                report.added += 1
+                audit(db, actor, "create", "concept", concept.id)
+            else:
+                report.updated += 1
+                audit(db, actor, "update", "concept", concept.id)
+        if progress:
+            progress(len(chunk))
+    if report.added or report.updated:
+        _bump_rev(db)
+    return report
+
+
+def delete_concept(db: sqlite_utils.Database, concept_id: str, actor: str) -> bool:
+    gone = db.execute("DELETE FROM concept WHERE id = ?", [concept_id]).rowcount > 0
+    if gone:
+        audit(db, actor, "delete", "concept", concept_id)
+        _bump_rev(db)
+    return gone
+
+
+def seed_files() -> list:
+    return sorted(
+        (f for f in resources.files("glossary").joinpath("seed").iterdir() if f.name.endswith(".csv")),
+        key=lambda f: f.name,
+    )
+
+
+def seed(db: sqlite_utils.Database) -> ImportReport | None:
+    """Load the shipped seed glossary once, on a new database."""
+    done = db.execute("SELECT value FROM meta WHERE key = 'seed_version'").fetchone()
+    if done:
+        return None
+    from .exchange import read_csv  # here, so that the hot import path stays light
+
+    concepts: list[Concept] = []
+    for f in seed_files():
+        concepts.extend(read_csv(f.read_bytes()))
+    report = upsert_concepts(db, concepts, actor="seed")
+    db.execute("INSERT INTO meta (key, value) VALUES ('seed_version', ?)", [SEED_VERSION])
+    return report
