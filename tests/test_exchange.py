@@ -1,0 +1,543 @@
+"""Tests for glossary.exchange: CSV and TBX import/export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from glossary import exchange
+from glossary.exchange import (
+    CSV_COLUMNS,
+    FORMATS,
+    read_csv,
+    read_file,
+    read_file_report,
+    read_tbx,
+    read_tbx_report,
+    write_csv,
+    write_file,
+    write_tbx,
+)
+from glossary.model import (
+    CATEGORIES,
+    CONCEPT_ID_RE,
+    LANGS,
+    PARTS_OF_SPEECH,
+    STATUSES,
+    TERM_TYPES,
+    Concept,
+    GlossaryError,
+    Term,
+)
+
+DATA = Path(__file__).parent / "data"
+TBX_NS = "urn:iso:std:iso:30042:ed-2"
+FORMULA = "=cmd|' /C calc'!A0"
+
+
+def keys(concepts):
+    return [c.key() for c in concepts]
+
+
+def by_id(concepts):
+    return {c.id: c for c in concepts}
+
+
+def terms_of(concept, lang):
+    return {(t.text, t.type, t.pos) for t in concept.terms if t.lang == lang}
+
+
+def csv_bytes(*rows: str) -> bytes:
+    return ("\r\n".join(rows) + "\r\n").encode("utf-8")
+
+
+def sample_concepts() -> list[Concept]:
+    """Concepts that exercise every column and escape."""
+    return [
+        Concept(
+            id="coater",
+            category="electrode",
+            equipment=True,
+            status="reviewed",
+            source="@line-3 list",
+            notes=f"Two of them.\nSee also {FORMULA}, \"quoted\", a | bar",
+            terms=[
+                Term("zh", "涂布机", "preferred", "noun"),
+                Term("zh", "涂覆机", "admitted", "noun"),
+                Term("ko", "코터", "preferred", "noun"),
+                Term("ms", "mesin salutan", "preferred"),
+                Term("fr", "enduiseuse", "preferred", "noun"),
+                Term("en", "coater", "preferred", "noun"),
+                Term("en", "coat", "admitted", "verb"),
+                Term("en", "-ve coater", "deprecated"),
+            ],
+            definitions={"en": "Applies slurry to foil.", "zh": "涂覆浆料的设备。"},
+        ),
+        Concept(
+            id="ocv",
+            category="finishing",
+            terms=[
+                Term("en", "open-circuit voltage", "preferred", "noun"),
+                Term("en", "OCV", "abbreviation", "noun"),
+                Term("en", "+OCV", "abbreviation", "noun"),
+                Term("zh", "开路电压"),
+                Term("zh", "OCV", "abbreviation"),
+            ],
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------
+# Fixtures: the two hand-written TBX files
+
+
+def test_tbx_basic_fixture():
+    concepts, skipped = read_tbx_report(DATA / "tbx_basic.tbx")
+    assert [c.id for c in concepts] == ["coater", "ocv-test", "tab-welding", "mes"]
+    assert skipped == {"de": 1}
+    c = by_id(concepts)
+
+    coater = c["coater"]
+    assert (coater.category, coater.equipment, coater.status) == ("electrode", True, "reviewed")
+    assert coater.source == "Line 3 equipment list, rev. B"
+    assert coater.notes == "Slot-die coater; the cathode line has two."
+    # zh-TW 塗佈機 is the same term as zh-CN 涂布机 once simplified: not doubled.
+    assert terms_of(coater, "zh") == {("涂布机", "preferred", "noun"), ("涂覆机", "admitted", "noun")}
+    assert terms_of(coater, "ko") == {("코터", "preferred", "noun"), ("코팅기", "admitted", "noun")}
+    assert terms_of(coater, "ms") == {("mesin salutan", "preferred", "noun")}
+    assert terms_of(coater, "en") == {("coater", "preferred", "noun"), ("coating machine", "admitted", "noun")}
+    assert coater.definitions == {
+        "zh": "将浆料均匀涂覆在集流体箔材上的设备。",
+        "fr": "Machine qui dépose la pâte d'électrode sur le feuillard.",
+        # Whitespace around a pretty-printed definition is dropped.
+        "en": "Machine that applies electrode slurry evenly onto the current-collector foil.",
+    }
+
+    ocv = c["ocv-test"]
+    assert (ocv.category, ocv.equipment, ocv.status) == ("finishing", False, "draft")
+    assert ("OCV", "abbreviation", "noun") in terms_of(ocv, "zh")  # termType acronym
+    assert ("OCV", "abbreviation", None) in terms_of(ocv, "ko")  # termType, no status
+    assert terms_of(ocv, "ms") == {("ujian voltan litar terbuka", "preferred", "noun")}
+    assert ocv.preferred("en").text == "open-circuit voltage test"
+
+    weld = c["tab-welding"]
+    assert weld.status == "draft"  # no elementWorkingStatus
+    assert terms_of(weld, "en") == {
+        ("tab welding", "preferred", "noun"),
+        ("weld the tabs", "admitted", "verb"),
+        ("ear welding", "deprecated", "noun"),
+    }
+    assert terms_of(weld, "ko") == {("탭 용접", "preferred", "noun")}  # first, no status
+
+    mes = c["mes"]
+    assert mes.category == "general"  # free-text subjectField
+    assert terms_of(mes, "en") == {
+        ("Manufacturing Execution System", "preferred", "noun"),  # properNoun -> noun
+        ("MES", "abbreviation", "noun"),  # initialism
+    }
+
+
+def test_tbx2008_fixture():
+    concepts, warnings = read_file_report(DATA / "tbx2008.tbx")
+    assert warnings == ["skipped 2 term(s) in language 'ja'"]
+    c = by_id(concepts)
+    assert list(c) == ["E0001", "E0002", "E0003", "E0004"]
+
+    coater = c["E0001"]
+    assert (coater.category, coater.status) == ("general", "reviewed")  # finalizedElement
+    # zh-TW converted to Simplified.
+    assert terms_of(coater, "zh") == {("涂布机", "preferred", "noun"), ("涂布设备", "admitted", None)}
+    assert terms_of(coater, "ko") == {("코터", "preferred", "noun")}  # ntig/termGrp/termNoteGrp
+    assert terms_of(coater, "ms") == {("mesin penyalut", "preferred", None)}
+    assert coater.definitions == {"en": "Machine that coats electrode slurry onto metal foil."}
+    assert coater.source == ""  # the definition's source (in descripGrp) is not the concept's
+
+    separator = c["E0002"]
+    assert separator.category == "materials"
+    assert separator.source == "GB/T 36363-2018"
+    assert separator.notes == 'The supplier datasheet says "diaphragm".'
+    # termEntry-level definition becomes English; fr comes from its descripGrp.
+    assert separator.definitions["en"].startswith("Porous polymer film")
+    assert separator.definitions["fr"].startswith("Film polymère poreux")
+    assert ("diaphragm", "deprecated", "noun") in terms_of(separator, "en")  # superseded
+    assert terms_of(separator, "zh") == {("隔膜", "preferred", "noun"), ("隔离膜", "admitted", "noun")}
+
+    degassing = c["E0003"]
+    assert terms_of(degassing, "en") == {("degassing", "preferred", "noun"), ("degas", "admitted", "verb")}
+    assert degassing.definitions == {"fr": "Retrait des gaz formés dans la cellule pendant la formation."}
+
+    agv = c["E0004"]
+    assert (agv.category, agv.equipment) == ("logistics_it", True)
+    assert ("AGV", "abbreviation", None) in terms_of(agv, "en")
+    assert ("AGV小车", "abbreviation", None) in terms_of(agv, "zh")  # shortForm
+    assert ("chariot filoguidé", "deprecated", "noun") in terms_of(agv, "fr")
+
+
+@pytest.mark.parametrize("lang", ["zh-TW", "zh-HK", "zh-Hant", "zh_hant_tw", "ZH-tw"])
+def test_traditional_chinese_is_simplified(lang):
+    tbx = f"""<?xml version="1.0" encoding="UTF-8"?>
+<tbx type="TBX-Basic" style="dca" xml:lang="en" xmlns="{TBX_NS}"><text><body>
+<conceptEntry id="c1"><langSec xml:lang="{lang}">
+<descrip type="definition">塗佈機的定義</descrip>
+<termSec><term>塗佈機</term></termSec></langSec></conceptEntry>
+</body></text></tbx>""".encode()
+    [concept] = read_tbx(tbx)
+    assert concept.terms == [Term("zh", "涂布机", "preferred")]
+    assert concept.definitions == {"zh": "涂布机的定义"}
+
+
+@pytest.mark.parametrize(
+    "raw, lang",
+    [("zh-CN", "zh"), ("zh-SG", "zh"), ("zh-Hans", "zh"), ("ko-KR", "ko"), ("ms-MY", "ms"),
+     ("fr-CA", "fr"), ("en-GB", "en"), ("EN_us", "en")],
+)
+def test_language_codes(raw, lang):
+    tbx = f"""<martif type="TBX"><text><body><termEntry id="c1">
+<langSet xml:lang="{raw}"><tig><term>涂布机</term></tig></langSet>
+</termEntry></body></text></martif>""".encode()
+    assert read_tbx(tbx)[0].terms == [Term(lang, "涂布机", "preferred")]
+
+
+# --------------------------------------------------------------------------
+# Round trips
+
+
+@pytest.mark.parametrize("name", ["tbx_basic.tbx", "tbx2008.tbx"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_fixture_round_trips(tmp_path, name, fmt):
+    concepts = read_file(DATA / name)
+    out = tmp_path / f"out.{fmt}"
+    write_file(concepts, out)
+    again = read_file(out)
+    assert keys(again) == keys(concepts)
+    # ...and once more, so that a written file also reads back to itself.
+    write_file(again, out)
+    assert keys(read_file(out)) == keys(concepts)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_sample_round_trips(tmp_path, fmt):
+    path = tmp_path / "glossary.out"
+    write_file(sample_concepts(), path, fmt=fmt)
+    assert keys(read_file(path, fmt=fmt)) == keys(sample_concepts())
+
+
+def test_csv_round_trip_from_hand_written_csv(tmp_path):
+    source = csv_bytes(
+        "\ufeffid,category,equipment,en,en_admitted,en_pos,zh,zh_abbreviation,zh_pos,fr_definition",
+        'coater,electrode,YES,coater,coating machine | coat ,coater=noun | coat=verb,涂布机,,noun,"Machine, large"',
+        "ocv,finishing,,open-circuit voltage,,,开路电压,OCV,,",
+    )
+    concepts = read_csv(source)
+    coater, ocv = concepts
+    assert coater.equipment is True
+    assert terms_of(coater, "en") == {
+        ("coater", "preferred", "noun"), ("coating machine", "admitted", None), ("coat", "admitted", "verb")
+    }
+    assert terms_of(coater, "zh") == {("涂布机", "preferred", "noun")}
+    assert coater.definitions == {"fr": "Machine, large"}
+    assert terms_of(ocv, "zh") == {("开路电压", "preferred", None), ("OCV", "abbreviation", None)}
+    out = tmp_path / "g.csv"
+    write_csv(concepts, out)
+    assert keys(read_csv(out)) == keys(concepts)
+    assert keys(read_csv(out.read_bytes())) == keys(concepts)
+
+
+# Hypothesis: any valid concepts survive both formats.
+
+_EXTRA = st.sampled_from(list("0123456789 -=+@'&<>\"/().,;:%#") + ["😀", "🔋", "⚡"])
+_TERM_CHAR = st.one_of(st.characters(categories=["L"]), _EXTRA)
+_TEXT_CHAR = st.one_of(_TERM_CHAR, st.sampled_from(["\n", "\t", "\r", "|"]))
+term_texts = st.text(_TERM_CHAR, min_size=1, max_size=30).map(str.strip).filter(bool)
+free_texts = st.text(_TEXT_CHAR, max_size=60).map(str.strip)
+
+
+@st.composite
+def concepts_st(draw):
+    pairs = draw(st.lists(st.tuples(st.sampled_from(LANGS), term_texts),
+                          min_size=1, max_size=8, unique=True))
+    terms = [
+        Term(lang, text, draw(st.sampled_from(TERM_TYPES)),
+             draw(st.none() | st.sampled_from(PARTS_OF_SPEECH)))
+        for lang, text in pairs
+    ]
+    return Concept(
+        id=draw(st.from_regex(CONCEPT_ID_RE, fullmatch=True)),
+        category=draw(st.sampled_from(CATEGORIES)),
+        equipment=draw(st.booleans()),
+        status=draw(st.sampled_from(STATUSES)),
+        source=draw(free_texts),
+        notes=draw(free_texts),
+        terms=terms,
+        definitions=draw(st.dictionaries(st.sampled_from(LANGS), free_texts.filter(bool), max_size=3)),
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(concepts_st(), max_size=4, unique_by=lambda c: c.id))
+def test_random_concepts_round_trip(concepts):
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in FORMATS:
+            path = Path(tmp) / f"g.{fmt}"
+            write_file(concepts, path)
+            assert keys(read_file(path)) == keys(concepts), fmt
+
+
+# --------------------------------------------------------------------------
+# What the written files look like
+
+
+def test_written_csv_has_bom_header_and_escaped_formulas(tmp_path):
+    out = tmp_path / "g.csv"
+    write_csv(sample_concepts(), out)
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    coater = dict(zip(rows[0], rows[1]))
+    assert coater["equipment"] == "yes"
+    assert coater["source"] == "'@line-3 list"
+    assert coater["en_deprecated"] == "'-ve coater"
+    assert coater["en_pos"] == "coater=noun | coat=verb"  # pairs; no pos, no pair
+    assert coater["zh"] == "涂布机" and coater["zh_admitted"] == "涂覆机"
+    assert coater["zh_pos"] == "noun"  # compact form: one pos for the language
+    ocv = dict(zip(rows[0], rows[2]))
+    assert ocv["equipment"] == ""
+    assert ocv["en_abbreviation"] == "OCV | +OCV"  # the concept's order
+    # The formula inside the notes is not at the start of the cell: left alone.
+    assert FORMULA in coater["notes"]
+
+
+def test_formula_cells_round_trip_and_are_escaped(tmp_path):
+    concept = Concept(
+        id="f1", notes=FORMULA, source="'=already quoted",
+        terms=[Term("en", "=SUM(A1)"), Term("en", "+ve tab", "admitted"), Term("fr", "@tab")],
+        definitions={"en": "-1 V"},
+    )
+    out = tmp_path / "f.csv"
+    write_csv([concept], out)
+    row = dict(zip(*list(csv.reader(io.StringIO(out.read_text("utf-8-sig"), newline="")))))
+    assert row["notes"] == "'" + FORMULA
+    assert row["en"] == "'=SUM(A1)"
+    assert row["en_admitted"] == "'+ve tab"
+    assert row["fr"] == "'@tab"
+    assert row["en_definition"] == "'-1 V"
+    assert row["source"] == "''=already quoted"
+    assert read_csv(out)[0].key() == concept.key()
+
+
+def test_import_strips_spreadsheet_quote():
+    [concept] = read_csv(csv_bytes("id,en,notes", "a1,'=x,'@y"))
+    assert concept.terms == [Term("en", "=x")]
+    assert concept.notes == "@y"
+    [concept] = read_csv(csv_bytes("id,en,notes", "a1,'plain,'"))
+    assert concept.terms == [Term("en", "'plain")] and concept.notes == "'"
+
+
+def test_written_tbx_is_pretty_tbx_basic(tmp_path):
+    out = tmp_path / "g.tbx"
+    write_tbx(sample_concepts(), out)
+    raw = out.read_bytes()
+    assert raw.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+    assert b"TBX-Basic_integrated.rng" in raw
+    assert b"\n      <conceptEntry" in raw  # indented
+    root = etree.fromstring(raw)
+    assert root.tag == f"{{{TBX_NS}}}tbx"
+    assert (root.get("type"), root.get("style")) == ("TBX-Basic", "dca")
+    ns = {"t": TBX_NS}
+    entry = root.find("t:text/t:body/t:conceptEntry[@id='ocv']", ns)
+    abbreviation = entry.xpath("t:langSec[@xml:lang='en']/t:termSec[t:term='OCV']", namespaces=ns)[0]
+    notes = {n.get("type"): n.text for n in abbreviation.findall("t:termNote", ns)}
+    assert notes == {"partOfSpeech": "noun", "termType": "abbreviation",
+                     "administrativeStatus": "admittedTerm-admn-sts"}
+    assert entry.findtext("t:admin[@type='elementWorkingStatus']", namespaces=ns) == "workingElement"
+    coater = root.find("t:text/t:body/t:conceptEntry[@id='coater']", ns)
+    assert coater.findtext("t:admin[@type='elementWorkingStatus']", namespaces=ns) == "consolidatedElement"
+    assert coater.findtext("t:admin[@type='projectSubset']", namespaces=ns) == "equipment"
+    assert coater.findtext("t:descrip[@type='subjectField']", namespaces=ns) == "electrode"
+
+
+def test_writers_validate_before_writing(tmp_path):
+    bad = Concept(id="1bad", terms=[Term("en", "x")])
+    for fmt in FORMATS:
+        out = tmp_path / f"bad.{fmt}"
+        with pytest.raises(GlossaryError, match=r"concept 1 \('1bad'\).*not valid"):
+            write_file([bad], out)
+        assert not out.exists()
+    with pytest.raises(GlossaryError, match="control characters"):
+        write_tbx([Concept(id="c", notes="bell\x07", terms=[Term("en", "x")])], tmp_path / "c.tbx")
+
+
+# --------------------------------------------------------------------------
+# Choosing the format
+
+
+def test_format_by_extension_and_name(tmp_path):
+    concepts = sample_concepts()
+    for name in ("a.csv", "a.TBX", "a.xml"):
+        write_file(concepts, tmp_path / name)
+        assert keys(read_file(tmp_path / name)) == keys(concepts)
+    write_file(concepts, tmp_path / "a.txt", fmt="tbx")
+    assert (tmp_path / "a.txt").read_bytes().startswith(b"<?xml")
+    assert read_file_report(tmp_path / "a.txt", fmt="tbx") == (read_file(tmp_path / "a.xml"), [])
+    with pytest.raises(GlossaryError, match="cannot tell the format"):
+        write_file(concepts, tmp_path / "a.xlsx")
+    with pytest.raises(GlossaryError, match="cannot tell the format"):
+        read_file(tmp_path / "a.txt")
+    with pytest.raises(GlossaryError, match="unknown format"):
+        write_file(concepts, tmp_path / "a.csv", fmt="xlsx")
+    with pytest.raises(GlossaryError, match="cannot read"):
+        read_file(tmp_path / "missing.csv")
+
+
+# --------------------------------------------------------------------------
+# Bad CSV
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (["id,en,colour"], r"line 1: unknown column\(s\) 'colour'"),
+        (["id,de,en"], r"line 1: unknown column\(s\) 'de'"),
+        (["id,category", "a,general"], "line 1: the header has no language column"),
+        (["en,category", "x,general"], "line 1: the header has no 'id' column"),
+        (["id,en,en", "a,x,y"], "line 1: column.* twice: en"),
+        (["id,en,equipment", "a1,coater,yes", "a2,tab,maybe"], r"line 3: equipment .* 'maybe'"),
+        (["id,en", "a1,coater", "a2,tab,extra"], "line 3: 3 cells, the header has 2"),
+        (["id,en", "a1,coater", "", "a1,tab"], "line 4: concept id 'a1' is already used on line 2"),
+        (["id,en,category", "a1,coater,electrodes"], "line 2: unknown category 'electrodes'"),
+        (["id,en", "9a,coater"], "line 2: concept id '9a' is not valid"),
+        (["id,en,en_admitted", "a1,coater,coater"], "line 2: term 'coater' .* twice"),
+        (["id,en,en_pos", "a1,coater,thing"], "line 2: en_pos: unknown part of speech 'thing'"),
+        (["id,en,en_pos", "a1,coater | coat,coater=noun | verb"], "line 2: en_pos: expected term=pos"),
+        (["id,en,en_pos", "a1,coater,tab=noun | coater=noun"], "line 2: en_pos names 'tab'"),
+        (["id,zh_definition", "a1,定义"], "line 2: concept 'a1' has no term"),
+        ([], "line 1: the file is empty"),
+    ],
+)
+def test_bad_csv(rows, message):
+    data = csv_bytes(*rows) if rows else b""
+    with pytest.raises(GlossaryError, match=message):
+        read_csv(data)
+
+
+def test_csv_line_numbers_count_physical_lines():
+    data = csv_bytes("id,en,notes", 'a1,coater,"two\nlines"', "a2,tab,x,y")
+    with pytest.raises(GlossaryError, match="line 4: 4 cells"):
+        read_csv(data)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("id,en\r\na1,caf\u00e9\r\n".encode("latin-1"), r"not UTF-8 \(line 2\)"),
+        ("id,zh\r\na1,ok\r\na2,涂布机\r\n".encode("gbk"), r"not UTF-8 \(line 3\)"),
+        ("id,en\r\na1,coater\r\n".encode("utf-16"), "line 1: contains NUL bytes"),
+        (b"id,en\r\na1,coa\x00ter\r\n", "line 2: contains NUL bytes"),
+    ],
+)
+def test_csv_encoding_errors(data, message):
+    with pytest.raises(GlossaryError, match=message):
+        read_csv(data)
+
+
+def test_csv_missing_optional_columns_and_equipment_values():
+    rows = ["id,en,equipment"] + [f"a{i},t{i},{v}" for i, v in
+                                   enumerate(["yes", "No", "TRUE", "false", "1", "0", ""])]
+    concepts = read_csv(csv_bytes(*rows))
+    assert [c.equipment for c in concepts] == [True, False, True, False, True, False, False]
+    assert {(c.category, c.status, c.source, c.notes) for c in concepts} == {("general", "draft", "", "")}
+
+
+# --------------------------------------------------------------------------
+# Bad TBX
+
+
+def tbx(body: str, prolog: str = "") -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n{prolog}'
+            f'<tbx type="TBX-Basic" style="dca" xml:lang="en" xmlns="{TBX_NS}">\n'
+            f"<text><body>\n{body}\n</body></text></tbx>\n").encode()
+
+
+GOOD_ENTRY = '<conceptEntry id="c1"><langSec xml:lang="en"><termSec><term>coater</term></termSec></langSec></conceptEntry>'
+
+BOMB = """<!DOCTYPE tbx [
+<!ENTITY a "aaaaaaaaaa">
+<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+]>
+"""
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (tbx(GOOD_ENTRY + "\n<conceptEntry id='c2'>\n<langSec xml:lang='en'><termSec></conceptEntry>"),
+         r"line 6: malformed XML: .*mismatch"),
+        (b"", "line 1: malformed XML"),
+        (tbx(GOOD_ENTRY.replace("coater", "&c;"), BOMB), "line 2: a DOCTYPE with an internal subset is refused"),
+        (tbx("\n<conceptEntry id='c1'><langSec xml:lang='en'>\n<termSec><term> </term></termSec>"
+             "</langSec></conceptEntry>"), r"line 6: <termSec> has no <term>"),
+        (tbx("<conceptEntry id='c1'><langSec xml:lang='en'>\n<termSec><termNote type='partOfSpeech'>"
+             "noun</termNote></termSec></langSec></conceptEntry>"), r"line 5: <termSec> has no <term>"),
+        (tbx(GOOD_ENTRY + "\n\n" + GOOD_ENTRY.replace("coater", "tab")),
+         "line 6: concept id 'c1' is already used on line 4"),
+        (tbx("<conceptEntry><langSec xml:lang='en'><termSec><term>x</term></termSec></langSec></conceptEntry>"),
+         "line 4: <conceptEntry> has no id"),
+        (tbx("<conceptEntry id='c1'>\n<langSec><termSec><term>x</term></termSec></langSec></conceptEntry>"),
+         "line 5: <langSec> has no xml:lang"),
+        (tbx("<conceptEntry id='c1'><langSec xml:lang='de'><termSec><term>Beschichter</term>"
+             "</termSec></langSec></conceptEntry>"), "line 4: concept 'c1' has terms only in languages other"),
+        (tbx("<conceptEntry id='c1'><descrip type='subjectField'>electrode</descrip></conceptEntry>"),
+         "line 4: concept 'c1' has no term"),
+        (tbx(GOOD_ENTRY.replace("c1", "1c")), "line 4: concept id '1c' is not valid"),
+        (tbx(GOOD_ENTRY.replace("coater", "a|b")), "line 4: term contains '|'"),
+        (b"<?xml version='1.0'?>\n<html><body/></html>", "line 2: root element <html>"),
+        (b"<martif>\n<martifHeader/></martif>", "line 1: <martif> has no <text>/<body>"),
+        (tbx(GOOD_ENTRY.replace("coater", "caf\u00e9")).replace("caf\xc3\xa9".encode("latin-1"), b"caf\xe9"),
+         r"not UTF-8 \(line 4\)"),
+        (tbx(GOOD_ENTRY.replace("coater", "涂布机")).decode().encode("gbk"), r"not UTF-8 \(line 4\)"),
+    ],
+)
+def test_bad_tbx(data, message):
+    with pytest.raises(GlossaryError, match=message):
+        read_tbx(data)
+
+
+def test_ids_are_stripped():
+    # model.CONCEPT_ID_RE ends in "$", which also matches before a final "\n".
+    data = tbx(GOOD_ENTRY.replace('id="c1"', 'id="c1&#10;"'))
+    assert read_tbx(data)[0].id == "c1"
+    assert read_csv(csv_bytes("id,en", '"c1\n",x'))[0].id == "c1"
+
+
+def test_external_doctype_is_not_loaded(tmp_path):
+    data = tbx(GOOD_ENTRY, '<!DOCTYPE tbx SYSTEM "http://example.invalid/tbx.dtd">\n')
+    assert read_tbx(data)[0].terms == [Term("en", "coater")]
+
+
+def test_declared_encoding_is_ignored_for_utf8():
+    data = tbx(GOOD_ENTRY.replace("coater", "enduiseuse é")).replace(b'"UTF-8"', b'"ISO-8859-1"')
+    assert read_tbx(data)[0].terms[0].text == "enduiseuse é"
+
+
+def test_limits(monkeypatch, tmp_path):
+    data = tbx(GOOD_ENTRY + GOOD_ENTRY.replace("c1", "c2"))
+    monkeypatch.setattr(exchange, "MAX_CONCEPTS", 1)
+    with pytest.raises(GlossaryError, match="more than 1 concepts"):
+        read_tbx(data)
+    with pytest.raises(GlossaryError, match="more than 1 concepts"):
+        read_csv(csv_bytes("id,en", "a1,x", "a2,y"))
+    monkeypatch.setattr(exchange, "MAX_INPUT_BYTES", 100)
+    with pytest.raises(GlossaryError, match="larger than"):
+        read_tbx(data)
+    (tmp_path / "big.csv").write_bytes(b"id,en\r\n" + b"a1,x\r\n" * 50)
+    with pytest.raises(GlossaryError, match="larger than"):
+        read_file(tmp_path / "big.csv")
