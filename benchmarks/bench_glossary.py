@@ -1,0 +1,197 @@
+"""Glossary benchmark: search and spotting on a 100,000-concept glossary.
+
+    .venv/bin/python benchmarks/bench_glossary.py [--concepts 100000] [--keep DB]
+
+Builds a synthetic glossary (one term per language per concept: 500,000 terms)
+beside the shipped seed, then prints p50/p99 latencies of each kind of lookup
+and of spotting terms in 200-character chat messages, next to naive baselines
+measured in the same run on the same data:
+
+* ``LIKE '%q%'`` over every term (what a first version would write);
+* a Python loop testing every term against the message.
+
+Targets (issue 2): exact and prefix >= 20x faster than LIKE, fuzzy p99 < 50 ms,
+spotting >= 100x faster than the loop, RSS < 300 MB with the 100k glossary.
+Absolute times vary on shared machines; the ratios are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.storage import Storage  # noqa: E402
+from glossary import Concept, Glossary, Term  # noqa: E402
+from glossary import store as glossary_store  # noqa: E402
+from glossary.normalize import normalize  # noqa: E402
+
+SYLLABLES = {
+    "en": "ca ter ro lin ma chi ne ten sion fe der slit wind ing cell mo du le pack weld".split(),
+    "fr": "en dui seu se ca lan dra ge re fen deu bo bi noir eu ti on ma chi ne".split(),
+    "ms": "me sin sa lu tan peng ge lek an ba te ri sel mo dul ki mpa lan".split(),
+}
+HAN = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+HANGUL = [chr(c) for c in range(0xAC00, 0xAC00 + 2000)]
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def pct(samples: list[float], p: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def word(rng: random.Random, lang: str) -> str:
+    syl = SYLLABLES[lang]
+    w = "".join(rng.choice(syl) for _ in range(rng.randint(2, 4)))
+    if rng.random() < 0.4:
+        w += " " + "".join(rng.choice(syl) for _ in range(rng.randint(2, 3)))
+    return w
+
+
+def synthetic(n: int, seed: int = 7) -> list[Concept]:
+    rng = random.Random(seed)
+    seen: set[tuple[str, str]] = set()
+    concepts = []
+    for i in range(n):
+        texts = {
+            "zh": "".join(rng.choice(HAN) for _ in range(rng.randint(3, 5))),
+            "ko": "".join(rng.choice(HANGUL) for _ in range(rng.randint(3, 5))),
+            **{lang: word(rng, lang) for lang in ("en", "fr", "ms")},
+        }
+        terms = []
+        for lang, text in texts.items():
+            if (lang, text) in seen:
+                text = f"{text} {i}"
+            seen.add((lang, text))
+            terms.append(Term(lang=lang, text=text, type="preferred", pos="noun"))
+        concepts.append(Concept(id=f"syn-{i}", category="general", terms=terms,
+                                definitions={"en": f"synthetic concept {i}"}, source="benchmark"))
+    return concepts
+
+
+def typo(rng: random.Random, text: str) -> str:
+    i = rng.randrange(1, len(text) - 1)
+    op = rng.choice("sdi")
+    letter = rng.choice("abcdefghijklmnopqrstuvwxyz")
+    if op == "s":
+        return text[:i] + letter + text[i + 1:]
+    if op == "d":
+        return text[:i] + text[i + 1:]
+    return text[:i] + letter + text[i:]
+
+
+def timed(fn, queries) -> list[float]:
+    out = []
+    for q in queries:
+        t = time.perf_counter()
+        fn(q)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def line(name: str, samples: list[float], baseline: list[float] | None = None) -> str:
+    p50, p99 = pct(samples, 50), pct(samples, 99)
+    text = f"{name:<28} n={len(samples):>5}  p50 {p50:9.3f} ms  p99 {p99:9.3f} ms"
+    if baseline:
+        text += f"   {statistics.median(baseline) / statistics.median(samples):8.1f}x faster than baseline (p50)"
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--concepts", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--keep", type=Path, help="keep the database at this path")
+    args = ap.parse_args()
+    rng = random.Random(11)
+
+    rss_start = rss_mb()
+    workdir = Path(tempfile.mkdtemp(prefix="shopbot-bench-"))
+    path = args.keep or workdir / "bench.db"
+    storage = Storage(path)
+    t = time.perf_counter()
+    concepts = synthetic(args.concepts)
+    report = storage.write(glossary_store.upsert_concepts, concepts, "bench")
+    terms_total = storage.read(lambda db: db.execute("SELECT count(*) FROM term").fetchone()[0])
+    print(f"glossary: {report} synthetic concepts + seed = {terms_total} terms "
+          f"(import {time.perf_counter() - t:.1f} s)")
+    all_terms = [t for c in concepts for t in c.terms]
+    del concepts
+    gc.collect()
+
+    glossary = Glossary(storage.conn)
+    t = time.perf_counter()
+    glossary.index()
+    print(f"index build {time.perf_counter() - t:.1f} s; RSS {rss_mb():.0f} MB (process start {rss_start:.0f} MB)")
+
+    pick = lambda lang: [t.text for t in rng.sample(all_terms, args.queries * 3) if t.lang == lang]  # noqa: E731
+    latin = pick("en") + pick("fr") + pick("ms")
+    exact_q = rng.sample([t.text for t in rng.sample(all_terms, args.queries)], args.queries)
+    prefix_q = [w[: max(3, len(w) * 2 // 3)] for w in rng.sample(latin, args.queries)]
+    fuzzy_q = [typo(rng, w) for w in rng.sample([w for w in latin if len(w) >= 6], args.queries)]
+    cjk_q = [w[: rng.randint(1, 2)] for w in rng.sample(pick("zh") + pick("ko"), args.queries)]
+
+    db = storage.conn()
+    like = lambda q: db.execute(  # noqa: E731
+        "SELECT id, concept_id FROM term WHERE text LIKE ? LIMIT 50", [f"%{q}%"]).fetchall()
+    results = {}
+    results["exact"] = timed(glossary.search, exact_q)
+    results["prefix"] = timed(glossary.search, prefix_q)
+    results["fuzzy/typo"] = timed(glossary.search, fuzzy_q)
+    results["cjk 1-2 chars"] = timed(glossary.search, cjk_q)
+    n_base = max(20, args.queries // 6)
+    base_exact = timed(like, exact_q[:n_base])
+    base_prefix = timed(like, prefix_q[:n_base])
+    found = sum(1 for q in fuzzy_q[:100] if glossary.search(q))
+
+    # Spotting: 200-character messages, a few glossary terms among other words.
+    norms = [normalize(t.text) for t in all_terms]
+    messages = []
+    for _ in range(args.queries):
+        parts = []
+        while sum(len(p) + 1 for p in parts) < 200:
+            parts.append(rng.choice(all_terms).text if rng.random() < 0.25 else
+                         rng.choice(["the", "machine", "stopped", "again", "tolong", "check", "E-203",
+                                     "arrêt", "ok", "已经", "확인", "please", "line 3"]))
+        messages.append(" ".join(parts)[:200])
+    results["spot 200-char message"] = timed(glossary.spot, messages)
+    base_spot = timed(lambda m: [n for n in norms if n in normalize(m)], messages[:n_base])
+
+    print()
+    print(line("exact", results["exact"], base_exact))
+    print(line("prefix", results["prefix"], base_prefix))
+    print(line("fuzzy/typo", results["fuzzy/typo"]) + f"   (found {found}/100)")
+    print(line("cjk 1-2 chars", results["cjk 1-2 chars"]))
+    print(line("spot 200-char message", results["spot 200-char message"], base_spot))
+    print(line("baseline LIKE (exact q)", base_exact))
+    print(line("baseline LIKE (prefix q)", base_prefix))
+    print(line("baseline loop spot", base_spot))
+    rss = rss_mb()
+    print(f"\nRSS with the {args.concepts:,}-concept glossary loaded and searched: {rss:.0f} MB")
+
+    checks = [
+        ("exact >= 20x LIKE", statistics.median(base_exact) / statistics.median(results["exact"]) >= 20),
+        ("prefix >= 20x LIKE", statistics.median(base_prefix) / statistics.median(results["prefix"]) >= 20),
+        ("fuzzy p99 < 50 ms", pct(results["fuzzy/typo"], 99) < 50),
+        ("spot >= 100x loop", statistics.median(base_spot) / statistics.median(results["spot 200-char message"]) >= 100),
+        ("RSS < 300 MB", rss < 300),
+    ]
+    print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
+    storage.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Shared fixtures: databases (empty, seeded, small hand-made glossary)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from bot.storage import Storage
+from glossary import Concept, Glossary, Term
+from glossary import store as glossary_store
+
+# CI runs on 2 shared cores: no deadlines, a bounded number of examples.
+settings.register_profile("ci", deadline=None, max_examples=150,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 # read-only fixtures (a glossary) are shared on purpose
+                                                 HealthCheck.function_scoped_fixture])
+settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory) -> Path:
+    """A database with the shipped seed glossary, built once per run."""
+    path = tmp_path_factory.mktemp("template") / "seeded.db"
+    Storage(path).close()  # migrate + seed; close checkpoints the WAL
+    return path
+
+
+@pytest.fixture
+def storage(tmp_path, seeded_template):
+    """A seeded database of this test's own."""
+    path = tmp_path / "shopbot.db"
+    shutil.copy(seeded_template, path)
+    s = Storage(path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def empty_storage(tmp_path):
+    s = Storage(tmp_path / "empty.db", seed=False)
+    yield s
+    s.close()
+
+
+def concept(cid: str, category: str = "electrode", equipment: bool = False, **langs) -> Concept:
+    """Build a concept: ``en="coater|coating machine"``; suffixes ``*abbr``,
+    ``*dep`` mark abbreviations and deprecated terms; the first plain term of
+    a language is preferred, the others admitted."""
+    terms = []
+    for lang, spec in langs.items():
+        if lang.startswith("def_"):
+            continue
+        first = True
+        for text in spec.split("|"):
+            type_ = "admitted"
+            if text.endswith("*abbr"):
+                text, type_ = text[:-5], "abbreviation"
+            elif text.endswith("*dep"):
+                text, type_ = text[:-4], "deprecated"
+            elif first:
+                type_, first = "preferred", False
+            terms.append(Term(lang=lang, text=text, type=type_, pos="noun"))
+    definitions = {k[4:]: v for k, v in langs.items() if k.startswith("def_")}
+    return Concept(id=cid, category=category, equipment=equipment, terms=terms,
+                   definitions=definitions, source="tests")
+
+
+SMALL = [
+    concept("coater", equipment=True, zh="涂布机|涂覆机", ko="코터|코팅기", ms="mesin salutan",
+            fr="enduiseuse|coater", en="coater|coating machine", def_en="Machine that coats foil."),
+    concept("coating", zh="涂布", ko="코팅", ms="salutan", fr="enduction", en="coating"),
+    concept("calendering", zh="辊压|碾压", ko="압연|롤프레스", ms="penggelekan", fr="calandrage",
+            en="calendering|calendaring*dep"),
+    concept("tab", category="assembly", zh="极耳", ko="탭", ms="tab", fr="languette", en="tab"),
+    concept("electrolyte", category="materials", zh="电解液", ko="전해액", ms="elektrolit",
+            fr="électrolyte", en="electrolyte"),
+    concept("ocv", category="finishing", zh="开路电压|OCV*abbr", ko="개방전압|OCV*abbr",
+            ms="voltan litar terbuka|OCV*abbr", fr="tension à vide|OCV*abbr",
+            en="open-circuit voltage|OCV*abbr"),
+    concept("agv", category="logistics_it", equipment=True, zh="自动导引车|AGV*abbr",
+            ko="무인운반차|AGV*abbr", ms="kenderaan berpandu automatik|AGV*abbr",
+            fr="chariot autoguidé|AGV*abbr", en="automated guided vehicle|AGV*abbr"),
+    concept("hmi", category="electrical", equipment=True, zh="人机界面|HMI*abbr",
+            ko="인간기계인터페이스|HMI*abbr", ms="antara muka manusia-mesin|HMI*abbr",
+            fr="interface homme-machine|IHM*abbr|HMI*abbr", en="human-machine interface|HMI*abbr"),
+    concept("emergency-stop", category="safety", equipment=True, zh="急停按钮|急停",
+            ko="비상정지 버튼", ms="butang henti kecemasan", fr="arrêt d'urgence",
+            en="emergency stop|E-stop*abbr"),
+    concept("positive-tab", category="assembly", zh="正极耳", ko="양극 탭", ms="tab positif",
+            fr="languette positive", en="positive tab"),
+]
+
+
+@pytest.fixture
+def small(empty_storage):
+    """A hand-made glossary whose content the tests know exactly."""
+    empty_storage.write(glossary_store.upsert_concepts, SMALL, "tests")
+    return Glossary(empty_storage.conn)

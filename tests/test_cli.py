@@ -1,0 +1,125 @@
+"""The shopbot command line, through click's CliRunner."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+
+
+@pytest.fixture
+def run(tmp_path, seeded_template, monkeypatch):
+    import shutil
+
+    db = tmp_path / "cli.db"
+    shutil.copy(seeded_template, db)
+    monkeypatch.setenv("SHOPBOT_DB", str(db))
+    monkeypatch.delenv("SHOPBOT_DEBUG", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args, **kw):
+        return runner.invoke(cli, list(args), catch_exceptions=False, **kw)
+
+    invoke.db = db
+    return invoke
+
+
+def test_term_shows_every_language(run):
+    result = run("term", "涂布机")
+    assert result.exit_code == 0, result.output
+    for text in ("涂布机", "coater", "enduiseuse"):
+        assert text in result.output
+
+
+def test_term_json(run):
+    result = run("term", "ocv", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data and data[0]["reason"] in ("abbreviation", "normalized", "exact")
+    first = data[0]
+    assert set(first["terms"]) == {"zh", "ko", "ms", "fr", "en"}
+    assert all(first["terms"][lang] for lang in first["terms"])
+    assert "concept_id" in first
+
+
+def test_term_lang_and_no_match(run):
+    assert run("term", "calandrage", "--lang", "fr").exit_code == 0
+    result = run("term", "zzqqxx")
+    assert result.exit_code == 1
+    assert "No concept" in result.output
+    assert json.loads(run("term", "zzqqxx", "--json").output) == []
+
+
+@pytest.mark.parametrize("query", ['"NEAR(', "<script>", "a" * 5000, "\u200b"])
+def test_term_hostile(run, query):
+    result = run("term", query)
+    assert result.exit_code in (0, 1)
+    assert "Traceback" not in result.output
+
+
+def test_stats(run):
+    result = run("glossary", "stats", "--json")
+    data = json.loads(result.output)
+    assert data["concepts"] >= 300
+    assert all(v == 0 for v in data["missing_by_lang"].values())
+
+
+def test_export_import_round_trip(run, tmp_path):
+    for fmt in ("csv", "tbx"):
+        out = tmp_path / f"g.{fmt}"
+        assert run("glossary", "export", str(out)).exit_code == 0
+        again = run("glossary", "export", str(out))
+        assert again.exit_code != 0 and "exists" in again.output
+        result = run("glossary", "import", str(out))
+        assert result.exit_code == 0, result.output
+        assert "0 added, 0 updated" in result.output
+
+
+def test_import_bad_file_is_one_line_and_changes_nothing(run, tmp_path):
+    before = json.loads(run("glossary", "stats", "--json").output)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,en\nok-1,thing\nBad Id,other\n", encoding="utf-8")
+    result = run("glossary", "import", str(bad))
+    assert result.exit_code == 1
+    assert result.output.startswith("Error:") and "line 3" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("id,fr\ncalandre,calandrage à chaud\n".encode("latin-1"))
+    result = run("glossary", "import", str(latin1))
+    assert result.exit_code == 1 and "UTF-8" in result.output
+    wrong = tmp_path / "g.docx"
+    wrong.write_text("x")
+    assert run("glossary", "import", str(wrong)).exit_code == 1
+    assert json.loads(run("glossary", "stats", "--json").output) == before
+
+
+def test_import_merges(run, tmp_path):
+    f = tmp_path / "new.csv"
+    f.write_text("id,category,en,fr\nwidget-x,general,widget x,bidule x\n", encoding="utf-8")
+    assert "1 added" in run("glossary", "import", str(f)).output
+    assert "1 unchanged" in run("glossary", "import", str(f)).output
+    f.write_text("id,category,en,fr\nwidget-x,general,widget x,bidule\n", encoding="utf-8")
+    assert "1 updated" in run("glossary", "import", str(f)).output
+    assert json.loads(run("term", "bidule", "--json").output)[0]["concept_id"] == "widget-x"
+
+
+def test_db_backup_and_check(run, tmp_path):
+    assert "ok" in run("db", "check").output
+    dest = tmp_path / "b.db"
+    assert run("db", "backup", str(dest)).exit_code == 0
+    assert dest.exists()
+    result = run("db", "backup", str(dest))
+    assert result.exit_code == 1 and result.output.startswith("Error:")
+
+
+def test_bad_database_path_is_one_line(run, tmp_path):
+    result = run("--db", str(tmp_path / "missing" / "x.db"), "term", "tab")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error:") and "Traceback" not in result.output
+
+
+def test_run_says_the_bot_is_not_there_yet(run):
+    result = run("run")
+    assert result.exit_code != 0
+    assert "not built yet" in result.output

@@ -1,0 +1,126 @@
+"""Search: every way a person finds a concept, and hostile input."""
+
+import pytest
+from hypothesis import given, strategies as st
+
+from glossary.normalize import is_han, is_hangul, normalize, script_of
+
+
+def best(glossary, query, **kw):
+    results = glossary.search(query, **kw)
+    return (results[0].concept.id, results[0].reason) if results else None
+
+
+@pytest.mark.parametrize("query, concept, reason", [
+    ("coater", "coater", "exact"),
+    ("enduiseuse", "coater", "exact"),
+    ("涂布机", "coater", "exact"),
+    ("코터", "coater", "exact"),
+    ("mesin salutan", "coater", "exact"),
+    ("CALANDRAGE", "calendering", "normalized"),
+    ("calandrage", "calendering", "exact"),
+    ("ｃｏａｔｅｒ", "coater", "normalized"),
+    ("Électrolyte", "electrolyte", "normalized"),
+    ("塗佈機", "coater", "traditional"),
+    ("tubuji", "coater", "pinyin"),
+    ("tú bù jī", "coater", "pinyin"),
+    ("tu2bu4ji1", "coater", "pinyin"),
+    ("tbj", "coater", "pinyin-initials"),
+    ("涂步机", "coater", "homophone"),
+    ("전해약", "electrolyte", "fuzzy-jamo"),
+    ("calendring", "calendering", "fuzzy"),
+    ("enduisseuse", "coater", "fuzzy"),
+    ("ocv", "ocv", "abbreviation"),
+    ("OCV", "ocv", "exact"),
+    ("AGV", "agv", "exact"),
+    ("hmi", "hmi", "abbreviation"),
+    ("IHM", "hmi", "exact"),
+    ("estop", "emergency-stop", "abbreviation"),
+    ("calend", "calendering", "prefix"),
+    ("guid", "agv", "substring"),
+])
+def test_finds(small, query, concept, reason):
+    assert best(small, query) == (concept, reason)
+
+
+def test_one_and_two_character_cjk_queries(small):
+    # FTS5 trigram cannot see these: they go through instr() on the base table.
+    ids = [r.concept.id for r in small.search("涂布")]
+    assert ids[:2] == ["coating", "coater"]
+    assert {r.concept.id for r in small.search("极")} == {"tab", "positive-tab"}
+    assert [r.concept.id for r in small.search("탭")] == ["tab", "positive-tab"]
+    assert "coater" in [r.concept.id for r in small.search("코")]
+
+
+def test_deprecated_term_finds_the_concept_and_says_so(small):
+    result = small.search("calendaring")[0]
+    assert result.concept.id == "calendering"
+    assert result.matched.type == "deprecated"
+    assert result.concept.preferred("en").text == "calendering"
+
+
+def test_lang_restricts_matching(small):
+    assert best(small, "tab", lang="en") == ("tab", "exact")
+    assert small.search("tab", lang="fr") == []
+    assert small.search("coater", lang="zh") == []
+    assert best(small, "tubuji", lang="zh") == ("coater", "pinyin")
+    with pytest.raises(ValueError):
+        small.search("tab", lang="de")
+
+
+def test_results_carry_every_language(small):
+    result = small.search("enduiseuse")[0]
+    data = result.to_json()
+    assert data["concept_id"] == "coater"
+    assert [t["text"] for t in data["terms"]["ko"]] == ["코터", "코팅기"]
+    assert data["definitions"]["en"] == "Machine that coats foil."
+
+
+@pytest.mark.parametrize("query", [
+    "", "   ", "\u200b\u200c", '"', '""', "AND", "NEAR(", "NEAR(a b)", "col:x", "term_fts:coater",
+    "coater OR tab", "*", "^tab", "<b>tab</b>", "&amp;", "a" * 10_000, "涂" * 5000,
+    "\x00\x01", "\ud800", "🔥🔥", "' OR 1=1 --", "%", "_", "\\",
+])
+def test_hostile_queries_never_raise(small, query):
+    results = small.search(query)
+    assert isinstance(results, list)
+
+
+def test_sql_wildcards_are_not_wildcards(small):
+    assert small.search("%") == []
+    assert small.search("_") == []
+
+
+def _chars_of(text):
+    return {c for c in normalize(text) if c.isalnum()}
+
+
+@given(st.text(max_size=60))
+def test_no_wrong_language_garbage(small, query):
+    """Whatever the input, each result shares script with the query, or is a
+    pinyin match of a Latin query: never, say, a Korean term for Arabic text."""
+    q = normalize(query)
+    for result in small.search(query):
+        term = normalize(result.matched.text)
+        if result.reason in ("pinyin", "pinyin-initials"):
+            assert script_of(q) == "latin" and result.matched.lang == "zh"
+        elif result.reason == "homophone":
+            assert any(is_han(c) for c in q) and result.matched.lang == "zh"
+        elif result.reason.startswith("fuzzy"):
+            assert script_of(term) == script_of(q)
+        else:
+            # exact, prefix, substring: the query's letters are in the term
+            assert _chars_of(q) <= _chars_of(term) | {c for c in q if not c.isalnum()}
+
+
+@given(st.text(alphabet=st.sampled_from('"*^():ANDORNEAR col-+%_ 涂布机코터\u200b<>&'), max_size=40))
+def test_fts_syntax_never_raises(small, query):
+    small.search(query)
+
+
+def test_seed_glossary_is_searchable(storage):
+    from glossary import Glossary
+
+    g = Glossary(storage.conn)
+    for query in ("OCV", "AGV", "HMI", "PLC", "涂布机", "calandrage", "coater"):
+        assert g.search(query), query

@@ -1,0 +1,171 @@
+"""Storage: migrations, the single writer, concurrency, crash safety, backup."""
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from bot.storage import MIGRATIONS, Storage, StorageError, connect
+from glossary import store as glossary_store
+from tests.conftest import SMALL, concept
+
+
+def test_new_database_is_migrated_and_seeded(storage):
+    db = storage.conn()
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT count(*) FROM concept").fetchone()[0] >= 300
+    assert db.execute("SELECT value FROM meta WHERE key='seed_version'").fetchone()[0] == "1"
+
+
+def test_reopening_does_not_seed_twice(tmp_path):
+    path = tmp_path / "x.db"
+    Storage(path).close()
+    with Storage(path) as s:
+        before = s.conn().execute("SELECT count(*) FROM audit").fetchone()[0]
+    with Storage(path) as s:
+        assert s.conn().execute("SELECT count(*) FROM audit").fetchone()[0] == before
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    Storage(path, seed=False).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    conn.close()
+    with pytest.raises(StorageError, match="newer"):
+        Storage(path)
+
+
+def test_bad_paths(tmp_path):
+    with pytest.raises(StorageError, match="folder"):
+        Storage(tmp_path)
+    with pytest.raises(StorageError, match="does not exist"):
+        Storage(tmp_path / "no" / "such.db")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError):
+        Storage(junk)
+
+
+def test_failed_write_rolls_back(empty_storage):
+    def half(db):
+        glossary_store.upsert_concepts(db, SMALL[:2], "t")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        empty_storage.write(half)
+    assert empty_storage.read(lambda db: db.execute("SELECT count(*) FROM concept").fetchone()[0]) == 0
+
+
+def test_invalid_import_writes_nothing(empty_storage):
+    bad = SMALL[:3] + [concept("Bad id!", en="x")]
+    with pytest.raises(ValueError):
+        empty_storage.write(glossary_store.upsert_concepts, bad, "t")
+    assert empty_storage.read(glossary_store.all_concepts) == []
+
+
+async def test_async_reads_and_writes_do_not_block_the_loop(empty_storage):
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker():
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    for i in range(20):
+        await empty_storage.awrite(glossary_store.upsert_concepts,
+                                   [concept(f"c{i}", en=f"thing {i}")], "t")
+    count = await empty_storage.aread(lambda db: db.execute("SELECT count(*) FROM concept").fetchone()[0])
+    stop.set()
+    await task
+    assert count == 20
+    assert ticks > 20  # the loop kept running while SQLite worked
+
+
+def test_concurrent_writers_from_threads_all_land(empty_storage):
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(10):
+                empty_storage.write(glossary_store.upsert_concepts,
+                                    [concept(f"w{n}-{i}", en=f"w {n} {i}")], "t")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert empty_storage.read(lambda db: db.execute("SELECT count(*) FROM concept").fetchone()[0]) == 60
+
+
+def test_another_process_writing_meanwhile_waits_instead_of_failing(empty_storage):
+    # A second process (the CLI while the bot runs) holds a write lock briefly.
+    script = (
+        "import sqlite3,time,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None);"
+        "c.execute('BEGIN IMMEDIATE'); c.execute(\"UPDATE meta SET value=value WHERE key='glossary_rev'\");"
+        "print('locked', flush=True); time.sleep(1.0); c.execute('COMMIT')"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(empty_storage.path)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    report = empty_storage.write(glossary_store.upsert_concepts, SMALL[:1], "t")
+    assert report.added == 1
+    proc.wait()
+
+
+def test_acknowledged_write_survives_a_killed_process(tmp_path):
+    path = tmp_path / "crash.db"
+    Storage(path, seed=False).close()
+    script = (
+        "import os,sys; sys.path.insert(0, sys.argv[2]);"
+        "from bot.storage import Storage; from glossary import store;"
+        "from tests.conftest import SMALL;"
+        "s = Storage(sys.argv[1], seed=False); s.write(store.upsert_concepts, SMALL, 't');"
+        "print('acknowledged', flush=True); os._exit(9)"  # no close, no checkpoint
+    )
+    import pathlib
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", script, str(path), root],
+                         capture_output=True, text=True, timeout=60)
+    assert "acknowledged" in out.stdout, out.stderr
+    with Storage(path, seed=False) as s:
+        assert len(s.read(glossary_store.all_concepts)) == len(SMALL)
+        assert s.check() == []
+
+
+def test_backup_while_writing(storage, tmp_path):
+    stop = threading.Event()
+
+    def keep_writing():
+        i = 0
+        while not stop.is_set():
+            storage.write(glossary_store.upsert_concepts, [concept(f"b{i}", en=f"backup {i}")], "t")
+            i += 1
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        dest = storage.backup(tmp_path / "backup.db")
+    finally:
+        stop.set()
+        writer.join()
+    copy = connect(dest)
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert copy.execute("SELECT count(*) FROM concept").fetchone()[0] >= 300
+    with pytest.raises(StorageError, match="exists"):
+        storage.backup(dest)
+
+
+def test_check_reports_a_healthy_database(storage):
+    assert storage.check() == []
