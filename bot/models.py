@@ -1,0 +1,690 @@
+"""Installed Argos Translate packages: validate, install, list, remove, download.
+
+argostranslate's own ``install_from_path`` extracts any zip as it is (no size
+cap, no path check), so packages are installed only through ``ModelStore``,
+which checks a whole package before it writes anything.
+
+Layout on disk::
+
+    models_dir/
+        en_fr/                 one installed package per pair: the content of
+            metadata.json      the package's top-level folder
+            model/ ...
+            sentencepiece.model
+        .staging-<id>/         extraction in progress      (removed at start)
+        .trash-<id>/<pair>/    package being replaced      (restored or removed at start)
+        .download-<id>.part    download in progress        (removed at start)
+
+Only one ``ModelStore`` (one process) should manage a ``models_dir`` at a
+time: the start-up cleanup removes any staging or download left there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import threading
+import uuid
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+from glossary.model import LANGS as LANGUAGES  # noqa: E402 - one list of languages
+
+# argostranslate.settings: package_index + "index.json"
+DEFAULT_INDEX_URL = "https://raw.githubusercontent.com/argosopentech/argospm-index/main/index.json"
+
+STAGING_PREFIX = ".staging-"
+TRASH_PREFIX = ".trash-"
+DOWNLOAD_PREFIX = ".download-"
+
+METADATA_MAX_BYTES = 1024 * 1024
+INDEX_MAX_BYTES = 16 * 1024 * 1024
+_CHUNK = 1024 * 1024
+_PAIR_DIR = re.compile(r"^([a-z]{2,3})_([a-z]{2,3})$")
+# "en_fr", "en-fr", "en→fr", "en->fr", "en fr", any case, spaces around
+_PAIR_INPUT = re.compile(r"^\s*([A-Za-z]{2,3})\s*(?:_|-|→|->|\s)\s*([A-Za-z]{2,3})\s*$")
+
+
+class ModelError(ValueError):
+    """A package cannot be installed, found or downloaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class InstallLimits:
+    """Caps checked before extraction.
+
+    ``max_ratio`` applies to members larger than ``ratio_floor`` bytes: real
+    model weights barely compress, so a member that inflates more than this
+    is a zip bomb, not a model.
+    """
+
+    max_total_bytes: int = 2 * 1024**3
+    max_files: int = 10_000
+    max_ratio: float = 100.0
+    ratio_floor: int = 1024 * 1024
+    max_name_length: int = 255
+
+
+@dataclass
+class InstalledPackage:
+    pair: str  # "en_fr"
+    from_code: str
+    to_code: str
+    version: str
+    size_bytes: int
+    path: Path
+    from_name: str = ""
+    to_name: str = ""
+    loaded: bool = False  # filled by the translation engine
+
+
+def parse_pair(pair: str) -> tuple[str, str]:
+    """'en_fr', 'en-fr', 'en→fr', 'EN -> fr' -> ('en', 'fr'); ModelError otherwise."""
+    match = _PAIR_INPUT.match(pair)
+    if not match:
+        raise ModelError(f"not a language pair: {pair!r} (expected e.g. 'en_fr' or 'en→fr')")
+    return match.group(1).lower(), match.group(2).lower()
+
+
+def _check_codes(from_code: object, to_code: object, where: str) -> None:
+    for code in (from_code, to_code):
+        if code not in LANGUAGES:
+            raise ModelError(f"{where}: unsupported language code {code!r} (supported: {', '.join(LANGUAGES)})")
+    if from_code == to_code:
+        raise ModelError(f"{where}: from_code and to_code are both {from_code!r}")
+
+
+# --------------------------------------------------------------------------
+# Package sources: a zip or a folder seen as a list of members
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Member:
+    name: str  # posix path relative to the package root, "" never
+    is_dir: bool
+    size: int  # uncompressed bytes
+
+
+class _Source:
+    """A package to install, zip or folder.  Members are relative to the
+    package root (the zip's top-level folder, or the folder itself)."""
+
+    label: str
+
+    def members(self) -> list[_Member]:
+        raise NotImplementedError
+
+    def open(self, name: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _ZipSource(_Source):
+    def __init__(self, path: Path, limits: InstallLimits):
+        self.label = str(path)
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ModelError(f"{path}: not a readable zip archive ({exc})") from None
+        try:
+            self._root, self._members = self._scan(limits)
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _scan(self, limits: InstallLimits) -> tuple[str, list[_Member]]:
+        infos = self._zip.infolist()
+        if len(infos) > limits.max_files + 1:  # + the top-level folder entry
+            raise ModelError(f"{self.label}: {len(infos)} entries, more than the limit of {limits.max_files} files")
+        roots: set[str] = set()
+        members: list[_Member] = []
+        for info in infos:
+            self._check_entry(info, limits)
+            parts = _split_name(info.filename, self.label, limits)
+            roots.add(parts[0])
+            if len(parts) == 1:
+                if not info.is_dir():
+                    raise ModelError(f"{self.label}: file {info.filename!r} is not inside the package folder")
+                continue
+            members.append(_Member("/".join(parts[1:]), info.is_dir(), info.file_size))
+        if len(roots) != 1:
+            shown = ", ".join(sorted(roots)[:5]) or "nothing"
+            raise ModelError(f"{self.label}: expected exactly one top-level folder, found {shown}")
+        return roots.pop(), members
+
+    def _check_entry(self, info: zipfile.ZipInfo, limits: InstallLimits) -> None:
+        name = info.filename
+        # Unix mode in the high 16 bits; many writers leave the type bits 0.
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind == stat.S_IFLNK:
+            raise ModelError(f"{self.label}: member {name!r} is a symbolic link")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise ModelError(f"{self.label}: member {name!r} is not a regular file or folder")
+        if info.flag_bits & 0x1:
+            raise ModelError(f"{self.label}: member {name!r} is encrypted")
+        if info.file_size > limits.ratio_floor:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if ratio > limits.max_ratio:
+                raise ModelError(
+                    f"{self.label}: member {name!r} inflates {ratio:.0f}x (limit {limits.max_ratio:.0f}x): not a model"
+                )
+
+    def members(self) -> list[_Member]:
+        return self._members
+
+    def open(self, name: str) -> BinaryIO:
+        return self._zip.open(f"{self._root}/{name}")
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+class _FolderSource(_Source):
+    def __init__(self, path: Path, limits: InstallLimits):
+        self.label = str(path)
+        self._root = path
+        self._members = self._scan(limits)
+
+    def _scan(self, limits: InstallLimits) -> list[_Member]:
+        members: list[_Member] = []
+
+        def unreadable(exc: OSError) -> None:
+            raise ModelError(f"{self.label}: cannot read {exc.filename} ({exc.strerror})")
+
+        # os.walk does not descend into linked folders; links are refused below.
+        for dirpath, dirnames, filenames in os.walk(self._root, onerror=unreadable):
+            for entry in sorted(dirnames) + sorted(filenames):
+                full = Path(dirpath) / entry
+                rel = full.relative_to(self._root).as_posix()
+                _split_name(rel, self.label, limits)
+                info = full.lstat()
+                if stat.S_ISLNK(info.st_mode):
+                    raise ModelError(f"{self.label}: {rel!r} is a symbolic link")
+                is_dir = stat.S_ISDIR(info.st_mode)
+                if not (is_dir or stat.S_ISREG(info.st_mode)):
+                    raise ModelError(f"{self.label}: {rel!r} is not a regular file or folder")
+                members.append(_Member(rel, is_dir, 0 if is_dir else info.st_size))
+                if len(members) > limits.max_files:
+                    raise ModelError(f"{self.label}: more than the limit of {limits.max_files} files")
+        return members
+
+    def members(self) -> list[_Member]:
+        return self._members
+
+    def open(self, name: str) -> BinaryIO:
+        # O_NOFOLLOW: a file swapped for a link after the scan is refused.
+        fd = os.open(self._root / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        return os.fdopen(fd, "rb")
+
+
+def _split_name(name: str, label: str, limits: InstallLimits) -> list[str]:
+    """Check one member name and return its parts; refuse anything that could
+    land outside the package folder or that is odd enough to hide a trick."""
+    if not name or "\\" in name or "\x00" in name or any(ord(c) < 32 for c in name):
+        raise ModelError(f"{label}: bad member name {name!r}")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise ModelError(f"{label}: member {name!r} has an absolute path")
+    parts = name.rstrip("/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ModelError(f"{label}: member {name!r} has an empty, '.' or '..' path component")
+    if any(len(part.encode("utf-8")) > limits.max_name_length for part in parts):
+        raise ModelError(f"{label}: member {name!r} has a name longer than {limits.max_name_length} bytes")
+    return parts
+
+
+def _open_source(path: Path, limits: InstallLimits) -> _Source:
+    if path.is_dir():
+        return _FolderSource(path, limits)
+    if path.is_file():
+        return _ZipSource(path, limits)
+    raise ModelError(f"{path}: no such file or folder")
+
+
+# --------------------------------------------------------------------------
+# Package checks shared by zips and folders
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """A validated package waiting to be installed."""
+
+    source: _Source
+    metadata: dict
+    pair: str
+
+
+def _validate(source: _Source, limits: InstallLimits) -> _Plan:
+    members = source.members()
+    duplicates = [name for name, count in Counter(m.name for m in members).items() if count > 1]
+    if duplicates:
+        raise ModelError(f"{source.label}: duplicate members {sorted(duplicates)[:3]}")
+    files = {m.name: m for m in members if not m.is_dir}
+    if len(files) > limits.max_files:
+        raise ModelError(f"{source.label}: {len(files)} files, more than the limit of {limits.max_files}")
+    total = sum(m.size for m in files.values())
+    if total > limits.max_total_bytes:
+        raise ModelError(f"{source.label}: {total} bytes uncompressed, more than the limit of {limits.max_total_bytes}")
+    _check_required_files(source.label, files)
+    metadata = _read_metadata(source, files["metadata.json"])
+    from_code, to_code = metadata.get("from_code"), metadata.get("to_code")
+    _check_codes(from_code, to_code, f"{source.label}: metadata.json")
+    return _Plan(source, metadata, f"{from_code}_{to_code}")
+
+
+def _check_required_files(label: str, files: dict[str, _Member]) -> None:
+    required = [
+        ("metadata.json",),
+        ("model/model.bin",),
+        ("model/config.json",),
+        ("sentencepiece.model", "bpe.model"),
+        ("model/shared_vocabulary.json", "model/shared_vocabulary.txt", "model/target_vocabulary.json",
+         "model/target_vocabulary.txt"),
+    ]
+    for choices in required:
+        if not any(choice in files for choice in choices):
+            raise ModelError(f"{label}: missing {' or '.join(choices[:2])}")
+
+
+def _read_metadata(source: _Source, member: _Member) -> dict:
+    if member.size > METADATA_MAX_BYTES:
+        raise ModelError(f"{source.label}: metadata.json is too large ({member.size} bytes)")
+    with source.open("metadata.json") as stream:
+        raw = stream.read(METADATA_MAX_BYTES + 1)
+    try:
+        metadata = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{source.label}: metadata.json is not valid JSON ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{source.label}: metadata.json is not a JSON object")
+    version = metadata.get("package_version", "")
+    if not isinstance(version, str):
+        raise ModelError(f"{source.label}: metadata.json package_version is not a string")
+    return metadata
+
+
+def _extract(source: _Source, target: Path) -> None:
+    """Copy every member under ``target``, never writing more bytes than the
+    size the scan saw (a zip's declared sizes are only claims).  Damaged data
+    shows up only here (CRC, deflate stream), after validation passed."""
+    try:
+        _copy_members(source, target)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise ModelError(f"{source.label}: cannot extract ({exc})") from None
+
+
+def _copy_members(source: _Source, target: Path) -> None:
+    target.mkdir()
+    for member in sorted(source.members(), key=lambda m: m.name):
+        dest = target.joinpath(*PurePosixPath(member.name).parts)
+        if member.is_dir:
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with source.open(member.name) as src, open(dest, "xb") as out:
+            _copy_capped(src, out, member.size, f"{source.label}: member {member.name!r}")
+
+
+def _copy_capped(src: BinaryIO, out: BinaryIO, limit: int, what: str) -> None:
+    written = 0
+    while chunk := src.read(_CHUNK):
+        written += len(chunk)
+        if written > limit:
+            raise ModelError(f"{what} is larger than declared")
+        out.write(chunk)
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            total += (Path(dirpath) / name).lstat().st_size
+    return total
+
+
+# --------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------
+
+
+class ModelStore:
+    """Installed translation packages under ``models_dir``."""
+
+    def __init__(self, models_dir: Path, limits: InstallLimits | None = None):
+        self.models_dir = Path(models_dir)
+        self.limits = limits or InstallLimits()
+        self._lock = threading.RLock()
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        self._recover()
+
+    # -- start-up -----------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Clean what a crash left: staging and downloads are dropped; a
+        package moved to trash during an upgrade comes back if its pair is
+        missing (the crash hit between the two renames), else it is dropped."""
+        for entry in self.models_dir.iterdir():
+            if entry.name.startswith(TRASH_PREFIX) and entry.is_dir():
+                self._restore_from_trash(entry)
+            elif entry.name.startswith(STAGING_PREFIX):
+                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.name.startswith(DOWNLOAD_PREFIX):
+                entry.unlink(missing_ok=True)
+
+    def _restore_from_trash(self, trash: Path) -> None:
+        for old in trash.iterdir():
+            home = self.models_dir / old.name
+            if _PAIR_DIR.match(old.name) and not home.exists():
+                log.warning("restoring %s left aside by an interrupted install", old.name)
+                try:
+                    os.replace(old, home)
+                except OSError:
+                    log.exception("could not restore %s from %s", old.name, trash)
+                    return  # keep the trash for the next start
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def _scratch(self, prefix: str, suffix: str = "") -> Path:
+        # Inside models_dir so that the final rename stays on one filesystem.
+        return self.models_dir / f"{prefix}{uuid.uuid4().hex}{suffix}"
+
+    # -- queries ------------------------------------------------------------
+
+    def list(self) -> list[InstalledPackage]:
+        """Installed packages sorted by pair; an unreadable one is logged and skipped."""
+        with self._lock:
+            described = (self._describe(entry) for entry in sorted(self.models_dir.iterdir()))
+            return [package for package in described if package is not None]
+
+    def get(self, from_code: str, to_code: str) -> InstalledPackage | None:
+        with self._lock:
+            return self._describe(self.models_dir / f"{from_code}_{to_code}")
+
+    def _describe(self, path: Path) -> InstalledPackage | None:
+        """The package installed at ``path``, None if ``path`` is not one."""
+        if not (_PAIR_DIR.match(path.name) and path.is_dir() and not path.is_symlink()):
+            return None
+        try:
+            metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+            from_code, to_code = metadata["from_code"], metadata["to_code"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("skipping %s: unreadable metadata.json (%s)", path, exc)
+            return None
+        return InstalledPackage(
+            pair=path.name,
+            from_code=from_code,
+            to_code=to_code,
+            version=str(metadata.get("package_version", "")),
+            size_bytes=_tree_size(path),
+            path=path,
+            from_name=str(metadata.get("from_name", "")),
+            to_name=str(metadata.get("to_name", "")),
+        )
+
+    # -- install ------------------------------------------------------------
+
+    def install(self, paths: list[Path], upgrade: bool = False) -> list[InstalledPackage]:
+        """Install packages (``.argosmodel`` zips or unpacked package folders).
+
+        All or nothing: every path is validated, then every package is
+        extracted into a staging folder, and only then are they moved into
+        place.  Any problem before the moves raises ``ModelError`` naming
+        the file and leaves the installed set exactly as it was.  The moves
+        are one ``os.replace`` per pair (atomic each); if one fails the pairs
+        already moved are put back.  A process killed during the moves can
+        leave some pairs new and some old, never a pair half-written: the
+        next start restores any pair left aside.
+
+        An installed pair is replaced only with ``upgrade=True`` (any version).
+        """
+        with self._lock:
+            sources: list[_Source] = []
+            staging = self._scratch(STAGING_PREFIX)
+            try:
+                plans = self._plan(paths, upgrade, sources)
+                staging.mkdir()
+                for plan in plans:
+                    _extract(plan.source, staging / plan.pair)
+                self._commit(staging, [plan.pair for plan in plans])
+            except OSError as exc:  # moving into place
+                raise ModelError(f"install failed: {exc}") from exc
+            finally:
+                for source in sources:
+                    source.close()
+                shutil.rmtree(staging, ignore_errors=True)
+            return [self._describe(self.models_dir / plan.pair) for plan in plans]
+
+    def _plan(self, paths: list[Path], upgrade: bool, sources: list[_Source]) -> list[_Plan]:
+        if not paths:
+            raise ModelError("no package given")
+        plans: list[_Plan] = []
+        for path in paths:
+            source = _open_source(Path(path), self.limits)
+            sources.append(source)
+            plans.append(_validate(source, self.limits))
+        pair_counts = Counter(plan.pair for plan in plans)
+        for plan in plans:
+            if pair_counts[plan.pair] > 1:
+                raise ModelError(f"{plan.source.label}: pair {plan.pair} is given more than once")
+            if not upgrade and (self.models_dir / plan.pair).exists():
+                raise ModelError(f"{plan.source.label}: {plan.pair} is already installed (use upgrade)")
+        return plans
+
+    def _commit(self, staging: Path, pairs: list[str]) -> None:
+        """Move staged pairs into place; on failure undo the moves done."""
+        trash = self._scratch(TRASH_PREFIX)
+        trash.mkdir()
+        done: list[str] = []
+        try:
+            for pair in pairs:
+                home = self.models_dir / pair
+                if home.exists():
+                    os.replace(home, trash / pair)
+                os.replace(staging / pair, home)
+                done.append(pair)
+        except OSError:
+            self._undo(done, pairs, trash)
+            raise
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def _undo(self, done: list[str], pairs: list[str], trash: Path) -> None:
+        """Put back the packages set aside; what cannot be put back stays in
+        the trash, where the next start restores it."""
+        for pair in pairs:
+            home, old = self.models_dir / pair, trash / pair
+            try:
+                if pair in done:
+                    shutil.rmtree(home)
+                if old.exists():
+                    os.replace(old, home)
+            except OSError:
+                log.exception("could not restore %s; the next start will retry", pair)
+        try:
+            trash.rmdir()  # only if empty
+        except OSError:
+            pass
+
+    # -- remove -------------------------------------------------------------
+
+    def remove(self, pair: str) -> None:
+        """Uninstall one pair ('en_fr', 'en-fr', 'en→fr'); ModelError if not installed."""
+        from_code, to_code = parse_pair(pair)
+        with self._lock:
+            home = self.models_dir / f"{from_code}_{to_code}"
+            if not home.is_dir():
+                raise ModelError(f"{from_code}_{to_code} is not installed")
+            # Rename first so that the pair disappears at once even if the
+            # delete is slow or interrupted.
+            trash = self._scratch(TRASH_PREFIX)
+            trash.mkdir()
+            os.replace(home, trash / "removed")
+            shutil.rmtree(trash, ignore_errors=True)
+
+    # -- download -----------------------------------------------------------
+
+    def download(
+        self,
+        from_code: str,
+        to_code: str,
+        *,
+        index_url: str = DEFAULT_INDEX_URL,
+        expected_sha256: str | None = None,
+        timeout: float = 60,
+        progress: Callable[[int, int | None], None] | None = None,
+        client: httpx.Client | None = None,
+        upgrade: bool = False,
+    ) -> InstalledPackage:
+        """Download the pair's package named in the Argos index and install it.
+
+        ``timeout`` bounds each network wait (connect, each read), not the
+        whole transfer.  The file is streamed to a temporary file inside
+        models_dir; a failed, timed-out, short or checksum-mismatched
+        download raises ``ModelError``, installs nothing and leaves no file.
+        ``progress(bytes_done, total_or_None)`` is called as chunks arrive.
+        The index's links are tried in order.
+        """
+        _check_codes(from_code, to_code, "download")
+        if not upgrade and self.get(from_code, to_code) is not None:
+            raise ModelError(f"{from_code}_{to_code} is already installed (use upgrade)")
+        own_client = client is None
+        if own_client:
+            client = httpx.Client()
+        try:
+            entry = self._find_in_index(client, index_url, from_code, to_code, timeout)
+            errors = []
+            for url in _links(entry):
+                part = self._scratch(DOWNLOAD_PREFIX, ".part")
+                try:
+                    digest = self._fetch(client, url, part, timeout, progress)
+                    _check_sha256(url, digest, expected_sha256)
+                    return self._install_download(part, url, upgrade)
+                except ModelError as exc:
+                    errors.append(str(exc))
+                finally:
+                    part.unlink(missing_ok=True)
+            raise ModelError(f"download of {from_code}_{to_code} failed: " + "; ".join(errors))
+        finally:
+            if own_client:
+                client.close()
+
+    def _find_in_index(self, client: httpx.Client, index_url: str, from_code: str, to_code: str,
+                       timeout: float) -> dict:
+        body = bytearray()
+        try:
+            with client.stream("GET", index_url, timeout=timeout, follow_redirects=True) as response:
+                response.raise_for_status()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > INDEX_MAX_BYTES:
+                        raise ModelError(f"package index {index_url}: more than {INDEX_MAX_BYTES} bytes")
+        except httpx.HTTPError as exc:
+            raise ModelError(f"package index {index_url}: {_describe_http_error(exc)}") from None
+        try:
+            index = json.loads(body)
+        except ValueError:
+            raise ModelError(f"package index {index_url}: not valid JSON") from None
+        if not isinstance(index, list):
+            raise ModelError(f"package index {index_url}: not a JSON list")
+        matches = [
+            item for item in index
+            if isinstance(item, dict) and item.get("from_code") == from_code and item.get("to_code") == to_code
+        ]
+        if not matches:
+            raise ModelError(f"package index {index_url}: no package for {from_code}_{to_code}")
+        return max(matches, key=lambda item: _version_key(item.get("package_version")))
+
+    def _fetch(self, client: httpx.Client, url: str, part: Path, timeout: float,
+               progress: Callable[[int, int | None], None] | None) -> str:
+        """Stream ``url`` into ``part``; return the sha256 hex digest."""
+        hasher = hashlib.sha256()
+        try:
+            with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+                response.raise_for_status()
+                total = _content_length(response)
+                if total is not None and total > self.limits.max_total_bytes:
+                    raise ModelError(f"{url}: {total} bytes, more than the limit of {self.limits.max_total_bytes}")
+                done = 0
+                with open(part, "xb") as out:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        done += len(chunk)
+                        if done > self.limits.max_total_bytes:
+                            raise ModelError(f"{url}: more than the limit of {self.limits.max_total_bytes} bytes")
+                        out.write(chunk)
+                        hasher.update(chunk)
+                        if progress is not None:
+                            progress(done, total)
+        except httpx.HTTPError as exc:
+            raise ModelError(f"{url}: {_describe_http_error(exc)}") from None
+        except OSError as exc:
+            raise ModelError(f"{url}: cannot write the download ({exc})") from None
+        # Content-Length counts bytes on the wire (before any content
+        # decoding), so compare it with the raw count.  httpx usually raises
+        # on a short body already; this is the safety net.
+        received = response.num_bytes_downloaded
+        if total is not None and received != total:
+            raise ModelError(f"{url}: incomplete download ({received} of {total} bytes)")
+        return hasher.hexdigest()
+
+    def _install_download(self, part: Path, url: str, upgrade: bool) -> InstalledPackage:
+        try:
+            return self.install([part], upgrade=upgrade)[0]
+        except ModelError as exc:
+            # Name the URL rather than the temporary file.
+            raise ModelError(str(exc).replace(str(part), url)) from None
+
+
+def _links(entry: dict) -> list[str]:
+    links = entry.get("links")
+    usable = [
+        link for link in (links if isinstance(links, list) else [])
+        if isinstance(link, str) and link.startswith(("http://", "https://"))
+    ]
+    if not usable:
+        raise ModelError(f"package index: no http(s) link for {entry.get('from_code')}_{entry.get('to_code')}")
+    return usable
+
+
+def _check_sha256(url: str, digest: str, expected: str | None) -> None:
+    if expected is not None and digest != expected.strip().lower():
+        raise ModelError(f"{url}: sha256 mismatch (got {digest}, expected {expected})")
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    try:
+        return int(response.headers["Content-Length"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _describe_http_error(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _version_key(version: object) -> tuple:
+    """'1.10' sorts above '1.9'; anything non-numeric sorts lowest."""
+    if not isinstance(version, str):
+        return ()
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return ()
