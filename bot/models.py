@@ -40,9 +40,9 @@ from typing import BinaryIO
 
 import httpx
 
-log = logging.getLogger(__name__)
+from glossary.model import LANGS as LANGUAGES
 
-from glossary.model import LANGS as LANGUAGES  # noqa: E402 - one list of languages
+log = logging.getLogger(__name__)
 
 # argostranslate.settings: package_index + "index.json"
 DEFAULT_INDEX_URL = "https://raw.githubusercontent.com/argosopentech/argospm-index/main/index.json"

@@ -54,8 +54,8 @@ class Glossary:
                 with db.conn:
                     db.execute("BEGIN")
                     rev = glossary_rev(db)
-                    rows = db.execute("SELECT id, concept_id, lang, type, norm FROM term ORDER BY id").fetchall()
-                self._index = TermIndex(rows, rev)
+                    cursor = db.execute("SELECT id, concept_id, lang, type, norm FROM term ORDER BY concept_id, id")
+                    self._index = TermIndex(cursor, rev)
             return self._index
 
     def search(self, query: str, lang: str | None = None, limit: int = 10) -> list[SearchResult]:

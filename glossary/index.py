@@ -4,7 +4,7 @@ SQLite answers exact, prefix, substring and pinyin lookups from its own
 indexes. Two jobs it cannot do fast are kept here, built from one scan of the
 ``term`` table and rebuilt when the glossary changes:
 
-* **typos**: edit distance against every term of the query's script. A 64-bit
+* **typos**: edit distance against every term of the query's script. A 256-bit
   signature of each term's character bigrams lets numpy discard, in one
   vectorised pass, every term that cannot be within the allowed distance
   (each edit destroys at most two bigrams of the query); rapidfuzz then
@@ -19,7 +19,9 @@ glossary well under the memory budget.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
+from typing import Iterable
 
 import ahocorasick
 import numpy as np
@@ -61,28 +63,46 @@ class Spot:
         return tuple(dict.fromkeys(m.concept_id for m in self.matches))
 
 
-def _signature(key: str) -> int:
-    """64-bit set of the key's bigrams (padded, so that ends count too)."""
+#: Signature size, in 64-bit words. 256 bits keep bigram collisions rare enough
+#: that the pre-filter leaves a few hundred candidates out of 300,000 terms.
+SIG_WORDS = 4
+
+
+def _signature(key: str) -> list[int]:
+    """The set of the key's bigrams (padded, so that ends count too), hashed
+    into SIG_WORDS 64-bit words."""
     padded = f"\x02{key}\x03"
-    mask = 0
+    words = [0] * SIG_WORDS
     for i in range(len(padded) - 1):
-        mask |= 1 << (hash(padded[i:i + 2]) & 63)
-    return mask
+        h = hash(padded[i:i + 2]) % (64 * SIG_WORDS)
+        words[h >> 6] |= 1 << (h & 63)
+    return words
 
 
 class _FuzzyBucket:
     """Terms of one script, keyed for edit-distance search."""
 
-    def __init__(self, rows: list[int], keys: list[str]):
-        self.rows = np.asarray(rows, dtype=np.int32)
+    def __init__(self, rows: array, keys: list[str]):
+        self.rows = np.frombuffer(rows, dtype=np.int32)
         self.keys = keys
         self.lens = np.asarray([len(k) for k in keys], dtype=np.int16)
-        self.masks = np.asarray([_signature(k) for k in keys], dtype=np.uint64)
+        flat_sigs = array("Q")  # not a list of lists: 300,000 of those cost 70 MB
+        for k in keys:
+            flat_sigs.extend(_signature(k))
+        sigs = np.frombuffer(flat_sigs, dtype=np.uint64).reshape(-1, SIG_WORDS)
+        # Stored inverted and column by column: the query-time test is then
+        # "popcount(query & ~term)" as a few contiguous vector operations.
+        self.inverted = [np.ascontiguousarray(~sigs[:, j]) for j in range(SIG_WORDS)]
 
     def search(self, key: str, allowed: np.ndarray | None, limit: int) -> list[tuple[int, float]]:
         n = len(key)
         k = 1 if n <= 5 else 2 if n <= 10 else 3
-        missing = np.bitwise_count(np.uint64(_signature(key)) & ~self.masks)
+        # Bigrams of the query missing from the term: each edit removes at
+        # most two, so a term with more than 2k missing cannot be a match.
+        missing = None
+        for column, word in zip(self.inverted, _signature(key)):
+            bits = np.bitwise_count(column & np.uint64(word))
+            missing = bits if missing is None else missing + bits
         keep = (np.abs(self.lens - n) <= k) & (missing <= 2 * k)
         if allowed is not None:
             keep &= allowed[self.rows]
@@ -105,46 +125,66 @@ class _FuzzyBucket:
 class TermIndex:
     """Typo search and spotting over a snapshot of the term table."""
 
-    def __init__(self, rows: list[tuple[int, str, str, str, str]], rev: int):
-        """``rows``: (term id, concept id, lang, type, norm) for every term."""
-        self.rev = rev
-        concept_ids: dict[str, int] = {}
-        self.term_ids = np.asarray([r[0] for r in rows], dtype=np.int64)
-        self.concept_idx = np.asarray(
-            [concept_ids.setdefault(r[1], len(concept_ids)) for r in rows], dtype=np.int32
-        )
-        self.concept_ids = list(concept_ids)
-        self.langs = np.asarray([_LANG_CODE[r[2]] for r in rows], dtype=np.int8)
-        self.types = np.asarray([_TYPE_CODE[r[3]] for r in rows], dtype=np.int8)
+    def __init__(self, rows: Iterable[tuple[int, str, str, str, str]], rev: int):
+        """``rows``: (term id, concept id, lang, type, norm) for every term.
+        Rows grouped by concept id keep one copy of each id (less memory).
 
-        latin_rows, latin_keys, hangul_rows, hangul_keys = [], [], [], []
-        by_norm: dict[str, list[int]] = {}
-        for i, (_, _, _, _, norm) in enumerate(rows):
+        Rows are consumed one by one (pass a cursor): holding 500,000 row
+        tuples at once would cost more memory than the whole index.
+        """
+        self.rev = rev
+        self.concept_ids: list[str] = []
+        term_ids, concept_idx = array("q"), array("i")
+        langs, types = array("b"), array("b")
+        latin_rows, hangul_rows = array("i"), array("i")
+        latin_keys: list[str] = []
+        hangul_keys: list[str] = []
+        # Terms sharing one spelling (homonyms, OCV in five languages) are
+        # chained: the automaton stores the first row, ``_next`` the others.
+        self._next = array("i")
+        self._key_lens = array("H")  # folded length: where a spotted term starts
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        for row, (term_id, concept_id, lang, type_, norm) in enumerate(rows):
+            term_ids.append(term_id)
+            if not self.concept_ids or self.concept_ids[-1] != concept_id:
+                self.concept_ids.append(concept_id)  # rows come grouped by concept
+            concept_idx.append(len(self.concept_ids) - 1)
+            langs.append(_LANG_CODE[lang])
+            types.append(_TYPE_CODE[type_])
+            self._next.append(-1)
+            self._key_lens.append(len(norm))
             if not norm:
                 continue
-            by_norm.setdefault(norm, []).append(i)
+            first = automaton.get(norm, -1)
+            if first < 0:
+                automaton.add_word(norm, row)
+            else:
+                self._next[row], self._next[first] = self._next[first], row
             script = script_of(norm)
             if script == "latin":
-                latin_rows.append(i)
+                latin_rows.append(row)
                 latin_keys.append(norm)
             elif script == "hangul":
-                hangul_rows.append(i)
+                hangul_rows.append(row)
                 hangul_keys.append(to_jamo(norm))
+        self.term_ids = np.frombuffer(term_ids, dtype=np.int64)
+        self.concept_idx = np.frombuffer(concept_idx, dtype=np.int32)
+        self.langs = np.frombuffer(langs, dtype=np.int8)
+        self.types = np.frombuffer(types, dtype=np.int8)
         self._fuzzy = {
             "latin": _FuzzyBucket(latin_rows, latin_keys),
             "hangul": _FuzzyBucket(hangul_rows, hangul_keys),
         }
+        self._empty = len(automaton) == 0
+        if not self._empty:
+            automaton.make_automaton()
+        self._automaton = automaton
 
-        self._automaton = ahocorasick.Automaton()
-        for norm, idxs in by_norm.items():
-            # The value carries what spot needs without a dictionary lookup:
-            # the key length, whether each end must sit on a word boundary,
-            # and the term rows.
-            value = (len(norm), is_word_char(norm[0]), is_word_char(norm[-1]), tuple(idxs))
-            self._automaton.add_word(norm, value)
-        if by_norm:
-            self._automaton.make_automaton()
-        self._empty = not by_norm
+    def _same_spelling(self, row: int) -> tuple[int, ...]:
+        rows = [row]
+        while self._next[rows[-1]] >= 0:
+            rows.append(self._next[rows[-1]])
+        return tuple(sorted(rows))
 
     def __len__(self) -> int:
         return len(self.term_ids)
@@ -183,27 +223,27 @@ class TermIndex:
             return []
         norm, starts, ends = normalize_map(text)
         hits = []
-        for end, (length, word_start, word_end, idxs) in self._automaton.iter(norm):
-            start = end - length + 1
-            if word_start and start > 0 and is_word_char(norm[start - 1]):
+        for end, row in self._automaton.iter(norm):
+            start = end - self._key_lens[row] + 1
+            if is_word_char(norm[start]) and start > 0 and is_word_char(norm[start - 1]):
                 continue
-            if word_end and end + 1 < len(norm) and is_word_char(norm[end + 1]):
+            if is_word_char(norm[end]) and end + 1 < len(norm) and is_word_char(norm[end + 1]):
                 continue
-            hits.append((start, end + 1, idxs))
+            hits.append((start, end + 1, row))
         # Longest first; then leftmost. A hit that overlaps a chosen one loses.
         hits.sort(key=lambda h: (h[0] - h[1], h[0]))
         taken = bytearray(len(norm))
         chosen = []
-        for start, end, idxs in hits:
+        for start, end, row in hits:
             if any(taken[start:end]):
                 continue
             taken[start:end] = b"\x01" * (end - start)
-            chosen.append((start, end, idxs))
+            chosen.append((start, end, row))
         chosen.sort()
         return [
             Spot(
                 start=starts[s], end=ends[e - 1], text=text[starts[s]:ends[e - 1]],
-                matches=tuple(self.ref(i) for i in idxs),
+                matches=tuple(self.ref(i) for i in self._same_spelling(row)),
             )
-            for s, e, idxs in chosen
+            for s, e, row in chosen
         ]

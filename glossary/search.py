@@ -15,7 +15,8 @@ person (and the tests) why a concept came up.
 | homophone        | other Chinese characters, same pinyin           | 88         |
 | pinyin-initials  | pinyin initials (``tbj``)                       | 72-85      |
 | prefix           | the term starts with the query                  | 70-90      |
-| fuzzy(-jamo)     | a few typos away (Korean compared on jamo)      | 64-84      |
+| fuzzy(-jamo)     | a few typos away (Korean compared on jamo);     | 64-84      |
+|                  | tried only when nothing scored 70 or more       |            |
 | substring        | the query is inside the term                    | 55-75      |
 """
 
@@ -28,7 +29,7 @@ import sqlite_utils
 
 from .index import TermIndex
 from .model import LANGS, TERM_TYPES, Concept, Term
-from .normalize import flat, is_han, normalize, pinyin_keys, pinyin_query, script_of, to_simplified
+from .normalize import flat, is_han, is_hangul, normalize, pinyin_keys, pinyin_query, script_of, to_simplified
 from .store import load_concepts
 
 #: Longest query considered. No term is longer than 120 characters; past this a
@@ -140,19 +141,21 @@ def search(db: sqlite_utils.Database, index: TermIndex, query: str,
     )
 
     # 3. Terms that contain the query. Trigrams need 3 characters; one or two
-    #    Chinese or Korean characters are a real query (涂布, 극판), found by a
-    #    scan of the CJK terms. One or two Latin letters are not.
+    #    Chinese or Korean characters are a real query (涂布, 극판), answered by
+    #    the term_gram table. One or two Latin letters are not a query.
     script = script_of(q)
-    if len(q) >= 3:
+    if len(found.best) >= limit:
+        rows = []  # prefix matches filled the page; they outrank substrings
+    elif len(q) >= 3:
         rows = conn.execute(
             f"SELECT {_COLS} FROM term WHERE id IN (SELECT rowid FROM term_fts "
-            f"WHERE term_fts MATCH ? LIMIT {_CANDIDATES * 5}){where_lang}",
+            f"WHERE term_fts MATCH ? LIMIT {_CANDIDATES}){where_lang}",
             ['"' + q.replace('"', '""') + '"', *lang_args],
         )
-    elif script in ("han", "hangul", "mixed"):
+    elif all(is_han(c) or is_hangul(c) for c in q):
         rows = conn.execute(
-            f"SELECT {_COLS} FROM term WHERE script IN ('han', 'hangul', 'mixed') "
-            f"AND instr(norm, ?) > 0{where_lang} ORDER BY length(norm) LIMIT {_CANDIDATES}",
+            f"SELECT {_COLS} FROM term WHERE id IN (SELECT term_id FROM term_gram WHERE gram = ?)"
+            f"{where_lang} ORDER BY length(norm) LIMIT {_CANDIDATES}",
             [q, *lang_args],
         )
     else:
@@ -164,8 +167,9 @@ def search(db: sqlite_utils.Database, index: TermIndex, query: str,
     if lang in (None, "zh"):
         _pinyin(conn, q, script, found)
 
-    # 5. Typos, when nothing matched exactly.
-    if not any(p[0] >= 97 for p in found.best.values()):
+    # 5. Typos, when nothing better than a substring matched: a typo rarely
+    #    is the start of a term, and a prefix match is the better answer.
+    if not any(p[0] >= 70 for p in found.best.values()):
         for ref, similarity, reason in index.fuzzy(q, lang):
             found.add(ref.concept_id, ref.term_id, ref.lang, ref.type, similarity * 0.85, reason)
 

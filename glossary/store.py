@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import sqlite_utils
 
 from .model import LANGS, Concept, Term, validate_concept
-from .normalize import flat, normalize, pinyin_keys, script_of
+from .normalize import flat, is_han, is_hangul, normalize, pinyin_keys, script_of
 
 SEED_VERSION = "1"
 
@@ -77,7 +77,7 @@ def migrate_v1(db: sqlite_utils.Database) -> None:
         CREATE INDEX term_initials ON term(initials) WHERE initials IS NOT NULL;
 
         -- Substring search for queries of 3+ characters. Trigram cannot see
-        -- shorter queries (FIELD-NOTES §3): search routes those to instr().
+        -- shorter queries (FIELD-NOTES §3): search routes those to term_gram.
         CREATE VIRTUAL TABLE term_fts USING fts5(
             norm, content='term', content_rowid='id', tokenize='trigram'
         );
@@ -91,6 +91,15 @@ def migrate_v1(db: sqlite_utils.Database) -> None:
             INSERT INTO term_fts(term_fts, rowid, norm) VALUES ('delete', old.id, old.norm);
             INSERT INTO term_fts(rowid, norm) VALUES (new.id, new.norm);
         END;
+
+        -- Every 1- and 2-character piece of the Chinese and Korean terms: the
+        -- index behind 1-2 character queries (涂布, 탭), which trigram cannot see.
+        CREATE TABLE term_gram (
+            gram TEXT NOT NULL,
+            term_id INTEGER NOT NULL REFERENCES term(id) ON DELETE CASCADE,
+            PRIMARY KEY (gram, term_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX term_gram_term ON term_gram(term_id);
 
         CREATE TABLE audit (
             id INTEGER PRIMARY KEY,
@@ -132,6 +141,17 @@ def term_keys(lang: str, text: str) -> dict:
     if lang == "zh":
         keys["pinyin"], keys["initials"] = pinyin_keys(norm)
     return keys
+
+
+def cjk_grams(norm: str) -> set[str]:
+    """1- and 2-character pieces of the Chinese/Korean runs of a normalised term."""
+    grams: set[str] = set()
+    for i, ch in enumerate(norm):
+        if is_han(ch) or is_hangul(ch):
+            grams.add(ch)
+            if i + 1 < len(norm) and (is_han(norm[i + 1]) or is_hangul(norm[i + 1])):
+                grams.add(norm[i:i + 2])
+    return grams
 
 
 # -- reading ---------------------------------------------------------------
@@ -228,15 +248,18 @@ def _write_concept(db: sqlite_utils.Database, concept: Concept, now: str, exists
             "INSERT INTO concept (category, equipment, status, source, notes, updated_at, id, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row + (now,),
         )
-    db.conn.executemany(
-        "INSERT INTO term (concept_id, lang, text, type, pos, position, norm, flat, script, pinyin, initials) "
-        "VALUES (:concept_id, :lang, :text, :type, :pos, :position, :norm, :flat, :script, :pinyin, :initials)",
-        [
+    for i, t in enumerate(concept.terms):
+        keys = term_keys(t.lang, t.text)
+        term_id = db.conn.execute(
+            "INSERT INTO term (concept_id, lang, text, type, pos, position, norm, flat, script, pinyin, initials) "
+            "VALUES (:concept_id, :lang, :text, :type, :pos, :position, :norm, :flat, :script, :pinyin, :initials)",
             {"concept_id": concept.id, "lang": t.lang, "text": t.text, "type": t.type,
-             "pos": t.pos, "position": i, **term_keys(t.lang, t.text)}
-            for i, t in enumerate(concept.terms)
-        ],
-    )
+             "pos": t.pos, "position": i, **keys},
+        ).lastrowid
+        grams = cjk_grams(keys["norm"])
+        if grams:
+            db.conn.executemany("INSERT INTO term_gram (gram, term_id) VALUES (?, ?)",
+                                [(g, term_id) for g in grams])
     db.conn.executemany(
         "INSERT INTO definition (concept_id, lang, text) VALUES (?, ?, ?)",
         [(concept.id, lang, text) for lang, text in concept.definitions.items() if text],

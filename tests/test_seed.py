@@ -1,0 +1,57 @@
+"""The shipped seed glossary: what operators see on day one."""
+
+from collections import Counter
+
+import pytest
+
+from glossary import LANGS, Glossary
+from glossary import exchange
+from glossary import store as glossary_store
+
+
+@pytest.fixture(scope="module")
+def seed_concepts():
+    concepts = []
+    for f in glossary_store.seed_files():
+        concepts.extend(exchange.read_csv(f.read_bytes()))
+    return concepts
+
+
+def test_at_least_300_concepts_with_unique_ids(seed_concepts):
+    assert len(seed_concepts) >= 300
+    assert len({c.id for c in seed_concepts}) == len(seed_concepts)
+
+
+def test_every_concept_has_all_five_languages_and_an_english_definition(seed_concepts):
+    for c in seed_concepts:
+        for lang in LANGS:
+            assert c.preferred(lang), (c.id, lang)
+        assert c.definitions.get("en"), c.id
+        assert c.status == "draft", c.id
+
+
+def test_every_process_area_is_covered(seed_concepts):
+    areas = Counter(c.category for c in seed_concepts)
+    for area in ("electrode", "assembly", "finishing", "module_pack", "materials", "quality",
+                 "maintenance", "electrical", "safety", "logistics_it", "alarm"):
+        assert areas[area] >= 5, area
+    assert sum(c.equipment for c in seed_concepts) >= 50
+
+
+def test_chinese_terms_are_simplified(seed_concepts):
+    from glossary.normalize import to_simplified
+
+    for c in seed_concepts:
+        for t in c.terms_in("zh"):
+            assert to_simplified(t.text) == t.text, (c.id, t.text)
+
+
+@pytest.mark.parametrize("query, expected_en", [
+    ("涂布机", "coater"), ("塗佈機", "coater"), ("tbj", "coater"), ("calandrage", "calender"),
+    ("OCV", "open-circuit voltage"), ("AGV", "automated guided vehicle"), ("HMI", "human-machine interface"),
+    ("PLC", "programmable logic controller"), ("极耳", "tab"), ("전해액", "electrolyte"),
+])
+def test_the_examples_of_the_issue_find_the_right_concept(storage, query, expected_en):
+    results = Glossary(storage.conn).search(query, limit=3)
+    english = [t.text.lower() for r in results[:1] for t in r.concept.terms_in("en")]
+    assert any(expected_en in t for t in english), (query, english)
