@@ -28,6 +28,8 @@ import sqlite_utils
 
 from glossary import store as glossary_store
 
+from . import memory
+
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
@@ -36,12 +38,15 @@ BUSY_TIMEOUT_MS = 10_000
 #: to ``PRAGMA user_version = N``. Never edit a released entry: append.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     glossary_store.migrate_v1,
+    memory.migrate_v2,
 ]
 
 
-#: Data loaded once into a new database, after the migrations (the seed glossary).
+#: Data loaded once into a new database, after the migrations (the seed glossary,
+#: the phrasebook of the translation memory).
 SEEDS: list[Callable[[sqlite_utils.Database], object]] = [
     glossary_store.seed,
+    memory.seed,
 ]
 
 
@@ -75,14 +80,14 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Databas
     return sqlite_utils.Database(conn)
 
 
-def run_in_transaction(db: sqlite_utils.Database, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(db, *args)`` inside BEGIN IMMEDIATE; commit, or roll back on error."""
+def run_in_transaction(db: sqlite_utils.Database, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn(db, *args, **kwargs)`` inside BEGIN IMMEDIATE; commit, or roll back on error."""
     conn = db.conn
     if conn.in_transaction:  # nested: the outer call owns the transaction
-        return fn(db, *args)
+        return fn(db, *args, **kwargs)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = fn(db, *args)
+        result = fn(db, *args, **kwargs)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -133,11 +138,11 @@ class _Writer(threading.Thread):
             job = self.jobs.get()
             if job is None:
                 break
-            fn, args, future = job
+            fn, args, kwargs, future = job
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(run_in_transaction(db, fn, *args))
+                future.set_result(run_in_transaction(db, fn, *args, **kwargs))
             except BaseException as exc:
                 future.set_exception(exc)
         db.conn.close()
@@ -187,22 +192,22 @@ class Storage:
         return await loop.run_in_executor(self._pool, fn, *args)
 
     # -- writes ----------------------------------------------------------
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future:
+    def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future:
         if self._closed:
             raise StorageError("storage is closed")
         future: Future = Future()
-        self._writer.jobs.put((fn, args, future))
+        self._writer.jobs.put((fn, args, kwargs, future))
         return future
 
-    def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(db, *args)`` in a write transaction and wait for the commit."""
+    def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(db, *args, **kwargs)`` in a write transaction and wait for the commit."""
         if threading.current_thread() is self._writer:
             raise StorageError("write() called from the writer thread: call fn directly")
-        return self.submit(fn, *args).result()
+        return self.submit(fn, *args, **kwargs).result()
 
-    async def awrite(self, fn: Callable[..., T], *args: Any) -> T:
+    async def awrite(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Like ``write`` for asyncio: returns once the transaction is committed."""
-        return await asyncio.wrap_future(self.submit(fn, *args))
+        return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
 
     # -- maintenance -----------------------------------------------------
     def backup(self, dest: str | Path) -> Path:

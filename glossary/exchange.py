@@ -42,7 +42,7 @@ MAX_CONCEPTS = 200_000
 # Shared helpers
 
 
-def _read_bytes(source) -> bytes:
+def read_bytes(source) -> bytes:
     """The raw content of a path or of bytes, refusing oversized input."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -144,7 +144,7 @@ def _split_multi(cell: str) -> list[str]:
 
 def read_csv(source) -> list[Concept]:
     """Concepts from a glossary CSV (a path or bytes)."""
-    text = _decode(_read_bytes(source))
+    text = _decode(read_bytes(source))
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = _read_header(next(reader, None))
@@ -284,7 +284,7 @@ def _pos_cell(terms: list[Term]) -> str:
 # TBX
 
 TBX_NS = "urn:iso:std:iso:30042:ed-2"
-_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _SCHEMA_PIS = (
     'href="https://raw.githubusercontent.com/LTAC-Global/TBX-Basic_dialect/master/'
     'DCA/TBXcoreStructV03_TBX-Basic_integrated.rng" type="application/xml" '
@@ -339,12 +339,12 @@ def read_tbx(source) -> list[Concept]:
 
 def read_tbx_report(source) -> tuple[list[Concept], dict[str, int]]:
     """Concepts, and the languages skipped: xml:lang as written -> term count."""
-    root = _parse_xml(_read_bytes(source))
+    root = parse_xml(read_bytes(source))
     body = _body(root)
     skipped: dict[str, int] = {}
     concepts, lines = [], []
     for entry in _children(body):
-        if _local(entry) not in _ENTRY:
+        if local_name(entry) not in _ENTRY:
             continue
         concepts.append(_concept_from_entry(entry, skipped))
         lines.append(entry.sourceline)
@@ -353,7 +353,9 @@ def read_tbx_report(source) -> tuple[list[Concept], dict[str, int]]:
     return concepts, skipped
 
 
-def _parse_xml(data: bytes) -> etree._Element:
+def parse_xml(data: bytes) -> etree._Element:
+    """The root of an XML document, parsed safely: UTF-8 only, no DTD, no
+    entity expansion, no network. Also used for TMX (bot.memory)."""
     text = _decode(data)  # our own check, for a message naming the line
     found = _INTERNAL_SUBSET.search(text)
     if found:
@@ -369,7 +371,8 @@ def _parse_xml(data: bytes) -> etree._Element:
         raise GlossaryError(f"line {exc.lineno}: malformed XML: {exc.msg}") from None
 
 
-def _local(el: etree._Element) -> str:
+def local_name(el: etree._Element) -> str:
+    """The tag without its namespace."""
     return etree.QName(el).localname
 
 
@@ -378,9 +381,9 @@ def _children(el: etree._Element) -> Iterator[etree._Element]:
     for child in el:
         if not isinstance(child.tag, str):
             continue
-        name = _local(child)
+        name = local_name(child)
         if name in _GROUPS:
-            yield from (c for c in _children(child) if _local(c) in _GROUPS[name])
+            yield from (c for c in _children(child) if local_name(c) in _GROUPS[name])
         else:
             yield child
 
@@ -390,24 +393,24 @@ def _text(el: etree._Element) -> str:
 
 
 def _typed(el: etree._Element, kind: str, type_: str) -> bool:
-    return _local(el) == kind and el.get("type") == type_
+    return local_name(el) == kind and el.get("type") == type_
 
 
 def _body(root: etree._Element) -> etree._Element:
-    if _local(root) not in ("tbx", "martif"):
+    if local_name(root) not in ("tbx", "martif"):
         raise GlossaryError(
-            f"line {root.sourceline}: root element <{_local(root)}> is not <tbx> or <martif>"
+            f"line {root.sourceline}: root element <{local_name(root)}> is not <tbx> or <martif>"
         )
     for text in _children(root):
-        if _local(text) == "text":
+        if local_name(text) == "text":
             for body in _children(text):
-                if _local(body) == "body":
+                if local_name(body) == "body":
                     return body
-    raise GlossaryError(f"line {root.sourceline}: <{_local(root)}> has no <text>/<body>")
+    raise GlossaryError(f"line {root.sourceline}: <{local_name(root)}> has no <text>/<body>")
 
 
 def _concept_from_entry(entry: etree._Element, skipped: dict[str, int]) -> Concept:
-    line, name = entry.sourceline, _local(entry)
+    line, name = entry.sourceline, local_name(entry)
     concept = Concept(id=(entry.get("id") or "").strip())  # stripped, as in CSV
     if not concept.id:
         raise GlossaryError(f"line {line}: <{name}> has no id")
@@ -425,11 +428,11 @@ def _concept_from_entry(entry: etree._Element, skipped: dict[str, int]) -> Conce
             concept.source = _text(item)
         elif _typed(item, "admin", "elementWorkingStatus"):
             concept.status = "reviewed" if _text(item).lower() in _REVIEWED else "draft"
-        elif _local(item) == "note" and _text(item):
+        elif local_name(item) == "note" and _text(item):
             notes.append(_text(item))
         elif _typed(item, "descrip", "definition"):
             entry_definition = entry_definition or _text(item)
-        elif _local(item) in _LANG_SEC:
+        elif local_name(item) in _LANG_SEC:
             _read_lang_sec(item, concept, skipped)
     concept.notes = "\n".join(notes)
     # A definition with no language (TBX 2008 termEntry level) counts as English.
@@ -443,7 +446,7 @@ def _concept_from_entry(entry: etree._Element, skipped: dict[str, int]) -> Conce
     return concept
 
 
-def _lang_of(raw: str) -> tuple[str | None, bool]:
+def lang_of(raw: str) -> tuple[str | None, bool]:
     """(our language code or None, whether the text is Traditional Chinese)."""
     subtags = raw.strip().replace("_", "-").lower().split("-")
     lang = subtags[0] if subtags[0] in LANGS else None
@@ -459,11 +462,11 @@ def _t2s():
 
 
 def _read_lang_sec(sec: etree._Element, concept: Concept, skipped: dict[str, int]) -> None:
-    raw = sec.get(_XML_LANG)
+    raw = sec.get(XML_LANG)
     if not raw:
-        raise GlossaryError(f"line {sec.sourceline}: <{_local(sec)}> has no xml:lang")
-    lang, traditional = _lang_of(raw)
-    term_secs = [item for item in _children(sec) if _local(item) in _TERM_SEC]
+        raise GlossaryError(f"line {sec.sourceline}: <{local_name(sec)}> has no xml:lang")
+    lang, traditional = lang_of(raw)
+    term_secs = [item for item in _children(sec) if local_name(item) in _TERM_SEC]
     if lang is None:
         skipped[raw.strip()] = skipped.get(raw.strip(), 0) + len(term_secs)
         return
@@ -491,7 +494,7 @@ def _read_term_sec(sec: etree._Element) -> tuple[str, str | None, str | None, st
     text = status = term_type = pos = None
     definition = ""
     for item in _children(sec):
-        if _local(item) == "term" and text is None:
+        if local_name(item) == "term" and text is None:
             text = _text(item)
         elif _typed(item, "termNote", "partOfSpeech"):
             pos = _POS_FROM_TBX.get(_text(item).lower(), "other")
@@ -502,7 +505,7 @@ def _read_term_sec(sec: etree._Element) -> tuple[str, str | None, str | None, st
         elif _typed(item, "descrip", "definition"):
             definition = definition or _text(item)
     if not text:
-        raise GlossaryError(f"line {sec.sourceline}: <{_local(sec)}> has no <term>")
+        raise GlossaryError(f"line {sec.sourceline}: <{local_name(sec)}> has no <term>")
     return text, _term_type(status, term_type), pos, definition
 
 
@@ -524,7 +527,7 @@ def write_tbx(concepts: Iterable[Concept], dest) -> None:
     root = etree.Element("tbx", nsmap={None: TBX_NS})
     root.set("type", "TBX-Basic")
     root.set("style", "dca")
-    root.set(_XML_LANG, "en")
+    root.set(XML_LANG, "en")
     for pi in _SCHEMA_PIS:
         root.addprevious(etree.ProcessingInstruction("xml-model", pi))
     header = _sub(root, "tbxHeader")
@@ -565,7 +568,7 @@ def _entry_of(body: etree._Element, concept: Concept) -> None:
         # A definition-only langSec is outside the TBX-Basic schema, but
         # dropping the definition would lose data; our reader accepts it.
         sec = _sub(entry, "langSec")
-        sec.set(_XML_LANG, lang)
+        sec.set(XML_LANG, lang)
         if definition:
             _sub(sec, "descrip", definition, type="definition")
         for term in terms:

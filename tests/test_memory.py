@@ -1,0 +1,539 @@
+"""The translation memory: storage, lookup, safety rules, TMX, the phrasebook."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from lxml import etree
+from rapidfuzz import fuzz
+
+from bot import memory
+from bot.memory import (
+    MAX_TEXT_CHARS,
+    MemoryMatch,
+    TMError,
+    TranslationMemory,
+    Unit,
+    add_unit,
+    all_units,
+    delete_unit,
+    import_units,
+    load_unit,
+    read_tmx,
+    read_tmx_report,
+    safety_signature,
+    sentence_key,
+    set_status,
+    tm_rev,
+    tmx_bytes,
+    validate_unit,
+    write_tmx,
+)
+from bot.storage import Storage
+from glossary import LANGS, exchange
+from glossary.normalize import normalize, to_simplified
+
+DATA = Path(__file__).parent / "data"
+PAIRS = list(itertools.permutations(LANGS, 2))  # all 20 directions
+
+
+@pytest.fixture
+def tm(storage):
+    return TranslationMemory(storage.conn)
+
+
+def add(storage, variants, status="unreviewed", origin="manual", note=""):
+    return storage.write(add_unit, variants, status=status, origin=origin, actor="tests", note=note)
+
+
+def key(text: str) -> str:
+    return sentence_key(normalize(text))
+
+
+def count(storage) -> int:
+    return storage.read(lambda db: db.execute("SELECT count(*) FROM tm_unit").fetchone()[0])
+
+
+# --------------------------------------------------------------------------
+# The phrasebook
+
+
+def test_phrasebook_is_seeded_once_unreviewed_in_five_languages(storage):
+    units = storage.read(all_units)
+    assert len(units) >= 70
+    for unit in units:
+        assert list(unit.variants) == list(LANGS), unit
+        assert (unit.status, unit.origin) == ("unreviewed", "phrasebook")
+    version = storage.read(lambda db: db.execute(
+        "SELECT value FROM meta WHERE key = 'phrasebook_seed_version'").fetchone()[0])
+    assert version == memory.PHRASEBOOK_VERSION
+    assert storage.write(memory.seed) is None  # already done: nothing happens
+    assert count(storage) == len(units)
+
+
+def test_a_new_phrasebook_version_is_merged_not_duplicated(storage, monkeypatch):
+    monkeypatch.setattr(memory, "PHRASEBOOK_VERSION", "2")
+    before = count(storage)
+    report = storage.write(memory.seed)
+    assert (report.added, report.updated, report.unchanged) == (0, 0, before)
+    assert storage.write(memory.seed) is None
+
+
+def test_phrasebook_file_is_clean():
+    data = memory.phrasebook_bytes()
+    header = etree.fromstring(data).find("header")
+    assert header.get("srclang") == "en" and header.get("creationtool") == "shopbot"
+    units, skipped = read_tmx_report(data)
+    assert skipped == {}
+    for lang in LANGS:
+        keys = [key(u.variants[lang]) for u in units]
+        assert len(set(keys)) == len(keys), f"two {lang} sentences are the same"
+    for unit in units:
+        assert to_simplified(unit.variants["zh"]) == unit.variants["zh"]
+        assert next(iter(unit.variants)) == "en"  # the header's source language
+
+
+def test_phrasebook_uses_the_glossary_words(storage):
+    texts = {lang: " ".join(u.variants[lang] for u in storage.read(all_units)) for lang in LANGS}
+    for lang, word in [("zh", "涂布机"), ("ko", "코터"), ("fr", "enduiseuse"), ("en", "coater"),
+                       ("ms", "mesin penyalut"), ("fr", "refendeuse"), ("zh", "分切刀")]:
+        assert word in texts[lang]
+
+
+# --------------------------------------------------------------------------
+# Lookup
+
+
+@pytest.mark.parametrize("text, source, target, expected", [
+    ("检查涂布厚度。", "zh", "fr", "Vérifiez l'épaisseur d'enduction."),
+    ("檢查塗佈厚度。", "zh", "fr", "Vérifiez l'épaisseur d'enduction."),  # Traditional
+    ("이 알람은 무슨 뜻이에요?", "ko", "en", "What does this alarm mean?"),
+    ("ARRETEZ LA MACHINE.", "fr", "ms", "Hentikan mesin."),  # case and accents
+    ("  stop   the machine.  ", "en", "zh", "把设备停下来。"),
+    ("Hentikan mesin.", "ms", "ko", "설비를 정지하세요."),
+])
+def test_exact_matches(tm, text, source, target, expected):
+    match = tm.lookup(text, source, target)
+    assert match is not None and match.exact
+    assert (match.text, match.score, match.status, match.origin) == (
+        expected, 100.0, "unreviewed", "phrasebook")
+
+
+@pytest.mark.parametrize("text, source, target, expected", [
+    ("小心", "zh", "en", "Be careful."),  # scores 80 against 小心。: under the threshold
+    ("明白了吗", "zh", "fr", "Vous avez compris ?"),
+    ("Arrêtez la machine !", "fr", "ms", "Hentikan mesin."),
+    ("« Faites attention »", "fr", "ko", "조심하세요."),
+    ("Hati-hati", "ms", "en", "Be careful."),
+])
+def test_the_same_sentence_without_its_punctuation_is_served(storage, tm, text, source, target,
+                                                             expected):
+    match = tm.lookup(text, source, target)
+    assert match is not None and match.text == expected
+    assert not match.exact and match.score < 100
+    strict = TranslationMemory(storage.conn, threshold=100)
+    assert strict.lookup(text, source, target).text == expected
+
+
+@pytest.mark.parametrize("text, source, target, expected, matched", [
+    ("检查一下涂布厚度", "zh", "fr", "Vérifiez l'épaisseur d'enduction.", "检查涂布厚度。"),
+    ("이 알람 무슨 뜻이에요?", "ko", "en", "What does this alarm mean?", "이 알람은 무슨 뜻이에요?"),
+    ("Arrêtez la machine svp", "fr", "ms", "Hentikan mesin.", "Arrêtez la machine."),
+    ("Stop the machines", "en", "zh", "把设备停下来。", "Stop the machine."),
+    ("Please call the maintenance", "en", "ko", "보전팀을 불러 주세요.", "Please call the maintenance team."),
+])
+def test_fuzzy_matches(tm, text, source, target, expected, matched):
+    match = tm.lookup(text, source, target)
+    assert match is not None, text
+    assert (match.text, match.source_text) == (expected, matched)
+    assert match.score < 100 and not match.exact
+    # served on the sentences without their end punctuation; the score counts it
+    assert fuzz.ratio(key(text), key(matched)) >= tm.threshold
+
+
+def test_threshold_is_respected_and_configurable(storage):
+    query = ("检查一下涂布厚度", "zh", "fr")  # scores 85.7 against 检查涂布厚度
+    assert TranslationMemory(storage.conn).lookup(*query) is not None
+    assert TranslationMemory(storage.conn, threshold=90).lookup(*query) is None
+    assert TranslationMemory(storage.conn, threshold=100).lookup("检查涂布厚度。", "zh", "fr").exact
+    loose = TranslationMemory(storage.conn, threshold=70)
+    assert loose.lookup("Stop the big machine now", "en", "fr").text == "Arrêtez la machine."
+    assert TranslationMemory(storage.conn).lookup("Stop the big machine now", "en", "fr") is None
+    for bad in (0, -5, 100.5):
+        with pytest.raises(ValueError):
+            TranslationMemory(storage.conn, threshold=bad)
+
+
+def test_unrelated_sentence_finds_nothing(tm):
+    assert tm.lookup("The weather is nice in Lyon today", "en", "fr") is None
+    assert tm.lookup("今天天气很好", "zh", "ko") is None
+
+
+@pytest.mark.parametrize("stored, query", [
+    ("Stop line 3.", "Stop line 4."),
+    ("Check alarm E-203.", "Check alarm E-204."),
+    ("Check alarm E-203.", "Check alarm F-203."),
+    ("Set the dew point to -40 degrees.", "Set the dew point to 40 degrees."),
+    ("Set the roll gap to 1.5 mm.", "Set the roll gap to 15 mm."),
+    ("Move the rolls from line 3 to line 4.", "Move the rolls from line 4 to line 3."),
+    ("Open the safety door when the machine has stopped.",
+     "Do not open the safety door when the machine has stopped."),
+])
+def test_fuzzy_match_refused_when_numbers_codes_or_negations_differ(empty_storage, stored, query):
+    add(empty_storage, {"en": stored, "fr": "(traduction)"})
+    tm = TranslationMemory(empty_storage.conn, threshold=60)
+    assert tm.lookup(stored, "en", "fr") is not None  # the unit is there...
+    assert tm.lookup(query, "en", "fr") is None  # ...and is not served for the other sentence
+
+
+@pytest.mark.parametrize("lang, stored, query", [
+    ("zh", "3号线停机。", "4号线停机。"),
+    ("ko", "E-203 알람이 떴어요.", "E-204 알람이 떴어요."),
+    ("fr", "Ouvrez la porte.", "N'ouvrez pas la porte."),
+    ("ms", "Buka pintu keselamatan sekarang.", "Jangan buka pintu keselamatan sekarang."),
+    ("zh", "打开安全门。", "不要打开安全门。"),
+    ("ko", "안전 도어를 여세요.", "안전 도어를 열지 마세요."),
+])
+def test_safety_rules_in_other_languages(empty_storage, lang, stored, query):
+    add(empty_storage, {lang: stored, "en": "(translation)"})
+    tm = TranslationMemory(empty_storage.conn, threshold=50)
+    assert tm.lookup(query, lang, "en") is None
+
+
+def test_codes_match_whatever_their_separator(empty_storage):
+    add(empty_storage, {"en": "Check alarm E-203.", "zh": "检查E-203报警。"})
+    tm = TranslationMemory(empty_storage.conn)
+    assert tm.lookup("check alarm E203", "en", "zh").text == "检查E-203报警。"
+    assert safety_signature(key("Don't open it"), "en") == safety_signature(key("Do not open it"), "en")
+    assert safety_signature(key("안전 도어"), "ko")[1] == 0  # 안전 is safety, not 안
+
+
+def test_approved_is_preferred_on_equal_score(empty_storage):
+    old = add(empty_storage, {"en": "Clean the die lip.", "fr": "Nettoyez la lèvre de filière."})
+    new = add(empty_storage, {"en": "Clean the die lip!", "fr": "Nettoie la lèvre."})
+    tm = TranslationMemory(empty_storage.conn)
+    assert tm.lookup("clean the die lip", "en", "fr").unit_id == new  # both unreviewed: newest
+    empty_storage.write(set_status, old, "approved", "tests")
+    match = tm.lookup("clean the die lip", "en", "fr")
+    assert (match.unit_id, match.status) == (old, "approved")
+    # the same holds for fuzzy matches of equal score
+    fuzzy = tm.lookup("clean the die lips", "en", "fr")
+    assert (fuzzy.unit_id, fuzzy.exact) == (old, False)
+
+
+def test_a_better_score_beats_approval(empty_storage):
+    approved = add(empty_storage, {"en": "Clean the die lip now.", "fr": "A"}, status="approved")
+    plain = add(empty_storage, {"en": "Clean the die lips.", "fr": "B"})
+    match = TranslationMemory(empty_storage.conn).lookup("clean the die lips", "en", "fr")
+    assert match.unit_id == plain != approved
+
+
+def test_unit_without_the_target_language_is_skipped(empty_storage):
+    add(empty_storage, {"en": "Wipe the die lip.", "fr": "Essuyez la lèvre de filière."})
+    tm = TranslationMemory(empty_storage.conn)
+    assert tm.lookup("Wipe the die lip.", "en", "zh") is None
+    add(empty_storage, {"en": "Wipe the die lips.", "zh": "擦一下模唇。"})
+    assert tm.lookup("Wipe the die lip.", "en", "zh").text == "擦一下模唇。"  # fuzzy, has zh
+
+
+def test_index_follows_writes(storage, tm):
+    sentence = ("Thread the web through the dancer roll.", "en", "fr")
+    assert tm.lookup(*sentence) is None
+    rev = storage.read(tm_rev)
+    unit_id = add(storage, {"en": sentence[0], "fr": "Passez la bande dans le rouleau danseur."})
+    assert storage.read(tm_rev) == rev + 1
+    assert tm.lookup(*sentence).unit_id == unit_id
+    storage.write(set_status, unit_id, "approved", "tests")
+    assert tm.lookup(*sentence).status == "approved"
+    assert storage.write(delete_unit, unit_id, "tests") is True
+    assert tm.lookup(*sentence) is None
+
+
+def test_index_follows_writes_of_another_process(storage, tm):
+    assert tm.lookup("Close the pass box.", "en", "ko") is None
+    with Storage(storage.path, seed=False) as other:  # its own writer, like the CLI
+        add(other, {"en": "Close the pass box.", "ko": "패스박스를 닫으세요."})
+    assert tm.lookup("Close the pass box.", "en", "ko").text == "패스박스를 닫으세요."
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "\u200b\u200d", "...", "x" * 100_000, "涂" * (MAX_TEXT_CHARS + 1),
+    "<script>alert('x')</script>", "<b>Stop</b> the machine", '"stop" AND machine* OR NEAR(a b)',
+    "涂布机 stopped, 코터 멈췄어요, l'enduiseuse s'est arrêtée", "Stop\x00the machine", "🔥🔥 fire!",
+    "\u202eenihcam eht potS", "Ｓｔｏｐ　ｔｈｅ　ｍａｃｈｉｎｅ", "\ud800", "a\n\tb",
+])
+def test_hostile_input_never_crashes(tm, text):
+    for source, target in PAIRS:
+        result = tm.lookup(text, source, target)
+        assert result is None or isinstance(result, MemoryMatch)
+    assert tm.lookup("", "en", "fr") is None
+    assert tm.lookup("Ｓｔｏｐ　ｔｈｅ　ｍａｃｈｉｎｅ．", "en", "fr").exact  # full width folds
+
+
+def test_bad_languages_are_refused(tm):
+    with pytest.raises(TMError, match="unknown language 'de'"):
+        tm.lookup("Stop", "de", "fr")
+    with pytest.raises(TMError, match="both 'fr'"):
+        tm.lookup("Stop", "fr", "fr")
+
+
+@given(st.text(max_size=80), st.sampled_from(PAIRS))
+def test_lookup_never_raises(tm, text, pair):
+    result = tm.lookup(text, *pair)
+    if result is not None:
+        assert 0.0 <= result.score <= 100.0 and result.text
+
+
+def test_fifty_thousand_units_stay_fast(empty_storage):
+    def fill(db):
+        now = "2025-01-01T00:00:00+00:00"
+        db.conn.executemany(
+            "INSERT INTO tm_unit (id, status, origin, created_by, created_at, updated_at) "
+            "VALUES (?, 'unreviewed', 'manual', 'bench', ?, ?)",
+            [(i, now, now) for i in range(1, 50_001)])
+        rows = []
+        for i in range(1, 50_001):
+            en = f"Check the coating thickness on roll {i} of the {['night', 'day'][i % 2]} shift"
+            rows += [(i, "en", en, normalize(en)), (i, "fr", f"Vérifiez la bobine {i}", f"verifiez la bobine {i}")]
+        db.conn.executemany("INSERT INTO tm_variant VALUES (?, ?, ?, ?)", rows)
+        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'tm_rev'")
+
+    empty_storage.write(fill)
+    tm = TranslationMemory(empty_storage.conn)
+    tm.index("en")  # the build is paid once per revision, not per lookup
+    queries = [f"Check the coating thickness on roll {i} of the night shift!" for i in range(1, 100, 2)]
+    queries += [f"check coating thickness on roll {i} of night shift" for i in range(1, 100, 2)]
+    start = time.perf_counter()
+    found = [tm.lookup(q, "en", "fr") for q in queries]
+    per_lookup = (time.perf_counter() - start) / len(queries)
+    assert all(f is not None and "bobine" in f.text for f in found)
+    # the number rule picks the right roll among thousands of near-identical sentences
+    assert found[-1].text == "Vérifiez la bobine 99"
+    assert per_lookup < 0.05, f"{per_lookup * 1000:.1f} ms per lookup"
+
+
+# --------------------------------------------------------------------------
+# Writing and validation
+
+
+def test_add_unit_audits_and_validates(empty_storage):
+    unit_id = add(empty_storage, {"fr": " Arrêtez la ligne. ", "zh": "停线。", "ko": ""}, note="from a trainer")
+    unit = empty_storage.read(load_unit, unit_id)
+    assert unit.variants == {"zh": "停线。", "fr": "Arrêtez la ligne."}  # stripped, blank dropped
+    assert (unit.status, unit.origin, unit.note) == ("unreviewed", "manual", "from a trainer")
+    rows = empty_storage.read(lambda db: db.execute(
+        "SELECT actor, action, entity, entity_id FROM audit WHERE entity = 'tm_unit'").fetchall())
+    assert rows == [("tests", "create", "tm_unit", str(unit_id))]
+    assert empty_storage.read(lambda db: db.execute(
+        "SELECT created_by FROM tm_unit").fetchone()[0]) == "tests"
+
+
+@pytest.mark.parametrize("variants, kwargs, message", [
+    ({"fr": "Arrêtez."}, {}, "at least two languages"),
+    ({"fr": "Arrêtez.", "en": "   "}, {}, "at least two languages"),
+    ({"fr": "Arrêtez.", "en": "\u200b"}, {}, "at least two languages"),
+    ({"fr": "Arrêtez.", "de": "Halt."}, {}, "unknown language 'de'"),
+    ({"fr": "Arrêtez.", "en": "x" * (MAX_TEXT_CHARS + 1)}, {}, "longer than 2000"),
+    ({"fr": "Arrêtez.", "en": "Stop\x00"}, {}, "NUL"),
+    ({"fr": "Arrêtez.", "en": "Stop\x1b[31m"}, {}, "control character"),
+    ({"fr": "Arrêtez.", "en": 42}, {}, "not text"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"status": "done"}, "unknown status"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"origin": "web"}, "unknown origin"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"note": "n" * 5000}, "note is longer"),
+])
+def test_bad_units_are_refused_and_nothing_is_written(empty_storage, variants, kwargs, message):
+    args = {"status": "unreviewed", "origin": "manual", "actor": "tests", **kwargs}
+    with pytest.raises(TMError, match=message) as info:
+        empty_storage.write(add_unit, variants, **args)
+    assert isinstance(info.value, ValueError)
+    assert count(empty_storage) == 0
+    assert empty_storage.read(tm_rev) == 0
+
+
+def test_set_status_and_delete(empty_storage):
+    unit_id = add(empty_storage, {"en": "Stop.", "fr": "Arrêtez."})
+    assert empty_storage.write(set_status, unit_id, "approved", "lead") is True
+    assert empty_storage.write(set_status, unit_id, "approved", "lead") is False  # no change
+    assert empty_storage.write(set_status, 999, "approved", "lead") is False
+    with pytest.raises(TMError):
+        empty_storage.write(set_status, unit_id, "great", "lead")
+    assert empty_storage.write(delete_unit, unit_id, "lead") is True
+    assert empty_storage.write(delete_unit, unit_id, "lead") is False
+    assert empty_storage.read(lambda db: db.execute("SELECT count(*) FROM tm_variant").fetchone()[0]) == 0
+    actions = empty_storage.read(lambda db: db.execute(
+        "SELECT action, detail FROM audit WHERE entity = 'tm_unit' ORDER BY id").fetchall())
+    assert [a for a, _ in actions] == ["create", "status", "delete"]
+    assert "Arrêtez." in actions[-1][1]  # a deleted unit's texts stay in the audit trail
+    assert empty_storage.read(tm_rev) == 3
+
+
+# --------------------------------------------------------------------------
+# TMX
+
+
+def test_hand_written_tmx_file():
+    units, skipped = read_tmx_report(DATA / "memory.tmx")
+    assert skipped == {"de-DE": 1, "ja": 1}
+    first, second, third = units
+    assert first.variants == {
+        "en": "Check the coating thickness.",  # header srclang first; <hi> text kept
+        "zh": "检查涂布厚度。",  # zh-TW made Simplified
+        "fr": "Vérifiez l'épaisseur d'enduction.",  # <bpt>/<ept>/<ph> codes dropped
+    }
+    assert list(first.variants)[0] == "en"
+    assert (first.status, first.note, first.origin, first.id) == (
+        "approved", "Said at every start-up.", "tmx", None)
+    assert list(second.variants) == ["fr", "ko"]  # the tu's own srclang; TMX 1.1 lang="..."
+    assert third.variants == {"zh": "涂布机停了。", "ms": "Mesin penyalut telah berhenti.",
+                              "en": "The coater has stopped."}
+    assert (third.status, third.note) == ("unreviewed", "first line\nsecond line")
+
+
+def test_imported_file_serves_lookups(empty_storage):
+    report = empty_storage.write(import_units, read_tmx(DATA / "memory.tmx"), "tests")
+    assert (report.added, report.updated, report.unchanged) == (3, 0, 0)
+    tm = TranslationMemory(empty_storage.conn)
+    match = tm.lookup("檢查塗佈厚度", "zh", "en")
+    assert (match.text, match.status, match.origin) == (
+        "Check the coating thickness.", "approved", "tmx")
+    assert tm.lookup("Changez le couteau de la refendeuse.", "fr", "ko").exact
+
+
+def test_round_trip_of_the_database_is_lossless(storage, tmp_path):
+    add(storage, {"fr": "Ne touchez pas <ça> & \"ça\".", "ko": "만지지 마세요."}, status="approved",
+        origin="correction", note="line 1\nline 2")
+    before = storage.read(all_units)
+    path = tmp_path / "tm.tmx"
+    write_tmx(before, path)
+    after = read_tmx(path)
+    assert [u.key() for u in after] == [u.key() for u in before]
+    # and back into a fresh database: everything is recognised as already there
+    report = storage.write(import_units, after, "tests")
+    assert (report.added, report.updated, report.unchanged) == (0, 0, len(before))
+    tuids = [tu.get("tuid") for tu in etree.parse(str(path)).iter("tu")]
+    assert tuids == [str(u.id) for u in before]
+
+
+# Any text storable (validate_unit's rule): no surrogates, controls or XML non-characters.
+_CHARS = st.characters(exclude_categories=("Cs", "Cc"), exclude_characters="\ufffe\uffff",
+                       include_characters="\t\n\r")
+_TEXT = st.text(_CHARS, min_size=1, max_size=30)
+
+
+@given(st.lists(st.builds(
+    Unit,
+    variants=st.dictionaries(st.sampled_from(LANGS), _TEXT, min_size=2),
+    status=st.sampled_from(memory.STATUSES),
+    note=st.text(_CHARS, max_size=20),
+    origin=st.sampled_from(memory.ORIGINS),
+), max_size=4))
+def test_random_units_round_trip(units):
+    try:
+        units = [validate_unit(u) for u in units]
+    except TMError:
+        assume(False)
+    assert [u.key() for u in read_tmx(tmx_bytes(units))] == [u.key() for u in units]
+
+
+def test_write_tmx_validates_before_writing(tmp_path):
+    path = tmp_path / "out.tmx"
+    with pytest.raises(TMError, match="unit 2: .*at least two languages"):
+        write_tmx([Unit({"en": "a", "fr": "b"}), Unit({"en": "only one"})], path)
+    assert not path.exists()
+
+
+def test_import_merges_on_the_first_variant(empty_storage):
+    original = Unit({"en": "Check the oven.", "fr": "Vérifiez le four.", "zh": "检查烘箱。"})
+    empty_storage.write(import_units, [original], "tests")
+    unit_id = empty_storage.read(all_units)[0].id
+    empty_storage.write(set_status, unit_id, "approved", "lead")
+
+    # same texts, file says unreviewed: the approval stays
+    again = empty_storage.write(import_units, [Unit({"en": "Check the oven.", "fr": "Vérifiez le four."})], "t")
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
+    assert empty_storage.read(load_unit, unit_id).status == "approved"
+
+    # a changed text and a new language: updated, languages the file lacks kept, approval gone
+    change = Unit({"en": "Check the oven.", "fr": "Contrôlez le four.", "ko": "건조로를 확인하세요."})
+    report = empty_storage.write(import_units, [change], "t")
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 0)
+    unit = empty_storage.read(load_unit, unit_id)
+    assert unit.variants == {"zh": "检查烘箱。", "ko": "건조로를 확인하세요.", "fr": "Contrôlez le four.",
+                             "en": "Check the oven."}
+    assert unit.status == "unreviewed" and unit.origin == "manual"  # the origin stays
+
+    # another first variant: a unit of its own
+    other = empty_storage.write(import_units, [Unit({"fr": "Vérifiez le four.", "en": "Look at the oven."})], "t")
+    assert other.added == 1
+
+
+def test_import_is_all_or_nothing(empty_storage):
+    units = [Unit({"en": f"Sentence {i}.", "fr": f"Phrase {i}."}) for i in range(5)]
+    units.insert(3, Unit({"en": "Bad.", "fr": "Mauvais\x00."}))
+    with pytest.raises(TMError, match="unit 4: fr text contains a NUL"):
+        empty_storage.write(import_units, units, "tests")
+    assert count(empty_storage) == 0
+
+
+def tmx(body: str, doctype: str = "", header: str = '<header srclang="en"/>') -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n{doctype}<tmx version="1.4">\n{header}\n'
+            f"<body>\n{body}\n</body>\n</tmx>\n").encode("utf-8")
+
+
+GOOD_TU = ('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv>'
+           '<tuv xml:lang="fr"><seg>Arrêtez.</seg></tuv></tu>')
+BOMB = """<!DOCTYPE tmx [
+<!ENTITY a "aaaaaaaaaa">
+<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+]>
+"""
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "malformed XML"),
+    (tmx(GOOD_TU + "\n<tu><tuv>"), r"line \d+: malformed XML"),
+    (tmx(GOOD_TU.replace("Stop.", "&c;"), BOMB), "line 2: a DOCTYPE with an internal subset is refused"),
+    (b'<?xml version="1.0"?>\n<tmx version="1.4">\n<header/>\n</tmx>', "line 2: <tmx> has no <body>"),
+    (b"<tbx><text><body/></text></tbx>", "line 1: root element <tbx> is not <tmx>"),
+    (tmx(GOOD_TU + '\n\n<tu><tuv xml:lang="en"><seg>Only English.</seg></tuv></tu>'),
+     "line 7: <tu> has fewer than two languages we know"),
+    (tmx('<tu>\n<tuv xml:lang="en"><seg>Stop.</seg></tuv>\n<tuv xml:lang="de"><seg>Halt.</seg></tuv></tu>'),
+     "line 5: <tu> has fewer than two languages we know"),
+    (tmx('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv><tuv xml:lang="fr"><seg> </seg></tuv></tu>'),
+     "fewer than two languages"),
+    (tmx('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv>\n<tuv><seg>Arrêtez.</seg></tuv></tu>'),
+     "line 6: <tuv> has no xml:lang"),
+    (tmx('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv>\n<tuv xml:lang="fr"/></tu>'),
+     "line 6: <tuv> has no <seg>"),
+    (tmx('<tu>\n<prop type="x-shopbot-status">done</prop>' + GOOD_TU[4:]), "line 5: unknown status 'done'"),
+    (tmx(GOOD_TU.replace("Stop.", "x" * (MAX_TEXT_CHARS + 1))), "line 5: en text is longer than 2000"),
+    (tmx(GOOD_TU.replace("Stop.", "Stop &#1;")), "malformed XML"),
+    (tmx(GOOD_TU).replace("Arrêtez".encode(), "Arrêtez".encode("latin-1")),
+     r"not UTF-8 \(line 5\)"),
+    ("\ufeff".encode("utf-16-le") + tmx(GOOD_TU).decode().encode("utf-16-le"), "NUL bytes"),
+])
+def test_bad_tmx_files_are_refused_whole(empty_storage, data, message):
+    # A good unit comes first in most files: it must not be imported either.
+    with pytest.raises(TMError, match=message):
+        empty_storage.write(import_units, read_tmx(data), "tests")
+    assert count(empty_storage) == 0
+
+
+def test_oversized_tmx_is_refused_before_parsing(tmp_path, monkeypatch):
+    path = tmp_path / "big.tmx"
+    path.write_bytes(tmx(GOOD_TU * 50))
+    monkeypatch.setattr(exchange, "MAX_INPUT_BYTES", 1000)
+    with pytest.raises(TMError, match="larger than"):
+        read_tmx(path)
+    with pytest.raises(TMError, match="cannot read"):
+        read_tmx(tmp_path / "missing.tmx")
+
+
+def test_empty_body_reads_as_no_units():
+    assert read_tmx_report(tmx("")) == ([], {})
