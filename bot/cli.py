@@ -20,12 +20,16 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from glossary import LANGS, Glossary, GlossaryError, SearchResult
+from glossary import LANGS, GlossaryError, SearchResult
 from glossary import exchange
 from glossary import store as glossary_store
 
 from .config import get_settings
-from .storage import Storage, StorageError
+from . import memory as tm
+from .app import App
+from .models import DEFAULT_INDEX_URL
+from .translate import MissingModelError
+from .storage import StorageError
 
 #: Exit codes: 1 for a refused operation (bad input, not found), 2 for usage
 #: and configuration problems, as click does.
@@ -53,20 +57,21 @@ class _OneLineErrors(click.Group):
             ctx.exit(EXIT_FAILED)
 
 
-def _storage(ctx: click.Context) -> Storage:
-    """The storage for this command, opened once and closed when it ends."""
+def _app(ctx: click.Context) -> App:
+    """The application for this command, opened once and closed when it ends."""
     obj = ctx.ensure_object(dict)
-    if "storage" not in obj:
-        settings = get_settings(db=obj.get("db"))
-        obj["storage"] = ctx.with_resource(Storage(settings.db))
-    return obj["storage"]
+    if "app" not in obj:
+        obj["app"] = ctx.with_resource(App(get_settings(db=obj.get("db"))))
+    return obj["app"]
 
 
-def with_storage(fn):
+def with_app(fn):
+    """Pass the App as the command's first argument."""
+
     @functools.wraps(fn)
     @click.pass_context
     def wrapper(ctx, *args, **kwargs):
-        return fn(_storage(ctx), *args, **kwargs)
+        return fn(_app(ctx), *args, **kwargs)
 
     return wrapper
 
@@ -125,10 +130,10 @@ def _render_result(result: SearchResult) -> Table:
 @click.option("--lang", type=click.Choice(LANGS), help="Match only terms in this language.")
 @click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 50))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results, best first.")
-@with_storage
-def term(storage: Storage, query: str, lang: str | None, limit: int, as_json: bool) -> None:
+@with_app
+def term(app: App, query: str, lang: str | None, limit: int, as_json: bool) -> None:
     """Look up QUERY in the glossary, in any language or script."""
-    results = Glossary(storage.conn).search(query, lang=lang, limit=limit)
+    results = app.glossary.search(query, lang=lang, limit=limit)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
         return
@@ -149,8 +154,8 @@ def glossary() -> None:
 
 @glossary.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@with_storage
-def glossary_import(storage: Storage, file: Path) -> None:
+@with_app
+def glossary_import(app: App, file: Path) -> None:
     """Merge FILE (.csv or .tbx) into the glossary by concept id."""
     concepts, warnings = exchange.read_file_report(file)
     for warning in warnings:
@@ -159,7 +164,7 @@ def glossary_import(storage: Storage, file: Path) -> None:
     with Progress(console=err_console, transient=True,
                   disable=len(concepts) < 2000 or not err_console.is_terminal) as progress:
         task = progress.add_task("importing", total=len(concepts))
-        report = storage.write(glossary_store.upsert_concepts, concepts, actor,
+        report = app.storage.write(glossary_store.upsert_concepts, concepts, actor,
                                lambda n: progress.advance(task, n))
     console.print(f"{file.name}: {report}")
 
@@ -169,29 +174,35 @@ def glossary_import(storage: Storage, file: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(exchange.FORMATS),
               help="Default: from the file's extension.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
-@with_storage
-def glossary_export(storage: Storage, file: Path, fmt: str | None, force: bool) -> None:
+@with_app
+def glossary_export(app: App, file: Path, fmt: str | None, force: bool) -> None:
     """Write the whole glossary to FILE (CSV or TBX-Basic)."""
+    concepts = app.storage.read(glossary_store.all_concepts)
+    fmt = exchange.format_of(file, fmt)
+    _write_safely(file, force, lambda tmp: exchange.write_file(concepts, tmp, fmt=fmt))
+    console.print(f"{len(concepts)} concepts written to {file}")
+
+
+def _write_safely(file: Path, force: bool, write) -> None:
+    """Write beside the target, then rename: an interrupted export never
+    leaves half a file where a good one was, and nothing is overwritten
+    unless asked."""
     if file.exists() and not force:
         raise click.ClickException(f"{file} exists; use --force to overwrite it")
-    concepts = storage.read(glossary_store.all_concepts)
-    # Write beside the target, then rename: an interrupted export never leaves
-    # half a file where a good one was.
     tmp = file.with_name(f".{file.name}.tmp")
     try:
-        exchange.write_file(concepts, tmp, fmt=exchange.format_of(file, fmt))
+        write(tmp)
         os.replace(tmp, file)
     finally:
         tmp.unlink(missing_ok=True)
-    console.print(f"{len(concepts)} concepts written to {file}")
 
 
 @glossary.command("stats")
 @click.option("--json", "as_json", is_flag=True)
-@with_storage
-def glossary_stats(storage: Storage, as_json: bool) -> None:
+@with_app
+def glossary_stats(app: App, as_json: bool) -> None:
     """Counts: concepts, terms per language, gaps, categories."""
-    s = Glossary(storage.conn).stats()
+    s = app.glossary.stats()
     if as_json:
         click.echo(json.dumps(s.__dict__, ensure_ascii=False, indent=2))
         return
@@ -212,23 +223,154 @@ def db() -> None:
 
 @db.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@with_storage
-def db_backup(storage: Storage, path: Path) -> None:
+@with_app
+def db_backup(app: App, path: Path) -> None:
     """Copy the live database to PATH (safe while the bot runs)."""
-    storage.backup(path)
+    app.storage.backup(path)
     console.print(f"backup written to {path}")
 
 
 @db.command("check")
-@with_storage
-def db_check(storage: Storage) -> None:
+@with_app
+def db_check(app: App) -> None:
     """Run SQLite's integrity and foreign-key checks."""
-    problems = storage.check()
+    problems = app.storage.check()
     if problems:
         for problem in problems[:20]:
             err_console.print(Text(problem))
-        raise click.ClickException(f"{len(problems)} problem(s) found in {storage.path}")
-    console.print(f"{storage.path}: ok")
+        raise click.ClickException(f"{len(problems)} problem(s) found in {app.storage.path}")
+    console.print(f"{app.storage.path}: ok")
+
+
+# -- translation --------------------------------------------------------------
+
+def _translation_footer(result) -> Text:
+    line = Text(style="dim")
+    if result.route:
+        line.append(result.route_text + " · ")
+    line.append(result.provenance)
+    if result.match is not None:
+        line.append(f" {result.match:.0f}%")
+    if result.terms:
+        line.append(" · " + ", ".join(f"{t.source} → {t.target}" for t in result.terms))
+    return line
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--to", "target", type=click.Choice(LANGS), required=True)
+@click.option("--from", "source", type=click.Choice(LANGS), help="Default: detected.")
+@click.option("--json", "as_json", is_flag=True)
+@with_app
+def translate(app: App, text: str, target: str, source: str | None, as_json: bool) -> None:
+    """Translate TEXT offline, with the glossary's terms and the translation memory."""
+    try:
+        result = app.engine.translate(text, target, source=source)
+    except MissingModelError as exc:
+        # The glossary still answers without a model: show what it knows.
+        for term in exc.terms:
+            err_console.print(Text(f"glossary: {term.source} → {term.target}"))
+        raise
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    console.print(Text(result.text))
+    console.print(_translation_footer(result))
+
+
+@cli.group()
+def models() -> None:
+    """Install, list, remove and download translation packages."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_app
+def models_list(app: App, as_json: bool) -> None:
+    """Installed packages: pair, version, size, loaded."""
+    packages = app.models.list()
+    loaded = set(app.engine.loaded_pairs()) if "engine" in app.__dict__ else set()
+    if as_json:
+        click.echo(json.dumps([{"pair": p.pair, "version": p.version, "size_bytes": p.size_bytes,
+                                "loaded": p.pair in loaded, "path": str(p.path)} for p in packages],
+                              indent=2))
+        return
+    if not packages:
+        console.print(f"No package installed in {app.models.models_dir}. "
+                      "Install one with `shopbot models install FILE` or `shopbot models download FROM TO`.")
+        return
+    table = Table("pair", "version", "size", "loaded")
+    for p in packages:
+        table.add_row(p.pair.replace("_", "→"), p.version, f"{p.size_bytes / 2**20:.1f} MB",
+                      "yes" if p.pair in loaded else "no")
+    console.print(table)
+
+
+@models.command("install")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--upgrade", is_flag=True, help="Replace an installed package of the same pair.")
+@with_app
+def models_install(app: App, paths: tuple[Path, ...], upgrade: bool) -> None:
+    """Install .argosmodel files or unpacked package folders (all or nothing)."""
+    for p in app.models.install(list(paths), upgrade=upgrade):
+        console.print(f"installed {p.pair.replace('_', '→')} {p.version}")
+
+
+@models.command("remove")
+@click.argument("pair")
+@with_app
+def models_remove(app: App, pair: str) -> None:
+    """Remove an installed pair, e.g. `en_fr` or `en-fr`."""
+    app.models.remove(pair)
+    console.print(f"removed {pair}")
+
+
+@models.command("download")
+@click.argument("from_code", type=click.Choice(LANGS))
+@click.argument("to_code", type=click.Choice(LANGS))
+@click.option("--sha256", help="Expected SHA-256 of the package file.")
+@click.option("--index-url", default=DEFAULT_INDEX_URL, show_default=True)
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds without data before giving up.")
+@click.option("--upgrade", is_flag=True)
+@with_app
+def models_download(app: App, from_code: str, to_code: str, sha256: str | None,
+                    index_url: str, timeout: float, upgrade: bool) -> None:
+    """Download a package from the Argos index (needs a network) and install it."""
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task(f"{from_code}→{to_code}", total=None)
+        package = app.models.download(
+            from_code, to_code, index_url=index_url, expected_sha256=sha256, timeout=timeout,
+            upgrade=upgrade, progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(f"installed {package.pair.replace('_', '→')} {package.version}")
+
+
+@cli.group()
+def memory() -> None:
+    """Import and export the translation memory (TMX)."""
+
+
+@memory.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_app
+def memory_import(app: App, file: Path) -> None:
+    """Merge a TMX file into the translation memory."""
+    units, skipped = tm.read_tmx_report(file)
+    for lang, count in sorted(skipped.items()):
+        err_console.print(Text(f"Warning: skipped {count} segment(s) in language {lang!r}"))
+    report = app.storage.write(tm.import_units, units, f"cli:{getpass.getuser()}")
+    console.print(f"{file.name}: {report}")
+
+
+@memory.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@with_app
+def memory_export(app: App, file: Path, force: bool) -> None:
+    """Write the whole translation memory to a TMX file."""
+    units = app.storage.read(tm.all_units)
+    _write_safely(file, force, lambda tmp: tm.write_tmx(units, tmp))
+    console.print(f"{len(units)} units written to {file}")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Settings, read from the environment (prefix ``SHOPBOT_``) and an optional ``.env``.
 
-One settings object for the whole application; later features add their fields
+One settings object for the whole application; features add their fields
 here rather than reading ``os.environ`` themselves.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,18 @@ class Settings(BaseSettings):
 
     #: SQLite database file. Created and seeded on first use.
     db: Path = Path("./shopbot.db")
+    #: Installed Argos packages; default: a ``models/`` folder beside the database.
+    models_dir: Path | None = None
+    #: Fuzzy translation-memory matches at or above this score (0-100) are served.
+    tm_threshold: float = Field(85.0, ge=50, le=100)
+    #: Longest message translated, in characters.
+    max_message_chars: int = Field(2000, ge=10, le=100_000)
+    #: Beam size of the translation models (1 = greedy, fastest).
+    beam_size: int = Field(2, ge=1, le=8)
+    #: CPU threads per translation (0 = all cores).
+    translate_threads: int = Field(0, ge=0, le=64)
+    #: How many translation models stay loaded at once (each costs 100s of MB).
+    max_loaded_models: int = Field(4, ge=1, le=20)
 
     @field_validator("db")
     @classmethod
@@ -26,6 +38,10 @@ class Settings(BaseSettings):
         if not str(value).strip():
             raise ValueError("SHOPBOT_DB must name a file")
         return value
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.db.parent / "models"
 
 
 def get_settings(**overrides) -> Settings:

@@ -412,6 +412,10 @@ class ModelStore:
             described = (self._describe(entry) for entry in sorted(self.models_dir.iterdir()))
             return [package for package in described if package is not None]
 
+    def has(self, from_code: str, to_code: str) -> bool:
+        """Cheap check (no size walk) that a pair is installed: for every translation."""
+        return (self.models_dir / f"{from_code}_{to_code}" / "metadata.json").is_file()
+
     def get(self, from_code: str, to_code: str) -> InstalledPackage | None:
         with self._lock:
             return self._describe(self.models_dir / f"{from_code}_{to_code}")

@@ -67,5 +67,10 @@ class Glossary:
     def concept(self, concept_id: str) -> Concept | None:
         return load_concepts(self._conn(), [concept_id]).get(concept_id)
 
+    def deprecated_terms(self, lang: str) -> list[str]:
+        """Terms that must not appear in ``lang`` output (translation bans them)."""
+        return [r[0] for r in self._conn().execute(
+            "SELECT text FROM term WHERE lang = ? AND type = 'deprecated'", [lang])]
+
     def stats(self) -> GlossaryStats:
         return stats(self._conn())

@@ -99,3 +99,19 @@ def small(empty_storage):
     """A hand-made glossary whose content the tests know exactly."""
     empty_storage.write(glossary_store.upsert_concepts, SMALL, "tests")
     return Glossary(empty_storage.conn)
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory):
+    """Tiny real Argos packages (tests/argos_factory.py), built once per run:
+    "copy" models output their input (predictable placeholders); "random"
+    ones emit nonsense, as an untrained or confused model would."""
+    from tests.argos_factory import build_package
+
+    root = tmp_path_factory.mktemp("packages")
+    return {
+        "copy": {pair: build_package(root / f"copy-{pair}", *pair.split("_"), copy=True)
+                 for pair in ("en_fr", "zh_en", "ko_en", "fr_en", "en_ms")},
+        "random": {pair: build_package(root / f"random-{pair}", *pair.split("_"), seed=3)
+                   for pair in ("en_fr", "zh_en")},
+    }

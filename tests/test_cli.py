@@ -123,3 +123,75 @@ def test_run_says_the_bot_is_not_there_yet(run):
     result = run("run")
     assert result.exit_code != 0
     assert "not built yet" in result.output
+
+
+# -- translation, models, memory -----------------------------------------------
+
+def test_models_install_list_translate_remove(run, packages, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPBOT_MODELS_DIR", str(tmp_path / "models"))
+    assert "No package installed" in run("models", "list").output
+    result = run("models", "install", str(packages["copy"]["en_fr"]), str(packages["copy"]["zh_en"]))
+    assert result.exit_code == 0, result.output
+    assert "installed en→fr" in result.output
+    listed = json.loads(run("models", "list", "--json").output)
+    assert [p["pair"] for p in listed] == ["en_fr", "zh_en"]
+    again = run("models", "install", str(packages["copy"]["en_fr"]))
+    assert again.exit_code == 1 and again.output.startswith("Error:")
+    assert run("models", "install", "--upgrade", str(packages["copy"]["en_fr"])).exit_code == 0
+
+    result = run("translate", "涂布机的极耳断了，请看 E-17", "--to", "fr", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["route"], data["provenance"]) == ("zh→en→fr", "machine"), data
+    assert "enduiseuse" in data["text"] and "E-17" in data["text"]
+    plain = run("translate", "The coater tab is torn, see E-17.", "--to", "fr")
+    assert "enduiseuse" in plain.output and "en→fr · machine" in plain.output
+
+    assert run("models", "remove", "en-fr").exit_code == 0
+    missing = run("translate", "The coater tab is torn, see E-17.", "--to", "fr")
+    assert missing.exit_code == 1
+    assert "shopbot models download en fr" in missing.output
+    assert "glossary: coater → enduiseuse" in missing.output
+
+
+def test_translate_without_models_still_answers_terms_and_memory(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPBOT_MODELS_DIR", str(tmp_path / "none"))
+    assert "enduiseuse" in run("translate", "涂布机", "--to", "fr").output
+    result = run("translate", "Stop the machine.", "--to", "fr", "--json")
+    assert json.loads(result.output)["provenance"] == "memory"  # the phrasebook
+
+
+@pytest.mark.parametrize("args", [
+    ["translate", "hello", "--to", "de"],
+    ["translate", "x" * 5000, "--to", "fr", "--from", "en"],
+    ["models", "install", "/no/such/file.argosmodel"],
+    ["models", "remove", "xx_yy"],
+])
+def test_translation_errors_are_one_line(run, args, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPBOT_MODELS_DIR", str(tmp_path / "m"))
+    result = run(*args)
+    assert result.exit_code in (1, 2)
+    assert "Traceback" not in result.output
+
+
+def test_bad_package_leaves_the_installed_set(run, packages, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPBOT_MODELS_DIR", str(tmp_path / "models"))
+    run("models", "install", str(packages["copy"]["en_fr"]))
+    bad = tmp_path / "bad.argosmodel"
+    bad.write_bytes(b"not a zip")
+    result = run("models", "install", str(packages["copy"]["zh_en"]), str(bad))
+    assert result.exit_code == 1 and "bad.argosmodel" in result.output
+    assert [p["pair"] for p in json.loads(run("models", "list", "--json").output)] == ["en_fr"]
+
+
+def test_memory_export_import(run, tmp_path):
+    out = tmp_path / "tm.tmx"
+    result = run("memory", "export", str(out))
+    assert result.exit_code == 0, result.output
+    assert run("memory", "export", str(out)).exit_code == 1
+    result = run("memory", "import", str(out))
+    assert result.exit_code == 0 and "0 added" in result.output
+    bad = tmp_path / "bad.tmx"
+    bad.write_text("<tmx><body><tu>", encoding="utf-8")
+    result = run("memory", "import", str(bad))
+    assert result.exit_code == 1 and result.output.startswith("Error:")

@@ -1,0 +1,51 @@
+"""The application's services, built once from the settings.
+
+The CLI and the bot both go through ``App``, so a command line and a chat
+message reach the same storage, glossary, memory and translation engine.
+Heavy parts (model store, engine) are built on first use: starting the bot
+loads no translation model.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from glossary import Glossary
+
+from .config import Settings
+from .memory import TranslationMemory
+from .models import ModelStore
+from .storage import Storage
+from .translate import TranslationEngine
+
+
+class App:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.storage = Storage(settings.db)
+        self.glossary = Glossary(self.storage.conn)
+        self.memory = TranslationMemory(self.storage.conn, threshold=settings.tm_threshold)
+
+    @cached_property
+    def models(self) -> ModelStore:
+        return ModelStore(self.settings.models_path)
+
+    @cached_property
+    def engine(self) -> TranslationEngine:
+        s = self.settings
+        return TranslationEngine(
+            self.models, self.glossary, self.memory,
+            max_chars=s.max_message_chars, max_loaded=s.max_loaded_models,
+            beam_size=s.beam_size, threads=s.translate_threads,
+        )
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.close()
+        self.storage.close()
+
+    def __enter__(self) -> "App":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

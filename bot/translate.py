@@ -1,0 +1,501 @@
+"""The offline translation engine: memory first, then Argos models, with the
+glossary's terms enforced.
+
+For each message:
+
+1. nothing to translate (empty, emoji, alarm codes only), or already in the
+   target language: returned unchanged;
+2. the whole message is one glossary term: the approved target term;
+3. the whole message, then each sentence, is looked up in the translation
+   memory; a hit at or above the threshold is served as it is;
+4. the rest goes to the models: glossary terms and alarm codes in the source
+   are replaced by placeholders ``[T1]``, the sentences are translated (through
+   English when no direct package exists), and each placeholder is replaced
+   by the concept's preferred target term, or the code as written. A
+   placeholder the model dropped is put back at the end of its sentence, so an
+   approved term is never lost. Deprecated target terms are banned from
+   decoding and replaced if they still appear.
+
+Models are loaded on first use (CTranslate2 + the package's sentencepiece
+model, never argostranslate's own splitter, which downloads models), kept,
+and bounded in number. Nothing here opens a socket.
+
+``translate`` is synchronous (CLI, tests). ``atranslate`` is for asyncio: it
+runs off the event loop, and concurrent requests for one model are gathered
+into one ``translate_batch`` call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from glossary import LANGS, Glossary
+from glossary.normalize import normalize
+
+from .models import InstalledPackage, ModelStore
+from .text import detect_language, is_translatable, join_segments, split_sentences
+
+PIVOT = "en"
+
+# A placeholder is a bracketed tag: brackets, a capital and digits survive
+# sentencepiece and are copied by NMT models far more reliably than symbols.
+# No underscore: SentencePieceTokenizer.decode turns "_" into a space. The
+# reader tolerates the spaces and full-width brackets a model may add.
+_PLACEHOLDER = "[T{}]"
+_PLACEHOLDER_RE = re.compile(r"[\[［【]\s*T\s*(\d{1,3})\s*[\]］】]")
+
+# Alarm and error codes, part numbers: copied verbatim, never translated.
+_CODE_RE = re.compile(r"(?<![\w-])(?=[\w./-]*\d)[A-Za-z]{1,4}[-./]?\d[\w./-]*(?![\w-])")
+
+
+class TranslationError(ValueError):
+    """The message cannot be translated as asked; the text says why."""
+
+
+class MissingModelError(TranslationError):
+    """A language pair has no installed package. ``pairs`` lists what is missing."""
+
+    def __init__(self, pairs: list[tuple[str, str]], terms: list["EnforcedTerm"]):
+        self.pairs = pairs
+        self.terms = terms
+        names = ", ".join(f"{a}→{b}" for a, b in pairs)
+        commands = "; ".join(f"shopbot models download {a} {b}" for a, b in pairs)
+        super().__init__(f"no translation model installed for {names}: install it with `{commands}`")
+
+
+@dataclass(frozen=True)
+class EnforcedTerm:
+    source: str  # as written in the message
+    target: str  # the glossary's preferred target term
+    concept_id: str
+
+
+@dataclass
+class SegmentResult:
+    source: str
+    text: str
+    provenance: str  # memory | machine | glossary | unchanged
+    match: float | None = None
+
+
+@dataclass
+class Translation:
+    text: str
+    source: str | None
+    target: str
+    route: tuple[str, ...] = ()
+    provenance: str = "unchanged"  # memory | machine | glossary | unchanged
+    match: float | None = None  # memory match %, when served from memory
+    terms: list[EnforcedTerm] = field(default_factory=list)
+    segments: list[SegmentResult] = field(default_factory=list)
+
+    @property
+    def route_text(self) -> str:
+        return "→".join(self.route)
+
+    def to_json(self) -> dict:
+        return {
+            "text": self.text, "source": self.source, "target": self.target,
+            "route": self.route_text, "provenance": self.provenance, "match": self.match,
+            "terms": [t.__dict__ for t in self.terms],
+            "segments": [s.__dict__ for s in self.segments],
+        }
+
+
+@dataclass
+class _Protected:
+    """A sentence with its protected spans replaced by placeholders."""
+
+    text: str
+    restore: dict[int, str]  # placeholder number → text to put back
+    terms: list[EnforcedTerm]
+
+
+class _LoadedModel:
+    def __init__(self, package: InstalledPackage, threads: int):
+        import ctranslate2  # heavy imports only when a model is first needed
+        import sentencepiece
+
+        self.package = package
+        self.translator = ctranslate2.Translator(
+            str(package.path / "model"), device="cpu", inter_threads=1, intra_threads=threads
+        )
+        model_file = package.path / "sentencepiece.model"
+        if not model_file.exists():
+            raise TranslationError(f"{package.pair}: only sentencepiece packages are supported")
+        self.sp = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+        self.lock = threading.Lock()  # one translate_batch at a time per model
+
+
+class TranslationEngine:
+    """Translate between zh, ko, ms, fr and en on this machine only."""
+
+    def __init__(self, models: ModelStore, glossary: Glossary, memory=None, *,
+                 max_chars: int = 2000, max_loaded: int = 4, cache_size: int = 2048,
+                 beam_size: int = 2, threads: int = 0, batch_size: int = 32):
+        self.models = models
+        self.glossary = glossary
+        self.memory = memory
+        self.max_chars = max_chars
+        self.max_loaded = max_loaded
+        self.beam_size = beam_size
+        self.threads = threads
+        self.batch_size = batch_size
+        self._loaded: OrderedDict[str, _LoadedModel] = OrderedDict()
+        self._load_lock = threading.Lock()
+        self._cache: OrderedDict[tuple, Translation] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+        # One thread runs the models: CTranslate2 uses the cores itself
+        # (intra_threads); a second Python thread would only contend.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shopbot-translate")
+        self._batchers: dict[str, _Batcher] = {}
+
+    # -- public API ---------------------------------------------------------
+    def translate(self, text: str, target: str, source: str | None = None,
+                  prior: str | None = None) -> Translation:
+        return self._translate(text, target, source, prior, self._run_sync)
+
+    async def atranslate(self, text: str, target: str, source: str | None = None,
+                         prior: str | None = None) -> Translation:
+        """Like ``translate``, off the event loop, batched with concurrent calls."""
+        plan = await asyncio.get_running_loop().run_in_executor(
+            None, self._plan, text, target, source, prior)
+        if isinstance(plan, Translation):
+            return plan
+        loop = asyncio.get_running_loop()
+        texts = [p.text for p in plan.pending]
+        for leg, (a, b) in enumerate(plan.legs):
+            model = await loop.run_in_executor(None, self._model, a, b)
+            batcher = self._batchers.get(model.package.pair)
+            if batcher is None or batcher.model is not model:  # new, or reloaded after eviction
+                batcher = self._batchers[model.package.pair] = _Batcher(self, model)
+            texts = await batcher.submit(texts, b)
+            texts = [self._repair(t, p, leg == len(plan.legs) - 1) for t, p in zip(texts, plan.pending)]
+        # _finish reads the glossary (SQLite): not on the event loop.
+        return await loop.run_in_executor(None, self._finish, plan, texts)
+
+    def loaded_pairs(self) -> list[str]:
+        return list(self._loaded)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    # -- planning -----------------------------------------------------------
+    def _translate(self, text, target, source, prior, run) -> Translation:
+        plan = self._plan(text, target, source, prior)
+        if isinstance(plan, Translation):
+            return plan
+        texts = [p.text for p in plan.pending]
+        for leg, (a, b) in enumerate(plan.legs):
+            texts = run(self._model(a, b), texts, b)
+            texts = [self._repair(t, p, leg == len(plan.legs) - 1) for t, p in zip(texts, plan.pending)]
+        return self._finish(plan, texts)
+
+    def _plan(self, text: str, target: str, source: str | None, prior: str | None):
+        """Everything before the models: returns a finished Translation when
+        no model is needed, else a _Plan of the sentences left to translate."""
+        if target not in LANGS:
+            raise TranslationError(f"unknown target language {target!r} (one of: {', '.join(LANGS)})")
+        if source is not None and source not in LANGS:
+            raise TranslationError(f"unknown source language {source!r} (one of: {', '.join(LANGS)})")
+        if not isinstance(text, str):
+            raise TranslationError("text must be a string")
+        if len(text) > self.max_chars:
+            raise TranslationError(
+                f"the message is {len(text)} characters long; the limit is {self.max_chars}")
+        if not is_translatable(text):
+            return Translation(text=text, source=source, target=target)
+        if source is None:
+            source = detect_language(text, prior=prior).lang or prior
+            if source is None:
+                raise TranslationError("cannot tell the language of this message; say which it is")
+        if source == target:
+            return Translation(text=text, source=source, target=target)
+
+        key = (text, source, target, self._revs())
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+
+        whole = self._whole_term(text, source, target)
+        if whole is not None:
+            return self._remember(key, whole)
+        match = self._memory(text, source, target)
+        if match is not None:
+            result = Translation(text=match.text, source=source, target=target, route=(source, target),
+                                 provenance="memory", match=match.score,
+                                 segments=[SegmentResult(text, match.text, "memory", match.score)])
+            return self._remember(key, result)
+
+        segments = split_sentences(text)
+        results: list[SegmentResult | None] = []
+        pending: list[_Protected] = []
+        for seg in segments:
+            hit = self._memory(seg.text, source, target) if is_translatable(seg.text) else None
+            if not is_translatable(seg.text):
+                results.append(SegmentResult(seg.text, seg.text, "unchanged"))
+            elif hit is not None:
+                results.append(SegmentResult(seg.text, hit.text, "memory", hit.score))
+            else:
+                results.append(None)
+                pending.append(self._protect(seg.text, source, target))
+        legs = self._route(source, target, [t for p in pending for t in p.terms]) if pending else []
+        plan = _Plan(key, text, source, target, segments, results, pending, legs)
+        if not pending:
+            return self._finish(plan, [])
+        return plan
+
+    def _revs(self) -> tuple:
+        glossary_rev = self.glossary.index().rev
+        memory_rev = self.memory.rev() if self.memory is not None else 0
+        return glossary_rev, memory_rev
+
+    def _whole_term(self, text: str, source: str, target: str) -> Translation | None:
+        """A message that is exactly one glossary term gets the approved term."""
+        spots = self.glossary.spot(text)
+        if len(spots) != 1 or normalize(spots[0].text) != normalize(text):
+            return None
+        term = self._target_term(spots[0], source, target)
+        if term is None:
+            return None
+        return Translation(text=term.target, source=source, target=target, route=(source, target),
+                           provenance="glossary", terms=[term],
+                           segments=[SegmentResult(text, term.target, "glossary")])
+
+    def _memory(self, text: str, source: str, target: str):
+        if self.memory is None:
+            return None
+        return self.memory.lookup(text, source, target)
+
+    def _target_term(self, spot, source: str, target: str) -> EnforcedTerm | None:
+        # A spelling shared by several concepts: prefer the concept whose term
+        # is in the message's language, then the first.
+        refs = sorted(spot.matches, key=lambda r: (r.lang != source, r.type == "deprecated"))
+        for ref in refs:
+            concept = self.glossary.concept(ref.concept_id)
+            if concept is None:
+                continue
+            pos = {t.pos for t in concept.terms if t.lang == ref.lang and t.text}
+            if "verb" in pos:
+                return None  # verbs inflect: forcing an infinitive in breaks the sentence
+            preferred = concept.preferred(target)
+            if preferred is not None:
+                return EnforcedTerm(source=spot.text, target=preferred.text, concept_id=concept.id)
+        return None
+
+    def _protect(self, sentence: str, source: str, target: str) -> _Protected:
+        """Replace glossary terms and codes by placeholders."""
+        if _PLACEHOLDER_RE.search(sentence):
+            # The text itself looks like our placeholders: protect nothing, the
+            # terms are still enforced by _repair's presence check.
+            terms = [t for s in self.glossary.spot(sentence) if (t := self._target_term(s, source, target))]
+            return _Protected(sentence, {}, terms)
+        spans: list[tuple[int, int, str, EnforcedTerm | None]] = []
+        for spot in self.glossary.spot(sentence):
+            term = self._target_term(spot, source, target)
+            if term is not None:
+                spans.append((spot.start, spot.end, term.target, term))
+        taken = [(s, e) for s, e, _, _ in spans]
+        for m in _CODE_RE.finditer(sentence):
+            if not any(s < m.end() and m.start() < e for s, e in taken):
+                spans.append((m.start(), m.end(), m.group(), None))
+        spans.sort()
+        out, restore, terms, last = [], {}, [], 0
+        for number, (start, end, replacement, term) in enumerate(spans, 1):
+            out.append(sentence[last:start])
+            out.append(_PLACEHOLDER.format(number))
+            restore[number] = replacement
+            if term is not None:
+                terms.append(term)
+            last = end
+        out.append(sentence[last:])
+        return _Protected("".join(out), restore, terms)
+
+    def _route(self, source: str, target: str, terms: list[EnforcedTerm]) -> list[tuple[str, str]]:
+        """Direct if a package exists, else through English."""
+        if self.models.has(source, target):
+            return [(source, target)]
+        if PIVOT not in (source, target):
+            legs = [(source, PIVOT), (PIVOT, target)]
+            missing = [leg for leg in legs if not self.models.has(*leg)]
+            if not missing:
+                return legs
+        else:
+            missing = [(source, target)]
+        raise MissingModelError(missing, terms)
+
+    # -- running the models -------------------------------------------------
+    def _model(self, source: str, target: str) -> _LoadedModel:
+        pair = f"{source}_{target}"
+        with self._load_lock:
+            model = self._loaded.get(pair)
+            if model is not None:
+                self._loaded.move_to_end(pair)
+                return model
+            package = self.models.get(source, target)
+            if package is None:
+                raise MissingModelError([(source, target)], [])
+            model = _LoadedModel(package, self.threads)
+            self._loaded[pair] = model
+            while len(self._loaded) > self.max_loaded:
+                self._loaded.popitem(last=False)  # CTranslate2 frees it when unreferenced
+            return model
+
+    def _run_sync(self, model: _LoadedModel, texts: list[str], target: str) -> list[str]:
+        return self._translate_batch(model, texts, target)
+
+    def _translate_batch(self, model: _LoadedModel, texts: list[str], target: str) -> list[str]:
+        tokens = [model.sp.encode(t, out_type=str) for t in texts]
+        longest = max((len(t) for t in tokens), default=1)
+        with model.lock:
+            results = model.translator.translate_batch(
+                tokens,
+                beam_size=self.beam_size,
+                max_batch_size=self.batch_size,
+                # Cap decoding: a random or confused model must not ramble.
+                max_decoding_length=int(longest * 1.5) + 10,
+                replace_unknowns=True,
+                suppress_sequences=self._banned(model, target) or None,
+            )
+        return [model.sp.decode_pieces(r.hypotheses[0]) for r in results]
+
+    def _banned(self, model: _LoadedModel, target: str) -> list[list[str]]:
+        """Token sequences of deprecated terms in the model's target language."""
+        cached = getattr(model, "banned", None)
+        rev = self.glossary.index().rev
+        if cached is not None and cached[0] == rev:
+            return cached[1]
+        terms = self.glossary.deprecated_terms(target)
+        banned = [model.sp.encode(t, out_type=str) for t in terms]
+        model.banned = (rev, [b for b in banned if b])
+        return model.banned[1]
+
+    # -- after the models ---------------------------------------------------
+    def _repair(self, output: str, protected: _Protected, last_leg: bool) -> str:
+        """Keep every placeholder through each leg; on the last, put terms in."""
+        seen = {int(m.group(1)) for m in _PLACEHOLDER_RE.finditer(output)}
+        for number in protected.restore:
+            if number not in seen:  # the model dropped it: keep it, at the end
+                output = f"{output.rstrip()} {_PLACEHOLDER.format(number)}"
+        if not last_leg:
+            return output
+
+        def put_back(m: re.Match) -> str:
+            return protected.restore.get(int(m.group(1)), m.group(0))
+
+        output = _PLACEHOLDER_RE.sub(put_back, output)
+        for term in protected.terms:  # no placeholders used (see _protect)
+            if normalize(term.target) not in normalize(output):
+                output = f"{output.rstrip()} ({term.target})"
+        return output
+
+    def _finish(self, plan: "_Plan", outputs: list[str]) -> Translation:
+        outputs = [self._replace_deprecated(o, plan.target) for o in outputs]
+        it = iter(zip(plan.pending, outputs))
+        segments: list[SegmentResult] = []
+        terms: list[EnforcedTerm] = []
+        for seg, done in zip(plan.segments, plan.results):
+            if done is None:
+                protected, text = next(it)
+                done = SegmentResult(seg.text, text, "machine")
+                terms.extend(protected.terms)
+            segments.append(done)
+        text = join_segments(plan.segments, [s.text for s in segments])
+        kinds = {s.provenance for s in segments} - {"unchanged"}
+        if kinds == {"memory"}:
+            provenance = "memory"
+            match = min(s.match for s in segments if s.match is not None)
+        else:
+            provenance, match = ("machine" if "machine" in kinds else "unchanged"), None
+        route = (plan.source, *[b for _, b in plan.legs]) if plan.legs else (plan.source, plan.target)
+        result = Translation(text=text, source=plan.source, target=plan.target, route=route,
+                             provenance=provenance, match=match, terms=terms, segments=segments)
+        return self._remember(plan.key, result)
+
+    def _replace_deprecated(self, text: str, target: str) -> str:
+        """A deprecated target-language term that still appears gets replaced."""
+        out, last = [], 0
+        for spot in self.glossary.spot(text):
+            ref = next((r for r in spot.matches if r.lang == target and r.type == "deprecated"), None)
+            if ref is None:
+                continue
+            concept = self.glossary.concept(ref.concept_id)
+            preferred = concept.preferred(target) if concept else None
+            if preferred is not None:
+                out.append(text[last:spot.start])
+                out.append(preferred.text)
+                last = spot.end
+        out.append(text[last:])
+        return "".join(out)
+
+    def _remember(self, key: tuple, result: Translation) -> Translation:
+        with self._cache_lock:
+            self._cache[key] = result
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return result
+
+
+@dataclass
+class _Plan:
+    key: tuple
+    text: str
+    source: str
+    target: str
+    segments: list
+    results: list
+    pending: list[_Protected]
+    legs: list[tuple[str, str]]
+
+
+class _Batcher:
+    """Gathers the sentences of concurrent requests for one model into one
+    ``translate_batch`` call: while a batch runs, the next one fills up."""
+
+    def __init__(self, engine: TranslationEngine, model: _LoadedModel):
+        self.engine = engine
+        self.model = model
+        self.queue: list[tuple[list[str], str, asyncio.Future]] = []
+        self.running = False
+
+    async def submit(self, texts: list[str], target: str) -> list[str]:
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append((texts, target, future))
+        if not self.running:
+            self.running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.sleep(0)  # let requests arriving in this tick join
+            while self.queue:
+                batch, self.queue = self.queue, []
+                texts = [t for texts, _, _ in batch for t in texts]
+                target = batch[0][1]  # one model, one target language
+                try:
+                    outputs = await loop.run_in_executor(
+                        self.engine._executor, self.engine._translate_batch, self.model, texts, target)
+                except Exception as exc:  # noqa: BLE001 - delivered to every waiter
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                start = 0
+                for texts_, _, future in batch:
+                    if not future.done():
+                        future.set_result(outputs[start:start + len(texts_)])
+                    start += len(texts_)
+        finally:
+            self.running = False

@@ -1,0 +1,238 @@
+"""The translation engine, through real Argos-format packages built by the tests.
+
+Two kinds of package (tests/argos_factory.py): a *copy* model whose output is
+its input, which makes the placeholder path predictable, and a random-weight
+model that emits nonsense, which is what "whatever the model emits around it"
+means for term enforcement.
+"""
+
+import asyncio
+import socket
+
+import pytest
+
+from bot.models import ModelStore
+from bot.translate import MissingModelError, TranslationEngine, TranslationError
+from glossary import store as glossary_store
+from tests.conftest import SMALL, concept
+
+EXTRA = [
+    concept("slitter", en="slitter", fr="refendeuse|coupeuse*dep", zh="分切机", ko="슬리터",
+            ms="mesin belah"),
+    concept("reset", category="general", en="reset", fr="réarmer", zh="复位", ko="리셋", ms="set semula"),
+]
+# "reset" is a verb: verbs are not forced in (they inflect).
+EXTRA[1].terms[:] = [t.__class__(t.lang, t.text, t.type, "verb") for t in EXTRA[1].terms]
+
+
+@pytest.fixture
+def glossary(small, empty_storage):
+    empty_storage.write(glossary_store.upsert_concepts, EXTRA, "tests")
+    return small
+
+
+@pytest.fixture
+def memory(empty_storage):
+    from bot.memory import TranslationMemory
+
+    return TranslationMemory(empty_storage.conn)
+
+
+def make_engine(tmp_path, glossary, memory, packages, kind="copy", pairs=(), **kw):
+    store = ModelStore(tmp_path / "models")
+    if pairs:
+        store.install([packages[kind][p] for p in pairs])
+    engine = TranslationEngine(store, glossary, memory, **kw)
+    return engine
+
+
+@pytest.fixture
+def engine(tmp_path, glossary, memory, packages):
+    e = make_engine(tmp_path, glossary, memory, packages, pairs=("en_fr", "zh_en", "ko_en", "fr_en"))
+    yield e
+    e.close()
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test loudly."""
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts
+
+
+def test_direct_translation_enforces_terms_and_keeps_codes(engine, no_network):
+    result = engine.translate("The coater stopped with alarm E-203.", "fr", source="en")
+    assert result.provenance == "machine"
+    assert result.route == ("en", "fr")
+    assert "enduiseuse" in result.text
+    assert "E-203" in result.text
+    assert "coater" not in result.text
+    assert [(t.source, t.target) for t in result.terms] == [("coater", "enduiseuse")]
+    assert no_network == []
+
+
+def test_pivot_through_english_keeps_the_term(engine, no_network):
+    result = engine.translate("涂布机停了，请检查极耳。", "fr", source="zh")
+    assert result.route == ("zh", "en", "fr")
+    assert result.route_text == "zh→en→fr"
+    assert "enduiseuse" in result.text and "languette" in result.text
+    assert {t.concept_id for t in result.terms} == {"coater", "tab"}
+    assert engine.loaded_pairs() == ["zh_en", "en_fr"]
+
+
+def test_detection_picks_the_source(engine):
+    assert engine.translate("코터가 멈췄어요", "fr").source == "ko"
+    assert engine.translate("涂布机停了", "fr").source == "zh"
+    assert engine.translate("The coater stopped again today", "fr").source == "en"
+
+
+@pytest.mark.parametrize("sentence, term", [
+    ("The coater stopped again.", "enduiseuse"),
+    ("Check the tab and the electrolyte please.", "languette"),
+    ("The AGV is blocked near the calendering line.", "chariot autoguidé"),
+    ("Press the emergency stop now.", "arrêt d'urgence"),
+])
+def test_random_model_still_outputs_the_approved_term(tmp_path, glossary, memory, packages, sentence, term):
+    engine = make_engine(tmp_path, glossary, memory, packages, kind="random", pairs=("en_fr",))
+    result = engine.translate(sentence, "fr", source="en")
+    assert term in result.text, result.text
+    engine.close()
+
+
+def test_deprecated_target_terms_never_appear(engine):
+    result = engine.translate("The coupeuse is broken.", "fr", source="en")
+    assert "coupeuse" not in result.text
+    assert "refendeuse" in result.text
+
+
+def test_verbs_are_not_forced(engine):
+    result = engine.translate("Please reset the coater.", "fr", source="en")
+    assert [t.concept_id for t in result.terms] == ["coater"]
+
+
+def test_a_message_that_is_one_term_needs_no_model(tmp_path, glossary, memory, packages):
+    engine = make_engine(tmp_path, glossary, memory, packages)  # nothing installed
+    result = engine.translate("涂布机", "fr")
+    assert (result.text, result.provenance) == ("enduiseuse", "glossary")
+    assert engine.translate("OCV", "ko").text == "개방전압"
+    engine.close()
+
+
+def test_memory_comes_before_the_machine(engine, empty_storage, memory):
+    from bot import memory as tm
+
+    empty_storage.write(tm.add_unit, {"en": "Stop the coater now.", "fr": "Arrêtez l'enduiseuse maintenant."},
+                        status="approved", origin="manual", actor="tests")
+    exact = engine.translate("Stop the coater now.", "fr", source="en")
+    assert (exact.provenance, exact.match, exact.text) == ("memory", 100, "Arrêtez l'enduiseuse maintenant.")
+    fuzzy = engine.translate("Stop the coater now!", "fr", source="en")
+    assert fuzzy.provenance == "memory" and 85 <= fuzzy.match < 100
+    mixed = engine.translate("Stop the coater now. The tab is torn.", "fr", source="en")
+    assert mixed.provenance == "machine"
+    assert [s.provenance for s in mixed.segments] == ["memory", "machine"]
+    assert mixed.text.startswith("Arrêtez l'enduiseuse maintenant. ")
+
+
+def test_missing_model_names_the_package_and_the_command(tmp_path, glossary, memory, packages):
+    engine = make_engine(tmp_path, glossary, memory, packages, pairs=("zh_en",))
+    with pytest.raises(MissingModelError) as info:
+        engine.translate("涂布机停了，请检查。", "fr", source="zh")
+    assert info.value.pairs == [("en", "fr")]
+    assert "shopbot models download en fr" in str(info.value)
+    assert [t.target for t in info.value.terms] == ["enduiseuse"]
+    engine.close()
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🔥👍", "E-203", "12.5 mm", "OK"])
+def test_nothing_to_translate_comes_back_unchanged(engine, text):
+    result = engine.translate(text, "fr")
+    assert result.text == text and result.provenance == "unchanged"
+
+
+def test_limits_and_bad_arguments(tmp_path, glossary, memory, packages):
+    engine = make_engine(tmp_path, glossary, memory, packages, pairs=("en_fr",), max_chars=50)
+    with pytest.raises(TranslationError, match="limit is 50"):
+        engine.translate("word " * 20, "fr", source="en")
+    with pytest.raises(TranslationError, match="unknown target"):
+        engine.translate("hello", "de")
+    with pytest.raises(TranslationError, match="unknown source"):
+        engine.translate("hello", "fr", source="xx")
+    engine.close()
+
+
+@pytest.mark.parametrize("text", [
+    "<b>coater</b> & <i>tab</i>", "co\u200bater stopped\u200e today", '"AND NEAR( col:x coater',
+    "The coater [T1] stopped [T2].", "涂布机 stopped again, tolong check", "\u202ethe coater\u202c is down",
+])
+def test_hostile_text(engine, text):
+    result = engine.translate(text, "fr", source="en")
+    assert isinstance(result.text, str) and result.text
+
+
+def test_results_are_cached_and_models_bounded(tmp_path, glossary, memory, packages):
+    engine = make_engine(tmp_path, glossary, memory, packages, pairs=("en_fr", "zh_en"), max_loaded=1)
+    first = engine.translate("The tab is torn.", "fr", source="en")
+    assert engine.translate("The tab is torn.", "fr", source="en") is first
+    engine.translate("极耳断了。", "en", source="zh")
+    assert engine.loaded_pairs() == ["zh_en"]
+    engine.close()
+
+
+async def test_concurrent_requests_are_batched(engine, no_network):
+    calls = []
+    original = engine._translate_batch
+
+    def counting(model, texts, target):
+        calls.append(len(texts))
+        return original(model, texts, target)
+
+    engine._translate_batch = counting
+    sentences = [f"The coater number {i} stopped." for i in range(12)]
+    results = await asyncio.gather(*(engine.atranslate(s, "fr", source="en") for s in sentences))
+    assert all("enduiseuse" in r.text for r in results)
+    assert [r.text for r in results] == [engine.translate(s, "fr", source="en").text for s in sentences]
+    assert sum(calls) == 12 and len(calls) < 12  # several requests shared a call
+
+
+def test_term_accuracy_on_a_test_set(tmp_path, glossary, memory, packages, capsys):
+    """Share of expected target terms present in the output, through the copy
+    model (placeholders kept) and a random model (placeholders lost)."""
+    cases = [
+        ("en", "The coater is stopped.", "enduiseuse"),
+        ("en", "The calendering line needs a check.", "calandrage"),
+        ("en", "Replace the tab on line 2.", "languette"),
+        ("en", "Electrolyte on the floor, careful.", "électrolyte"),
+        ("en", "Measure the OCV before packing.", "tension à vide"),
+        ("en", "AGV blocked at station 4.", "chariot autoguidé"),
+        ("en", "The HMI shows alarm E-17.", "interface homme-machine"),
+        ("en", "Use the E-stop if the slitter jams.", "refendeuse"),
+        ("en", "The positive tab is folded.", "languette positive"),
+        ("en", "Coating weight is too low.", "enduction"),
+        ("zh", "涂布机报警了。", "enduiseuse"),
+        ("zh", "请检查极耳。", "languette"),
+        ("zh", "电解液漏了。", "électrolyte"),
+        ("zh", "正极耳折了。", "languette positive"),
+        ("ko", "코터가 멈췄어요.", "enduiseuse"),
+        ("ko", "전해액이 샜어요.", "électrolyte"),
+        ("ko", "탭을 확인하세요.", "languette"),
+    ]
+    figures = {}
+    for kind in ("copy", "random"):
+        pairs = ("en_fr", "zh_en", "ko_en") if kind == "copy" else ("en_fr", "zh_en")
+        engine = make_engine(tmp_path / kind, glossary, memory, packages, kind=kind, pairs=pairs)
+        usable = [c for c in cases if engine.models.has(c[0], "en") or c[0] == "en"]
+        hits = sum(term in engine.translate(text, "fr", source=src).text for src, text, term in usable)
+        figures[kind] = (hits, len(usable))
+        engine.close()
+    with capsys.disabled():
+        print("\nterm accuracy: " + ", ".join(f"{k} model {h}/{n}" for k, (h, n) in figures.items()))
+    assert all(h == n for h, n in figures.values())
