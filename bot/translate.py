@@ -50,8 +50,14 @@ PIVOT = "en"
 _PLACEHOLDER = "[T{}]"
 _PLACEHOLDER_RE = re.compile(r"[\[［【]\s*T\s*(\d{1,3})\s*[\]］】]")
 
-# Alarm and error codes, part numbers: copied verbatim, never translated.
-_CODE_RE = re.compile(r"(?<![\w-])(?=[\w./-]*\d)[A-Za-z]{1,4}[-./]?\d[\w./-]*(?![\w-])")
+# Alarm and error codes, part numbers, and numbers: copied verbatim. A model
+# that turns "line 3" into "line 8", or E-203 into E-230, is dangerous on a
+# shop floor; numbers also pass untouched through Chinese text (3号线).
+_CODE_RE = re.compile(
+    r"(?<![A-Za-z0-9-])"
+    r"(?:[A-Za-z]{1,4}[-./]?\d[A-Za-z0-9./-]*|\d+(?:[.,:/-]\d+)*)"
+    r"(?![A-Za-z0-9-])"
+)
 
 
 class TranslationError(ValueError):
@@ -390,7 +396,8 @@ class TranslationEngine:
             return output
 
         def put_back(m: re.Match) -> str:
-            return protected.restore.get(int(m.group(1)), m.group(0))
+            # A tag the model invented (not one of ours) is dropped.
+            return protected.restore.get(int(m.group(1)), "")
 
         output = _PLACEHOLDER_RE.sub(put_back, output)
         for term in protected.terms:  # no placeholders used (see _protect)

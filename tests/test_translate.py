@@ -236,3 +236,14 @@ def test_term_accuracy_on_a_test_set(tmp_path, glossary, memory, packages, capsy
     with capsys.disabled():
         print("\nterm accuracy: " + ", ".join(f"{k} model {h}/{n}" for k, (h, n) in figures.items()))
     assert all(h == n for h, n in figures.values())
+
+
+def test_numbers_and_codes_survive_a_model_that_mangles_everything(tmp_path, glossary, memory, packages):
+    engine = make_engine(tmp_path, glossary, memory, packages, kind="random", pairs=("en_fr", "zh_en"))
+    result = engine.translate("Line 3 stopped at 10:30 with alarm E-203, pressure 0.45 MPa.", "fr", source="en")
+    for kept in ("3", "10:30", "E-203", "0.45"):
+        assert kept in result.text, result.text
+    pivot = engine.translate("3号线涂布机报警 E-17。", "en", source="zh")
+    assert "E-17" in pivot.text and "3" in pivot.text and "coater" in pivot.text
+    assert "[T" not in pivot.text and "[T" not in result.text
+    engine.close()
