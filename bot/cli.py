@@ -65,6 +65,11 @@ def _app(ctx: click.Context) -> App:
     return obj["app"]
 
 
+def _actor() -> str:
+    """Who the audit trail names for a command-line change."""
+    return f"cli:{getpass.getuser()}"
+
+
 def with_app(fn):
     """Pass the App as the command's first argument."""
 
@@ -160,7 +165,7 @@ def glossary_import(app: App, file: Path) -> None:
     concepts, warnings = exchange.read_file_report(file)
     for warning in warnings:
         err_console.print(Text(f"Warning: {warning}"))
-    actor = f"cli:{getpass.getuser()}"
+    actor = _actor()
     with Progress(console=err_console, transient=True,
                   disable=len(concepts) < 2000 or not err_console.is_terminal) as progress:
         task = progress.add_task("importing", total=len(concepts))
@@ -358,7 +363,7 @@ def memory_import(app: App, file: Path) -> None:
     units, skipped = tm.read_tmx_report(file)
     for lang, count in sorted(skipped.items()):
         err_console.print(Text(f"Warning: skipped {count} segment(s) in language {lang!r}"))
-    report = app.storage.write(tm.import_units, units, f"cli:{getpass.getuser()}")
+    report = app.storage.write(tm.import_units, units, _actor())
     console.print(f"{file.name}: {report}")
 
 
