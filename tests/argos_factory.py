@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import json
 import tempfile
 import zipfile
@@ -384,3 +385,93 @@ def translate_with_package(package_dir: Path, sentences: list[str], *, max_decod
     )
     return [processor.decode_pieces(result.hypotheses[0]) for result in results]
 
+
+
+
+def train_padded_sentencepiece(corpus: tuple[str, ...], trained_size: int, vocab_size: int) -> bytes:
+    """A BPE sentencepiece model of ``trained_size`` pieces learnt from
+    ``corpus``, then padded with filler pieces until the CTranslate2
+    vocabulary made from it (``vocabulary_from_sentencepiece``) has
+    ``vocab_size`` tokens.
+
+    BPE, not unigram: on a small corpus unigram stops at a few hundred pieces
+    and cuts words into letters, where BPE keeps whole words as a real 32k
+    model does. Every printable ASCII character is added to the corpus, as
+    every real model covers them (the engine's "[T1]" placeholders).
+
+    The fillers are user-defined pieces, "▁x" + four consonants: words no
+    input contains, decoded as space + word, and encoded back to the same
+    single piece. That matters for pivots: the first model's output (mostly
+    fillers, with random weights) is the second model's input, and it stays
+    as many tokens as the first model produced.
+    """
+    from sentencepiece import sentencepiece_model_pb2
+
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter((*corpus, "".join(map(chr, range(33, 127))))),
+        model_writer=buffer,
+        model_type="bpe",
+        vocab_size=trained_size,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        minloglevel=2,
+    )
+    missing = vocab_size - len(vocabulary_from_sentencepiece(buffer.getvalue()))
+    if missing < 0:
+        raise ValueError(f"the trained model alone has more than {vocab_size} tokens")
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(buffer.getvalue())
+    existing = {piece.piece for piece in proto.pieces}
+    names = ("▁x" + "".join(c) for c in itertools.product("bcdfghjklmnpqrstvwz", repeat=4))
+    for name in itertools.islice((n for n in names if n not in existing), missing):
+        piece = proto.pieces.add()
+        piece.piece = name
+        piece.type = sentencepiece_model_pb2.ModelProto.SentencePiece.USER_DEFINED
+    return proto.SerializeToString()
+
+
+def build_sized_package(
+    dest_dir: Path,
+    from_code: str,
+    to_code: str,
+    *,
+    corpus: tuple[str, ...] | list[str],
+    sp_trained_size: int = 1600,
+    vocab_size: int = 32_000,
+    layers: int = 6,
+    d_model: int = 512,
+    heads: int = 8,
+    ff: int = 2048,
+    seed: int = 0,
+    quantization: str = "int8",
+    version: str = "1.0",
+) -> Path:
+    """Build a random-weight package of realistic size (for benchmarks) and
+    return its ``.argosmodel`` zip in ``dest_dir``.
+
+    The defaults are transformer-base (6+6 layers, d_model 512, ff 2048, 8
+    heads) with a 32k vocabulary, like the Argos index's packages. A
+    sentencepiece model learnt from a small ``corpus`` has far fewer pieces,
+    so it is padded with filler pieces up to ``vocab_size`` (see
+    ``train_padded_sentencepiece``): the embeddings and the output projection
+    then cost what they cost in a real model. ``sp_trained_size`` sets how
+    finely the corpus is cut (1600 on a ~100-message corpus gives ~1.3 pieces
+    per English word, like a real model).
+    """
+    sp_bytes = train_padded_sentencepiece(tuple(corpus), sp_trained_size, vocab_size)
+    spec = build_spec(vocabulary_from_sentencepiece(sp_bytes), layers=layers, d_model=d_model,
+                      heads=heads, ff=ff, seed=seed, copy=False)
+    spec.optimize(quantization=quantization)
+
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    name = package_name(from_code, to_code, version)
+    with tempfile.TemporaryDirectory(dir=dest_dir) as scratch:
+        folder = Path(scratch) / name
+        (folder / "model").mkdir(parents=True)
+        spec.save(str(folder / "model"))
+        (folder / "sentencepiece.model").write_bytes(sp_bytes)
+        metadata = metadata_for(from_code, to_code, version)
+        (folder / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+        return zip_folder(folder, dest_dir / f"{name}.argosmodel")
