@@ -52,7 +52,7 @@ from rapidfuzz import fuzz, process
 from glossary.exchange import XML_LANG, lang_of, local_name, parse_xml, read_bytes
 from glossary.model import LANGS, GlossaryError
 from glossary.normalize import normalize, to_simplified
-from glossary.store import ImportReport, audit, utcnow
+from glossary.store import ImportReport, audit, execute_script, utcnow
 
 STATUSES: tuple[str, ...] = ("unreviewed", "approved")
 #: Where a unit came from. Checked here, not by the schema, so that a new
@@ -163,7 +163,7 @@ def safety_signature(key: str, lang: str) -> tuple:
 
 def migrate_v2(db: sqlite_utils.Database) -> None:
     """Translation units and their language variants."""
-    db.executescript(
+    execute_script(db,
         """
         INSERT INTO meta (key, value) VALUES ('tm_rev', '0');
 

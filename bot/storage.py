@@ -28,7 +28,10 @@ import sqlite_utils
 
 from glossary import store as glossary_store
 
+from . import chats
+
 from . import memory
+from . import people
 
 T = TypeVar("T")
 
@@ -39,6 +42,10 @@ BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     glossary_store.migrate_v1,
     memory.migrate_v2,
+    people.migrate_v3,
+    chats.migrate_fsm,
+    glossary_store.migrate_missing_queries,
+    chats.migrate_replies,
 ]
 
 
@@ -138,14 +145,55 @@ class _Writer(threading.Thread):
             job = self.jobs.get()
             if job is None:
                 break
-            fn, args, kwargs, future = job
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(run_in_transaction(db, fn, *args, **kwargs))
-            except BaseException as exc:
-                future.set_exception(exc)
+            batch = [job]
+            # Group commit: take what else is queued (up to 64 jobs) into the
+            # same transaction, so that many small writes (one per chat
+            # update) share one fsync. Each job runs in its own savepoint: a
+            # failing job is rolled back alone.
+            while len(batch) < 64:
+                try:
+                    more = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.jobs.put(None)
+                    break
+                batch.append(more)
+            self._run_batch(db, batch)
         db.conn.close()
+
+    @staticmethod
+    def _run_batch(db: sqlite_utils.Database, batch: list) -> None:
+        conn = db.conn
+        done: list[tuple[Future, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, args, kwargs, future in batch:
+                if not future.set_running_or_notify_cancel():
+                    continue
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = fn(db, *args, **kwargs)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    future.set_exception(exc)
+                    continue
+                conn.execute("RELEASE job")
+                done.append((future, result))
+            conn.execute("COMMIT")
+        except BaseException as exc:  # noqa: BLE001 - the commit itself failed
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for future, _ in done:
+                future.set_exception(exc)
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        # Only now, after COMMIT: a caller told "done" can rely on it.
+        for future, result in done:
+            future.set_result(result)
 
 
 class Storage:

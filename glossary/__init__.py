@@ -16,7 +16,8 @@ import sqlite_utils
 from .index import Spot, TermIndex, TermRef
 from .model import (CATEGORIES, LANGS, TERM_TYPES, Concept, GlossaryError, Term,
                     validate_concept)
-from .search import SearchResult
+from .normalize import is_han, is_hangul, normalize
+from .search import MAX_QUERY_CHARS, SearchResult
 from .search import search as _search
 from .store import GlossaryStats, ImportReport, glossary_rev, load_concepts, stats
 
@@ -66,6 +67,32 @@ class Glossary:
 
     def concept(self, concept_id: str) -> Concept | None:
         return load_concepts(self._conn(), [concept_id]).get(concept_id)
+
+    def concept_key(self, concept_id: str) -> int | None:
+        """A short integer key for a concept (Telegram callback data is 64 bytes)."""
+        row = self._conn().execute("SELECT rowid FROM concept WHERE id = ?", [concept_id]).fetchone()
+        return row[0] if row else None
+
+    def concept_by_key(self, key: int) -> Concept | None:
+        row = self._conn().execute("SELECT id FROM concept WHERE rowid = ?", [key]).fetchone()
+        return self.concept(row[0]) if row else None
+
+    def nearest(self, query: str, limit: int = 3) -> list[Concept]:
+        """The closest concepts when search found nothing ("did you mean")."""
+        norm = normalize(query)[:MAX_QUERY_CHARS]
+        if not norm:
+            return []
+        ids = self.index().nearest(norm, limit)
+        if not ids:  # Chinese/Korean: concepts sharing the most characters
+            chars = list({c for c in norm if is_han(c) or is_hangul(c)})[:20]
+            if chars:
+                marks = ",".join("?" * len(chars))
+                ids = [r[0] for r in self._conn().execute(
+                    f"SELECT t.concept_id FROM term_gram g JOIN term t ON t.id = g.term_id "
+                    f"WHERE g.gram IN ({marks}) GROUP BY t.concept_id ORDER BY count(*) DESC LIMIT ?",
+                    [*chars, limit])]
+        found = load_concepts(self._conn(), ids)
+        return [found[i] for i in ids if i in found]
 
     def deprecated_terms(self, lang: str) -> list[str]:
         """Terms that must not appear in ``lang`` output (translation bans them)."""

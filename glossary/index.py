@@ -25,7 +25,7 @@ from typing import Iterable
 
 import ahocorasick
 import numpy as np
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from .model import LANGS, TERM_TYPES
@@ -211,6 +211,21 @@ class TermIndex:
         allowed = None if lang is None else self.langs == _LANG_CODE[lang]
         hits = self._fuzzy[script].search(key, allowed, limit)
         return [(self.ref(row), sim, reason) for row, sim in hits]
+
+    def nearest(self, norm: str, limit: int = 3) -> list[str]:
+        """Concept ids of the Latin or Korean terms most like ``norm``, however
+        far (a "did you mean" when search found nothing)."""
+        script = script_of(norm)
+        if script not in ("latin", "hangul"):
+            return []
+        bucket = self._fuzzy[script]
+        key = norm if script == "latin" else to_jamo(norm)
+        ids: list[str] = []
+        for _, _, pos in process.extract(key, bucket.keys, scorer=fuzz.ratio, limit=limit * 4):
+            concept_id = self.concept_ids[self.concept_idx[bucket.rows[pos]]]
+            if concept_id not in ids:
+                ids.append(concept_id)
+        return ids[:limit]
 
     def spot(self, text: str) -> list[Spot]:
         """Every glossary term in ``text``, longest match first, no overlaps.

@@ -10,6 +10,7 @@ another one, learn that they are stale.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -27,9 +28,27 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def execute_script(db: sqlite_utils.Database, script: str) -> None:
+    """Run several SQL statements inside the caller's transaction.
+
+    ``executescript`` would COMMIT first, and a migration that fails half way
+    would leave half a schema behind. Statements are cut where SQLite says a
+    statement is complete, so trigger bodies (BEGIN ... END;) stay whole.
+    """
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip().strip(";").strip():
+                db.execute(pending.strip().rstrip(";"))
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement: {pending.strip()[:60]}")
+
+
 def migrate_v1(db: sqlite_utils.Database) -> None:
     """Concepts, terms (with their search keys), definitions, audit, meta."""
-    db.executescript(
+    execute_script(db, 
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO meta VALUES ('glossary_rev', '0');
@@ -113,6 +132,37 @@ def migrate_v1(db: sqlite_utils.Database) -> None:
         CREATE INDEX audit_entity ON audit(entity, entity_id);
         """
     )
+
+
+def migrate_missing_queries(db: sqlite_utils.Database) -> None:
+    """Lookups that found nothing: what the glossary lacks, for the leads."""
+    execute_script(db, 
+        """
+        CREATE TABLE missing_query (
+            id INTEGER PRIMARY KEY,
+            query TEXT NOT NULL,
+            norm TEXT NOT NULL,
+            lang TEXT,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX missing_query_norm ON missing_query(norm);
+        """
+    )
+
+
+def log_missing(db: sqlite_utils.Database, query: str, lang: str | None, actor: str) -> None:
+    query = query.strip()[:200]
+    if query:
+        db.execute("INSERT INTO missing_query (query, norm, lang, actor, at) VALUES (?, ?, ?, ?, ?)",
+                    [query, normalize(query), lang, actor, utcnow()])
+
+
+def missing_queries(db: sqlite_utils.Database, limit: int = 50) -> list[tuple[str, int, str]]:
+    """Most asked missing queries: (query as last typed, times, last asked)."""
+    return [tuple(r) for r in db.execute(
+        "SELECT query, count(*) AS n, max(at) FROM missing_query GROUP BY norm "
+        "ORDER BY n DESC, max(at) DESC LIMIT ?", [limit])]
 
 
 def audit(db: sqlite_utils.Database, actor: str, action: str, entity: str,

@@ -169,3 +169,23 @@ def test_backup_while_writing(storage, tmp_path):
 
 def test_check_reports_a_healthy_database(storage):
     assert storage.check() == []
+
+
+def test_group_commit_isolates_a_failing_job(empty_storage):
+    """Jobs queued together share a transaction, but one that fails is rolled
+    back alone and the others still commit."""
+    def boom(db):
+        db.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+        raise RuntimeError("boom")
+
+    futures = [empty_storage.submit(glossary_store.upsert_concepts, [concept(f"g{i}", en=f"g {i}")], "t")
+               for i in range(5)]
+    bad = empty_storage.submit(boom)
+    futures += [empty_storage.submit(glossary_store.upsert_concepts, [concept(f"h{i}", en=f"h {i}")], "t")
+                for i in range(5)]
+    assert all(f.result().added == 1 for f in futures)
+    with pytest.raises(RuntimeError):
+        bad.result()
+    db = empty_storage.conn()
+    assert db.execute("SELECT count(*) FROM concept").fetchone()[0] == 10
+    assert db.execute("SELECT count(*) FROM meta WHERE key='x'").fetchone()[0] == 0
