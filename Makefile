@@ -17,12 +17,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# The interface catalogues are compiled at install, and again whenever a
+# .po file changes (the .mo files are not in git).
+PO := $(wildcard bot/locales/*/LC_MESSAGES/shopbot.po)
+MO := $(PO:.po=.mo)
 
-run: $(STAMP)
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -D shopbot -i $< -o $@
+
+install: $(STAMP) $(MO)
+
+run: $(STAMP) $(MO)
 	$(BIN)/shopbot run
 
-test: $(STAMP)
+test: $(STAMP) $(MO)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
