@@ -92,13 +92,24 @@ def cli(ctx: click.Context, db: Path | None) -> None:
 
 
 @cli.command()
-def run() -> None:
-    """Start the Telegram bot."""
-    # The bot wiring is the subject of its own issue; until it lands, say so
-    # plainly instead of pretending to start.
-    click.echo("Error: the Telegram bot is not built yet; the glossary CLI works "
-               "(see `shopbot --help`).", err=True)
-    sys.exit(EXIT_FAILED)
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Start the Telegram bot (long polling) until SIGTERM or Ctrl-C."""
+    import asyncio
+    import logging
+
+    settings = get_settings(db=ctx.obj.get("db"))
+    if settings.token is None or not settings.token.get_secret_value().strip():
+        click.echo(
+            "Error: SHOPBOT_TOKEN is not set. Create a bot with @BotFather in Telegram "
+            "(/newbot), then set SHOPBOT_TOKEN=<the token it gives you>, in the environment "
+            "or in a .env file.", err=True)
+        ctx.exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .telegram import run as run_bot
+
+    with App(settings) as app:
+        asyncio.run(run_bot(app, settings.token.get_secret_value(), settings.api_url, settings.admins))
 
 
 # -- glossary lookups -------------------------------------------------------

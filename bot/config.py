@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +22,12 @@ class Settings(BaseSettings):
 
     #: SQLite database file. Created and seeded on first use.
     db: Path = Path("./shopbot.db")
+    #: The bot's token from @BotFather. Never logged.
+    token: SecretStr | None = None
+    #: A Bot API server base URL (self-hosted server, or the tests' fake one).
+    api_url: str | None = None
+    #: Telegram user ids who are admins from the start: "123,456".
+    admins: Annotated[list[int], NoDecode] = []
     #: Installed Argos packages; default: a ``models/`` folder beside the database.
     models_dir: Path | None = None
     #: Fuzzy translation-memory matches at or above this score (0-100) are served.
@@ -38,6 +47,23 @@ class Settings(BaseSettings):
         if not str(value).strip():
             raise ValueError("SHOPBOT_DB must name a file")
         return value
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value):
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            if not all(p.isdigit() and int(p) > 0 for p in parts):
+                raise ValueError("SHOPBOT_ADMINS must be Telegram user ids separated by commas")
+            return [int(p) for p in parts]
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("SHOPBOT_API_URL must start with http:// or https://")
+        return value.rstrip("/") if value else None
 
     @property
     def models_path(self) -> Path:

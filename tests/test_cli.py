@@ -119,10 +119,11 @@ def test_bad_database_path_is_one_line(run, tmp_path):
     assert result.output.startswith("Error:") and "Traceback" not in result.output
 
 
-def test_run_says_the_bot_is_not_there_yet(run):
+def test_run_without_a_token_says_how_to_get_one(run, monkeypatch):
+    monkeypatch.delenv("SHOPBOT_TOKEN", raising=False)
     result = run("run")
-    assert result.exit_code != 0
-    assert "not built yet" in result.output
+    assert result.exit_code == 2
+    assert "@BotFather" in result.output and "SHOPBOT_TOKEN" in result.output
 
 
 # -- translation, models, memory -----------------------------------------------

@@ -1,0 +1,270 @@
+"""aiogram wiring: the Bot, the Dispatcher, middlewares, polling, shutdown.
+
+Handlers live in ``handlers/``; everything they need arrives through the
+middlewares here as handler arguments: ``app`` (services), ``person`` (None
+for a stranger), ``lang`` (the reader's language) and ``people``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import GetUpdates
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, TelegramObject, Update, User
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n.middleware import I18nMiddleware
+
+from glossary import LANGS
+
+from .app import App
+from .fsm import SQLiteStorage, UpdateDeduplicator
+from .people import People, language_from_telegram
+
+log = logging.getLogger("shopbot")
+
+LOCALES = Path(__file__).parent / "locales"
+TELEGRAM_LIMIT = 4096
+
+
+def ensure_catalogs(locales: Path = LOCALES) -> None:
+    """Compile any interface catalogue (.po) newer than its .mo.
+
+    ``make`` compiles them at install; this covers a plain ``pip install`` and
+    a .po edited since."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in locales.glob("*/LC_MESSAGES/shopbot.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        tmp = mo.with_suffix(".mo.tmp")
+        with tmp.open("wb") as f:
+            write_mo(f, catalog)
+        tmp.replace(mo)
+
+
+# -- the token never reaches a log ------------------------------------------
+
+class RedactToken(logging.Filter):
+    """Replace the bot token in every log record (it is part of each request
+    URL, so it turns up in HTTP errors and tracebacks)."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+        self.pattern = re.compile(re.escape(token)) if token else None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.pattern is None:
+            return True
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        record.msg = self.pattern.sub("<token>", message)
+        record.args = ()
+        return True
+
+
+def install_redaction(token: str) -> RedactToken:
+    redactor = RedactToken(token)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redactor)
+    return redactor
+
+
+# -- Telegram errors: retried, never fatal ------------------------------------
+
+class RetryRequests(BaseRequestMiddleware):
+    """Honour 429 ``retry_after``; retry 5xx and network errors with backoff.
+
+    getUpdates is left to aiogram's own polling backoff.
+    """
+
+    def __init__(self, attempts: int = 5, max_wait: float = 60.0, base_delay: float = 0.5):
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self.base_delay = base_delay
+
+    async def __call__(self, make_request, bot, method):
+        if isinstance(method, GetUpdates):
+            return await make_request(bot, method)
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if attempt == self.attempts:
+                    raise
+                await asyncio.sleep(min(exc.retry_after, self.max_wait))
+            except (TelegramServerError, TelegramNetworkError) as exc:
+                if attempt == self.attempts:
+                    raise
+                delay = min(self.base_delay * 2 ** (attempt - 1), self.max_wait)
+                log.warning("%s failed (%s); retry %d in %.1fs", type(method).__name__,
+                            type(exc).__name__, attempt, delay)
+                await asyncio.sleep(delay)
+
+
+# -- per-update context -----------------------------------------------------------
+
+class ContextMiddleware(BaseMiddleware):
+    """Inject the services and the person behind the update."""
+
+    def __init__(self, app: App, people: People):
+        self.app = app
+        self.people = people
+
+    async def __call__(self, handler, event: TelegramObject, data: dict[str, Any]):
+        user: User | None = data.get("event_from_user")
+        person = None
+        if user is not None and not user.is_bot:
+            # touch() reads through the cache and writes at most every few minutes.
+            person = await self.people.touch(user.id, user.full_name)
+        data["app"] = self.app
+        data["people"] = self.people
+        data["person"] = person
+        data["lang"] = person.lang if person else language_from_telegram(
+            user.language_code if user else None)
+        return await handler(event, data)
+
+
+class PersonI18n(I18nMiddleware):
+    """The interface speaks the person's stored language (else Telegram's)."""
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        return data.get("lang") or "en"
+
+
+class FloodLimit(BaseMiddleware):
+    """At most ``rate`` updates per ``per`` seconds per person; the first one
+    over the limit gets one localised "slow down", the others are dropped."""
+
+    def __init__(self, rate: int = 20, per: float = 30.0):
+        self.rate = rate
+        self.per = per
+        self.buckets: OrderedDict[int, tuple[float, float, bool]] = OrderedDict()
+
+    async def __call__(self, handler, event: TelegramObject, data: dict[str, Any]):
+        user = data.get("event_from_user")
+        if user is None:
+            return await handler(event, data)
+        now = time.monotonic()
+        tokens, last, warned = self.buckets.pop(user.id, (float(self.rate), now, False))
+        tokens = min(self.rate, tokens + (now - last) * self.rate / self.per)
+        if tokens >= 1:
+            self.buckets[user.id] = (tokens - 1, now, False)
+            self._trim()
+            return await handler(event, data)
+        self.buckets[user.id] = (tokens, now, True)
+        if not warned and hasattr(event, "answer") and getattr(event, "chat", None) is not None \
+                and event.chat.type == "private":
+            from aiogram.utils.i18n import gettext as _
+
+            await event.answer(_("You are sending messages too fast. Please wait a moment."))
+        return None
+
+    def _trim(self) -> None:
+        while len(self.buckets) > 10_000:
+            self.buckets.popitem(last=False)
+
+
+# -- building and running ---------------------------------------------------------
+
+def build_bot(token: str, api_url: str | None) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else AiohttpSession()
+    session.middleware(RetryRequests())
+    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def build_dispatcher(app: App) -> Dispatcher:
+    from aiogram.fsm.storage.memory import SimpleEventIsolation
+    from aiogram.fsm.strategy import FSMStrategy
+
+    from handlers import get_routers
+
+    ensure_catalogs()
+    people = People(app.storage)
+    # SimpleEventIsolation: one update at a time per chat and user, so two
+    # quick messages cannot race through a conversation's state (aiogram #1317).
+    dp = Dispatcher(storage=SQLiteStorage(app.storage), fsm_strategy=FSMStrategy.USER_IN_CHAT,
+                    events_isolation=SimpleEventIsolation())
+    dp.update.outer_middleware(UpdateDeduplicator(app.storage))
+    context = ContextMiddleware(app, people)
+    i18n = PersonI18n(I18n(path=LOCALES, default_locale="en", domain="shopbot"))
+    flood = FloodLimit()
+    for observer in (dp.message, dp.edited_message, dp.callback_query, dp.inline_query,
+                     dp.my_chat_member, dp.chat_member):
+        observer.outer_middleware(context)
+        observer.outer_middleware(i18n)
+    dp.message.outer_middleware(flood)
+    dp.include_routers(*get_routers())
+    dp["app"] = app
+    dp["people"] = people
+    return dp
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction into the catalogues; translated later."""
+    return message
+
+
+COMMANDS = {
+    # command: English description, translated at registration
+    "term": N_("Look up an equipment term"),
+    "to": N_("Set your translation language"),
+    "tr": N_("Translate the message you reply to"),
+    "lang": N_("Change the bot's language"),
+    "help": N_("What I can do"),
+}
+
+
+async def register_commands(bot: Bot, i18n: I18n) -> None:
+    """The command menu, in each interface language."""
+    for lang in LANGS:
+        commands = [BotCommand(command=c, description=i18n.gettext(d, locale=lang))
+                    for c, d in COMMANDS.items()]
+        await bot.set_my_commands(commands, scope=BotCommandScopeAllPrivateChats(),
+                                  language_code=None if lang == "en" else lang)
+
+
+async def run(app: App, token: str, api_url: str | None, admins: list[int]) -> None:
+    """Long polling until SIGTERM/SIGINT; in-flight updates finish first."""
+    install_redaction(token)
+    bot = build_bot(token, api_url)
+    dp = build_dispatcher(app)
+    await dp["people"].ensure_admins(admins)
+    me = await bot.get_me()
+    log.info("shopbot running as @%s (id %s)", me.username, me.id)
+    await register_commands(bot, I18n(path=LOCALES, default_locale="en", domain="shopbot"))
+
+    async def drain(**_):
+        # aiogram cancels polling on stop but not the update tasks: wait for
+        # them here, before the session closes, so no reply is half-sent.
+        pending = [t for t in dp._handle_update_tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=30)
+
+    dp.shutdown.register(drain)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(dp.stop_polling()))
+    await dp.start_polling(bot, handle_signals=False, tasks_concurrency_limit=64,
+                           allowed_updates=dp.resolve_used_update_types())

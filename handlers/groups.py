@@ -1,0 +1,180 @@
+"""Groups: registration (/setup), leaving unregistered groups, and automatic
+translation of each message into the group's other languages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import ChatMemberUpdated, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import chats
+from bot.people import PeopleError, can
+from bot.translate import TranslationError
+from glossary import LANGS
+
+from .render import FLAGS, q
+
+
+GROUP_RATE = 20  # messages a minute Telegram allows a bot in one group
+MERGE_LIMIT = 3500
+
+
+class Outbox:
+    """Replies to one group, within Telegram's 20 messages a minute.
+
+    When the budget is spent, translations wait and leave together in one
+    merged message as soon as the budget allows: a burst is merged, never
+    dropped."""
+
+    def __init__(self, bot: Bot, app, chat_id: int):
+        self.bot, self.app, self.chat_id = bot, app, chat_id
+        self.tokens = float(GROUP_RATE)
+        self.stamp = time.monotonic()
+        self.pending: list[tuple[int, str]] = []
+        self.flusher: asyncio.Task | None = None
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(GROUP_RATE, self.tokens + (now - self.stamp) * GROUP_RATE / 60)
+        self.stamp = now
+
+    async def submit(self, message_id: int, block: str) -> None:
+        self.pending.append((message_id, block))
+        self._refill()
+        if self.tokens >= 1 and self.flusher is None:
+            await self._send()
+        elif self.flusher is None:
+            self.flusher = asyncio.create_task(self._later())
+
+    async def _later(self) -> None:
+        try:
+            while self.pending:
+                self._refill()
+                if self.tokens < 1:
+                    await asyncio.sleep((1 - self.tokens) * 60 / GROUP_RATE)
+                    continue
+                await self._send()
+        finally:
+            self.flusher = None
+
+    async def _send(self) -> None:
+        batch, size = [], 0
+        while self.pending and (not batch or size + len(self.pending[0][1]) < MERGE_LIMIT):
+            batch.append(self.pending.pop(0))
+            size += len(batch[-1][1])
+        self.tokens -= 1
+        text = "\n\n".join(block for _, block in batch)
+        sent = await self.bot.send_message(self.chat_id, text, reply_to_message_id=batch[-1][0],
+                                           allow_sending_without_reply=True)
+        await self.app.storage.awrite(chats.record, self.chat_id, batch, sent.message_id)
+
+
+_outboxes: dict[int, Outbox] = {}
+
+
+def outbox(bot: Bot, app, chat_id: int) -> Outbox:
+    box = _outboxes.get(chat_id)
+    if box is None:
+        box = _outboxes[chat_id] = Outbox(bot, app, chat_id)
+    return box
+
+
+async def render_translations(app, text: str, langs: list[str], prior: str | None) -> str | None:
+    """One line per other language of the group: "🇫🇷 text"."""
+    lines = []
+    source = None
+    for target in langs:
+        try:
+            result = await app.engine.atranslate(text, target, prior=prior)
+        except TranslationError:
+            continue
+        source = result.source
+        if result.provenance != "unchanged" and result.source != target:
+            lines.append(f"{FLAGS[target]} {q(result.text)}")
+    return "\n".join(lines) if lines and source else None
+
+
+async def added(event: ChatMemberUpdated, bot: Bot, people, person):
+    if event.chat.type not in ("group", "supergroup"):
+        return
+    if event.new_chat_member.status not in ("member", "administrator"):
+        return
+    group = await people.get_group(event.chat.id)
+    if group is not None:
+        return
+    if person is not None and can(person.role, "lead"):
+        await bot.send_message(event.chat.id, _(
+            "Hello! Register this group with /setup and its languages, e.g. /setup fr zh auto"))
+    else:
+        await bot.leave_chat(event.chat.id)
+
+
+async def setup(message: Message, command: CommandObject, people, person):
+    args = (command.args or "").lower().split()
+    langs = [a for a in args if a in LANGS]
+    auto = "off" not in args
+    if person is None or not can(person.role, "lead"):
+        await message.reply(_("Only a lead or an admin can set up a group."))
+        return
+    if not langs or any(a not in LANGS and a not in ("auto", "off") for a in args):
+        await message.reply(_("Usage: /setup LANGS [auto|off], e.g. /setup fr zh auto"))
+        return
+    try:
+        await people.register_group(message.chat.id, message.chat.title or "", langs, auto, person.user_id)
+    except PeopleError as exc:
+        await message.reply(q(str(exc)))
+        return
+    state = _("on") if auto else _("off")
+    await message.reply(_("Group registered: {langs}; automatic translation {state}.").format(
+        langs=" ".join(langs), state=state))
+
+
+async def group_message(message: Message, bot: Bot, app, people, person):
+    group = await people.get_group(message.chat.id)
+    if group is None:
+        if person is None or not can(person.role, "lead"):
+            await bot.leave_chat(message.chat.id)
+        return
+    user = message.from_user
+    if user is None or user.is_bot or message.via_bot:
+        return
+    if person is None:  # a member of a registered group is an operator
+        person = await people.join_from_group(user.id, message.chat.id, user.full_name, user.language_code)
+    text = message.text or message.caption
+    if not group.auto_translate or not text or text.startswith("/"):
+        return
+    block = await render_translations(app, text, group.langs, person.lang if person else None)
+    if block:
+        await outbox(bot, app, message.chat.id).submit(message.message_id, block)
+
+
+async def edited(message: Message, bot: Bot, app, people, person):
+    group = await people.get_group(message.chat.id)
+    text = message.text or message.caption
+    if group is None or not group.auto_translate or not text:
+        return
+    block = await render_translations(app, text, group.langs, person.lang if person else None)
+    if block is None:
+        return
+    found = await app.storage.awrite(chats.update_block, message.chat.id, message.message_id, block)
+    if found is None:
+        await outbox(bot, app, message.chat.id).submit(message.message_id, block)
+        return
+    reply_id, blocks = found
+    await bot.edit_message_text("\n\n".join(blocks), chat_id=message.chat.id, message_id=reply_id)
+
+
+def make_router() -> Router:
+    """A new router with this module's handlers (one per Dispatcher)."""
+    router = Router(name="groups")
+    router.message.filter(F.chat.type.in_({"group", "supergroup"}))
+    router.edited_message.filter(F.chat.type.in_({"group", "supergroup"}))
+    router.my_chat_member()(added)
+    router.message(Command("setup"))(setup)
+    router.message()(group_message)
+    router.edited_message()(edited)
+    return router

@@ -1,0 +1,90 @@
+"""HTML rendering shared by the routers: every user and glossary string is
+escaped here, and long replies are split under Telegram's 4096 characters."""
+
+from __future__ import annotations
+
+from aiogram.utils.i18n import gettext as _
+from aiogram import html
+
+from glossary import LANGS, Concept, SearchResult
+
+FLAGS = {"zh": "🇨🇳", "ko": "🇰🇷", "ms": "🇲🇾", "fr": "🇫🇷", "en": "🇬🇧"}
+LIMIT = 4096
+
+
+def q(text: str) -> str:
+    return html.quote(text or "")
+
+
+def concept_card(concept: Concept, lang: str, result: SearchResult | None = None) -> str:
+    """The preferred term in every language, the definition in the reader's
+    language (else English), and a warning when a deprecated term was typed."""
+    head = concept.preferred(lang) or concept.preferred("en")
+    lines = [f"<b>{q(head.text if head else concept.id)}</b>"]
+    if result is not None and result.matched.type == "deprecated":
+        lines.append("⚠️ " + _("«{term}» is deprecated: say «{preferred}».").format(
+            term=q(result.matched.text), preferred=q(head.text if head else "")))
+    for code in LANGS:
+        term = concept.preferred(code)
+        lines.append(f"{FLAGS[code]} {q(term.text) if term else '—'}")
+    definition = concept.definition(lang)
+    if definition:
+        lines.append("")
+        lines.append(f"<i>{q(definition[1])}</i>")
+    if concept.status != "reviewed":
+        lines.append(_("(not yet reviewed)"))
+    return "\n".join(lines)
+
+
+def concept_details(concept: Concept, lang: str) -> str:
+    """Every term with its type, for the "more" button."""
+    labels = {"preferred": "", "admitted": _("admitted"), "abbreviation": _("abbreviation"),
+              "deprecated": _("deprecated")}
+    lines = [f"<b>{q(concept.id)}</b> · {q(concept.category)}"]
+    for code in LANGS:
+        parts = []
+        for term in concept.terms_in(code):
+            label = labels[term.type]
+            text = f"<s>{q(term.text)}</s>" if term.type == "deprecated" else q(term.text)
+            parts.append(f"{text} ({label})" if label else text)
+        lines.append(f"{FLAGS[code]} " + (" · ".join(parts) or "—"))
+    for code in (lang, "en"):
+        if concept.definitions.get(code):
+            lines.append(f"\n<i>{q(concept.definitions[code])}</i>")
+            break
+    return "\n".join(lines)
+
+
+def split_plain(text: str, limit: int = 3500) -> list[str]:
+    """Cut plain text (before escaping: escaping can grow it) at line or word
+    boundaries into pieces of at most ``limit`` characters."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            cut = rest.rfind(" ", 0, limit)
+        if cut < limit // 2:
+            cut = limit
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n ")
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def pack(blocks: list[str], limit: int = LIMIT) -> list[str]:
+    """Join rendered blocks (each well-formed HTML) into messages under the limit."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        candidate = f"{current}\n\n{block}" if current else block
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            messages.append(current)
+        current = block[:limit]  # a single block is built under the limit by its caller
+    if current:
+        messages.append(current)
+    return messages

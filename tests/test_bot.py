@@ -1,0 +1,315 @@
+"""The Telegram bot end to end: a real Dispatcher polls a fake Bot API server
+(tests/fake_telegram.py) over real HTTP; the services are the real ones, with
+tiny copy-model translation packages installed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+
+import pytest
+
+from bot.app import App
+from bot.config import Settings
+from bot.models import ModelStore
+from bot.people import People
+from bot.telegram import build_bot, build_dispatcher
+from tests.fake_telegram import FakeTelegram, polling
+
+ADMIN = 1001
+GROUP = -100555
+PAIRS = ("en_fr", "zh_en", "en_zh", "ko_en", "en_ko", "fr_en", "ms_en", "en_ms")
+
+
+@pytest.fixture(scope="module")
+def copy_packages(tmp_path_factory):
+    from tests.argos_factory import build_package
+
+    root = tmp_path_factory.mktemp("bot-packages")
+    return [build_package(root / pair, *pair.split("_"), copy=True) for pair in PAIRS]
+
+
+class Harness:
+    """One bot process: App + Dispatcher + Bot, polling the fake server."""
+
+    def __init__(self, tg: FakeTelegram, db, models_dir):
+        self.tg = tg
+        self.settings = Settings(db=db, models_dir=models_dir)
+        self.app = App(self.settings)
+        self.dp = build_dispatcher(self.app)
+        self.bot = build_bot(tg.token, tg.url)
+        self.people: People = self.dp["people"]
+
+    @contextlib.asynccontextmanager
+    async def running(self):
+        await self.people.ensure_admins([ADMIN])
+        async with polling(self.tg, self.dp, self.bot):
+            yield self
+
+    async def ask(self, chat_id, user_id, text, *, count=1, timeout=10, **kw) -> list[str]:
+        """Send a message; return the texts of the next ``count`` bot messages in that chat."""
+        before = len(self.tg.sent(chat_id))
+        self.tg.message(chat_id, user_id, text, **kw)
+        return await self.replies(chat_id, before, count, timeout)
+
+    async def replies(self, chat_id, before, count=1, timeout=10) -> list[str]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.tg.sent(chat_id)) < before + count:
+            if loop.time() > deadline:
+                raise AssertionError(f"no reply in chat {chat_id}; calls: {[c.method for c in self.tg.calls]}")
+            await asyncio.sleep(0.02)
+        return [p["text"] for p in self.tg.sent(chat_id)[before:before + count]]
+
+    async def invite(self, role: str, user_id: int, language_code="en") -> None:
+        [text] = await self.ask(ADMIN, ADMIN, f"/invite {role}")
+        code = text.split("/start ", 1)[1].split("<", 1)[0].split()[0]
+        await self.ask(user_id, user_id, f"/start {code}", language_code=language_code)
+
+    def close(self):
+        self.app.close()
+
+
+@pytest.fixture
+async def harness(tmp_path, seeded_template, copy_packages):
+    db = tmp_path / "bot.db"
+    shutil.copy(seeded_template, db)
+    ModelStore(tmp_path / "models").install(copy_packages)
+    async with FakeTelegram() as tg:
+        h = Harness(tg, db, tmp_path / "models")
+        yield h
+        h.close()
+
+
+# -- access --------------------------------------------------------------------
+
+async def test_stranger_gets_one_polite_message_and_nothing_else(harness):
+    tg = harness.tg
+    async with harness.running():
+        [text] = await harness.ask(7, 7, "coater", language_code="fr")
+        assert "code" in text.lower() and "/start" in text
+        assert "enduiseuse" not in text
+        before = len(tg.sent(7))
+        tg.message(7, 7, "The coater stopped, translate please", language_code="fr")
+        tg.inline_query(7, "coater")
+        [call] = await tg.wait_for("answerInlineQuery")
+        await asyncio.sleep(0.3)
+        assert len(tg.sent(7)) == before  # answered once, then quiet
+        assert call.params["results"] in ([], "[]")
+
+
+async def test_invites_wrong_expired_and_used_codes(harness):
+    async with harness.running():
+        await harness.invite("trainer", 20, language_code="ko")
+        person = await harness.people.get(20)
+        assert person.role == "trainer" and person.lang == "ko"
+        [wrong] = await harness.ask(21, 21, "/start NOTACODE123")
+        assert "not valid" in wrong
+        [text] = await harness.ask(ADMIN, ADMIN, "/invite operator")
+        code = text.split("/start ", 1)[1].split("<", 1)[0].split()[0]
+        await harness.ask(22, 22, f"/start {code}")
+        [used] = await harness.ask(23, 23, f"/start {code}")
+        assert "already been used" in used
+        assert await harness.people.get(23) is None
+
+
+async def test_operator_cannot_invite_or_manage(harness):
+    async with harness.running():
+        await harness.invite("operator", 30)
+        [text] = await harness.ask(30, 30, "/invite lead")
+        assert "/start" not in text and "/help" in text
+        [text] = await harness.ask(30, 30, "/promote 30 admin")
+        assert (await harness.people.get(30)).role == "operator"
+
+
+# -- glossary and translation in a private chat ---------------------------------------
+
+@pytest.mark.parametrize("lang, query, expected", [
+    ("zh", "涂布机", "enduiseuse"),
+    ("ko", "코터", "涂布机"),
+    ("ms", "mesin penyalut", "코터"),
+    ("fr", "enduiseuse", "coater"),
+    ("en", "calandrage", "辊压"),
+])
+async def test_lookup_in_every_language(harness, lang, query, expected):
+    async with harness.running():
+        await harness.invite("operator", 40, language_code=lang)
+        [card] = await harness.ask(40, 40, query, language_code=lang)
+        assert expected in card
+        markup = harness.tg.sent(40)[-1].get("reply_markup")
+        assert markup and "more:" in str(markup)
+
+
+async def test_no_match_logs_the_query_and_offers_nearest(harness):
+    async with harness.running():
+        await harness.invite("operator", 41)
+        [text] = await harness.ask(41, 41, "enduseuz")
+        assert "No concept" in text and "Nearest" in text
+        rows = harness.app.storage.read(lambda db: db.execute("SELECT query FROM missing_query").fetchall())
+        assert rows == [("enduseuz",)]
+
+
+async def test_translation_with_enforced_term_and_memory(harness):
+    async with harness.running():
+        await harness.invite("operator", 50, language_code="fr")
+        [text] = await harness.ask(50, 50, "The coater tab is torn near line 3, check it.", language_code="fr")
+        assert "enduiseuse" in text and "3" in text
+        assert "en→fr" in text and "traduction automatique" in text  # footer in French
+        [memo] = await harness.ask(50, 50, "Stop the machine.", language_code="fr")
+        assert "mémoire" in memo or "memory" in memo
+        await harness.ask(50, 50, "/to zh", language_code="fr")
+        [zh] = await harness.ask(50, 50, "The coater tab is torn near line 3, check it.", language_code="fr")
+        assert "涂布机" in zh and "en→zh" in zh
+
+
+async def test_reply_with_tr_translates_that_message(harness):
+    async with harness.running():
+        await harness.invite("operator", 51, language_code="en")
+        reply_to = {"message_id": 999, "chat": {"id": 51, "type": "private"}, "date": 0,
+                    "text": "涂布机的极耳断了，请检查。"}
+        [text] = await harness.ask(51, 51, "/tr", reply_to=reply_to)
+        assert "coater" in text and "zh→en" in text
+
+
+# -- groups -----------------------------------------------------------------------------
+
+async def test_group_registration_and_auto_translation(harness):
+    tg = harness.tg
+    async with harness.running():
+        tg.my_chat_member(GROUP, ADMIN)
+        await tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == GROUP)
+        [ok] = await harness.ask(GROUP, ADMIN, "/setup fr zh auto", chat_type="supergroup")
+        assert "fr zh" in ok
+        before = len(tg.sent(GROUP))
+        sent = tg.message(GROUP, 60, "涂布机的极耳断了，请检查 E-17。", chat_type="supergroup")
+        [reply] = await harness.replies(GROUP, before)
+        assert "🇫🇷" in reply and "enduiseuse" in reply and "E-17" in reply
+        assert "🇨🇳" not in reply  # no translation into the message's own language
+        assert (await harness.people.get(60)).role == "operator"  # member of a registered group
+
+        tg.edited_message(GROUP, 60, "涂布机停了，请检查 E-18。", chat_type="supergroup",
+                          message_id=sent["message"]["message_id"])
+        [edit] = await tg.wait_for("editMessageText")
+        assert "E-18" in edit.params["text"]
+
+
+async def test_unregistered_group_is_left(harness):
+    tg = harness.tg
+    async with harness.running():
+        tg.my_chat_member(-100777, 70)  # a stranger adds the bot
+        [call] = await tg.wait_for("leaveChat")
+        assert call.params["chat_id"] == -100777
+        tg.message(-100888, 71, "hello", chat_type="group")
+        await tg.wait_for("leaveChat", count=2)
+
+
+async def test_group_bursts_are_merged_not_dropped(harness):
+    tg = harness.tg
+    async with harness.running():
+        await harness.ask(GROUP, ADMIN, "/setup fr en auto", chat_type="supergroup")
+        from handlers import groups
+
+        groups._outboxes.pop(GROUP, None)
+        start = len(tg.sent(GROUP))
+        for i in range(30):
+            tg.message(GROUP, 200 + i, f"Line {i} coater tab is torn, check it.", chat_type="supergroup")
+        # 30 messages at once: the first ones go out while the budget lasts,
+        # the rest wait and leave merged in one message when it refills (3 s).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while loop.time() < deadline:
+            joined = "\n".join(p["text"] for p in tg.sent(GROUP)[start:])
+            if all(f"{i} " in joined for i in range(30)):
+                break
+            await asyncio.sleep(0.1)
+        texts = [p["text"] for p in tg.sent(GROUP)[start:]]
+        assert all(f"{i} " in "\n".join(texts) for i in range(30)), (len(texts), " ".join(__import__("re").findall(r"Line (\d+)", "\n".join(texts))))  # nothing dropped
+        assert len(texts) <= 21  # within Telegram's 20 a minute (+1 refill)
+
+
+# -- inline ----------------------------------------------------------------------------
+
+async def test_inline_cards_and_translation(harness):
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 80)
+        tg.inline_query(80, "coater")
+        [call] = await tg.wait_for("answerInlineQuery")
+        assert "enduiseuse" in str(call.params["results"])
+        tg.inline_query(80, "fr: The coater tab is torn.")
+        calls = await tg.wait_for("answerInlineQuery", count=2)
+        assert "enduiseuse" in str(calls[-1].params["results"])
+
+
+# -- reliability ---------------------------------------------------------------------------
+
+async def test_429_and_5xx_are_retried(harness):
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 90)
+        tg.fail_next("sendMessage", status=429, retry_after=1)
+        tg.fail_next("sendMessage", status=502)
+        [text] = await harness.ask(90, 90, "coater", timeout=15)
+        assert "enduiseuse" in text
+        statuses = [c.status for c in tg.calls if c.method == "sendMessage"]
+        assert 429 in statuses and 502 in statuses
+
+
+async def test_duplicate_update_id_gets_one_reply(harness):
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 91)
+        before = len(tg.sent(91))
+        update = tg.message(91, 91, "coater")
+        await harness.replies(91, before)
+        tg.enqueue(update)  # Telegram delivers the same update again
+        await asyncio.sleep(1.0)
+        cards = [p for p in tg.sent(91) if "enduiseuse" in p["text"]]
+        assert len(cards) == 1
+
+
+async def test_restart_mid_conversation(harness, tmp_path):
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 92, language_code="fr")
+        await harness.ask(92, 92, "/lang", language_code="fr")
+    harness.close()
+    second = Harness(tg, harness.settings.db, harness.settings.models_dir)
+    async with second.running():
+        before = len(tg.sent(92))
+        tg.callback_query(92, "lang:ko")  # the button of the message sent before the restart
+        await tg.wait_for("editMessageText")
+        [text] = await second.ask(92, 92, "enduiseuse")
+        assert "코터" in text
+        assert (await second.people.get(92)).lang == "ko"
+    second.close()
+
+
+@pytest.mark.parametrize("text", [
+    "<b>coater</b> & <script>x</script>",
+    "co\u200bater\u200d stopped\u200e\u200f today, check the tab please",
+    "\u202eThe coater stopped\u202c, please check the tab now",
+    '"AND NEAR( col:x coater OR tab*',
+    "The coater stopped. " * 500,
+])
+async def test_hostile_text(harness, text):
+    async with harness.running():
+        await harness.invite("operator", 93)
+        texts = await harness.ask(93, 93, text, timeout=20)
+        for params in harness.tg.sent(93):
+            assert len(params["text"]) <= 4096
+            assert "<script>" not in params["text"] and "<b>coater</b>" not in params["text"]
+
+
+async def test_flood_limit_answers_once(harness):
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 94)
+        start = len(tg.sent(94))
+        for _ in range(30):
+            tg.message(94, 94, "coater")
+        await asyncio.sleep(3)
+        texts = [p["text"] for p in tg.sent(94)[start:]]
+        assert sum("too fast" in t for t in texts) == 1
+        assert len(texts) <= 21
