@@ -313,3 +313,68 @@ async def test_flood_limit_answers_once(harness):
         texts = [p["text"] for p in tg.sent(94)[start:]]
         assert sum("too fast" in t for t in texts) == 1
         assert len(texts) <= 21
+
+
+async def test_run_registers_menus_logs_username_never_token_and_stops_on_sigterm(
+        tmp_path, seeded_template, caplog):
+    import logging
+    import os
+    import signal
+
+    from bot.telegram import run
+
+    db = tmp_path / "run.db"
+    shutil.copy(seeded_template, db)
+    caplog.set_level(logging.INFO)
+    async with FakeTelegram(token="4242:SECRETtokenVALUE") as tg:
+        app = App(Settings(db=db, models_dir=tmp_path / "models"))
+        task = asyncio.create_task(run(app, tg.token, tg.url, [ADMIN]))
+        await tg.wait_for("getUpdates")
+        menus = [c for c in tg.calls if c.method == "setMyCommands"]
+        assert len(menus) == 5  # one menu per interface language
+        assert {str(c.params.get("language_code")) for c in menus} >= {"fr", "zh", "ko", "ms"}
+        assert app.engine.loaded_pairs() == []  # no model until first use
+        logging.getLogger("aiogram.event").error("request to %s failed", f"{tg.url}/bot{tg.token}/getMe")
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(task, timeout=15)
+        app.close()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "shopbot_test_bot" in text
+    assert "SECRETtokenVALUE" not in text and "<token>" in text
+
+
+@pytest.mark.parametrize("lang, sentence, term, memory", [
+    ("fr", "The coater tab is torn near line 3, check it.", "enduiseuse", "Arrêtez la machine"),
+    ("zh", "The coater tab is torn near line 3, check it.", "涂布机", "停"),
+    ("ko", "The coater tab is torn near line 3, check it.", "코터", "정지"),
+    ("ms", "The coater tab is torn near line 3, check it.", "mesin penyalut", "Hentikan"),
+    ("en", "L'enduiseuse est arrêtée près de la ligne 3, vérifiez-la.", "coater", "Stop the machine"),
+])
+async def test_scenarios_in_every_language(harness, lang, sentence, term, memory):
+    """Lookup, translation with an enforced term, memory hit and inline, for
+    a person whose language is ``lang``."""
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 300, language_code=lang)
+        [card] = await harness.ask(300, 300, "AGV", language_code=lang)
+        assert "AGV" in card
+        [text] = await harness.ask(300, 300, sentence, language_code=lang)
+        assert term in text and "3" in text
+        source = "Arrêtez la machine." if lang == "en" else "Stop the machine."
+        [memo] = await harness.ask(300, 300, source, language_code=lang)
+        assert memory in memo and "%" in memo
+        tg.inline_query(300, "coater", language_code=lang)
+        [call] = await tg.wait_for("answerInlineQuery")
+        assert term.split()[0] in str(call.params["results"])
+
+
+async def test_group_in_five_languages(harness):
+    tg = harness.tg
+    async with harness.running():
+        tg.my_chat_member(GROUP, ADMIN)
+        await tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == GROUP)
+        await harness.ask(GROUP, ADMIN, "/setup zh ko ms fr en auto", chat_type="supergroup")
+        [reply] = await harness.ask(GROUP, 301, "The coater tab is torn, check it.", chat_type="supergroup")
+        for flag, term in (("🇨🇳", "涂布机"), ("🇰🇷", "코터"), ("🇲🇾", "mesin penyalut"), ("🇫🇷", "enduiseuse")):
+            assert flag in reply and term in reply
+        assert "🇬🇧" not in reply
