@@ -230,6 +230,21 @@ def glossary_stats(app: App, as_json: bool) -> None:
     console.print(", ".join(f"{cat} {n}" for cat, n in s.by_category.items()))
 
 
+@glossary.command("missing")
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 1000))
+@with_app
+def glossary_missing(app: App, limit: int) -> None:
+    """Lookups that found nothing, most asked first: what the glossary lacks."""
+    rows = app.storage.read(glossary_store.missing_queries, limit)
+    if not rows:
+        console.print("No missing lookup recorded.")
+        return
+    table = Table("query", "times", "last asked")
+    for query, times, last in rows:
+        table.add_row(Text(query), str(times), last)
+    console.print(table)
+
+
 # -- database -----------------------------------------------------------------
 
 @cli.group()

@@ -99,7 +99,7 @@ async def test_stranger_gets_one_polite_message_and_nothing_else(harness):
         assert call.params["results"] in ([], "[]")
 
 
-async def test_invites_wrong_expired_and_used_codes(harness):
+async def test_invites_wrong_and_used_codes(harness):
     async with harness.running():
         await harness.invite("trainer", 20, language_code="ko")
         person = await harness.people.get(20)
@@ -378,3 +378,17 @@ async def test_group_in_five_languages(harness):
         for flag, term in (("🇨🇳", "涂布机"), ("🇰🇷", "코터"), ("🇲🇾", "mesin penyalut"), ("🇫🇷", "enduiseuse")):
             assert flag in reply and term in reply
         assert "🇬🇧" not in reply
+
+
+async def test_expired_invite_is_refused(harness):
+    from datetime import datetime, timedelta, timezone
+
+    from bot import people as people_service
+
+    async with harness.running():
+        long_ago = datetime.now(timezone.utc) - timedelta(days=10)
+        invite = harness.app.storage.write(people_service.create_invite, "operator", ADMIN,
+                                           7 * 24 * 3600, now=long_ago)
+        [text] = await harness.ask(310, 310, f"/start {invite.code}", language_code="fr")
+        assert "expiré" in text
+        assert await harness.people.get(310) is None

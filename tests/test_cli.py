@@ -196,3 +196,16 @@ def test_memory_export_import(run, tmp_path):
     bad.write_text("<tmx><body><tu>", encoding="utf-8")
     result = run("memory", "import", str(bad))
     assert result.exit_code == 1 and result.output.startswith("Error:")
+
+
+def test_glossary_missing(run):
+    assert "No missing lookup" in run("glossary", "missing").output
+    from bot.storage import Storage
+    from glossary import store
+
+    with Storage(run.db) as s:
+        for _ in range(2):
+            s.write(store.log_missing, "bidule", "fr", "tg:1")
+        s.write(store.log_missing, "<b>truc</b>", "fr", "tg:2")
+    out = run("glossary", "missing").output
+    assert "bidule" in out and "2" in out and "<b>truc</b>" in out
