@@ -218,6 +218,8 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp.include_routers(*get_routers())
     dp["app"] = app
     dp["people"] = people
+    dp["outboxes"] = {}  # group chat id → handlers.groups.Outbox
+    dp["answered_strangers"] = {}  # user id → when the access message went out
     return dp
 
 

@@ -73,13 +73,12 @@ class Outbox:
         await self.app.storage.awrite(chats.record, self.chat_id, batch, sent.message_id)
 
 
-_outboxes: dict[int, Outbox] = {}
-
-
-def outbox(bot: Bot, app, chat_id: int) -> Outbox:
-    box = _outboxes.get(chat_id)
+def outbox(outboxes: dict, bot: Bot, app, chat_id: int) -> Outbox:
+    """The outbox of one group. ``outboxes`` lives in the Dispatcher's data:
+    one registry per running bot, not a module global."""
+    box = outboxes.get(chat_id)
     if box is None:
-        box = _outboxes[chat_id] = Outbox(bot, app, chat_id)
+        box = outboxes[chat_id] = Outbox(bot, app, chat_id)
     return box
 
 
@@ -133,7 +132,7 @@ async def setup(message: Message, command: CommandObject, people, person):
         langs=" ".join(langs), state=state))
 
 
-async def group_message(message: Message, bot: Bot, app, people, person):
+async def group_message(message: Message, bot: Bot, app, people, person, outboxes: dict):
     group = await people.get_group(message.chat.id)
     if group is None:
         if person is None or not can(person.role, "lead"):
@@ -149,10 +148,10 @@ async def group_message(message: Message, bot: Bot, app, people, person):
         return
     block = await render_translations(app, text, group.langs, person.lang if person else None)
     if block:
-        await outbox(bot, app, message.chat.id).submit(message.message_id, block)
+        await outbox(outboxes, bot, app, message.chat.id).submit(message.message_id, block)
 
 
-async def edited(message: Message, bot: Bot, app, people, person):
+async def edited(message: Message, bot: Bot, app, people, person, outboxes: dict):
     group = await people.get_group(message.chat.id)
     text = message.text or message.caption
     if group is None or not group.auto_translate or not text:
@@ -162,7 +161,7 @@ async def edited(message: Message, bot: Bot, app, people, person):
         return
     found = await app.storage.awrite(chats.update_block, message.chat.id, message.message_id, block)
     if found is None:
-        await outbox(bot, app, message.chat.id).submit(message.message_id, block)
+        await outbox(outboxes, bot, app, message.chat.id).submit(message.message_id, block)
         return
     reply_id, blocks = found
     await bot.edit_message_text("\n\n".join(blocks), chat_id=message.chat.id, message_id=reply_id)

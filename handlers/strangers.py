@@ -12,19 +12,19 @@ from .filters import private
 
 
 # Answer a stranger at most once an hour: no conversation, no amplification.
-_answered: dict[int, float] = {}
 QUIET_SECONDS = 3600
 
 
-async def stranger_message(message: Message, person):
+async def stranger_message(message: Message, person, answered_strangers: dict):
+    """``answered_strangers`` (user id → when) lives in the Dispatcher's data."""
     if person is not None or message.from_user is None:
         return
     now = time.monotonic()
-    if now - _answered.get(message.from_user.id, -QUIET_SECONDS) < QUIET_SECONDS:
+    if now - answered_strangers.get(message.from_user.id, -QUIET_SECONDS) < QUIET_SECONDS:
         return
-    if len(_answered) > 50_000:
-        _answered.clear()
-    _answered[message.from_user.id] = now
+    if len(answered_strangers) > 50_000:
+        answered_strangers.clear()
+    answered_strangers[message.from_user.id] = now
     await message.answer(_(
         "Hello! This assistant is for the teams of this factory. "
         "Ask your team lead for an invite code, then send /start CODE."))
