@@ -404,5 +404,72 @@ def memory_export(app: App, file: Path, force: bool) -> None:
     console.print(f"{len(units)} units written to {file}")
 
 
+
+# -- fixes (the troubleshooting knowledge base) ------------------------------
+
+@cli.group()
+def fixes() -> None:
+    """Import, export and search the fixes."""
+
+
+@fixes.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_app
+def fixes_import(app: App, file: Path) -> None:
+    """Merge FILE (.yaml, .yml or .json) into the fixes by slug (all or nothing)."""
+    from . import fixes as fixes_mod
+
+    items, where = fixes_mod.read_fixes(file)
+    report = app.storage.write(fixes_mod.import_fixes, items, _actor(), where)
+    console.print(f"{file.name}: {report}")
+
+
+@fixes.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@with_app
+def fixes_export(app: App, file: Path, force: bool) -> None:
+    """Write every fix (all statuses) to FILE: YAML or JSON, from the extension."""
+    from . import fixes as fixes_mod
+
+    if file.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise click.ClickException(f"{file.name}: use a .yaml, .yml or .json file")
+    items = app.storage.read(fixes_mod.all_fixes)
+    fmt = "json" if file.suffix.lower() == ".json" else "yaml"
+    _write_safely(file, force, lambda tmp: fixes_mod.write_fixes(items, tmp, fmt=fmt))
+    console.print(f"{len(items)} fixes written to {file}")
+
+
+@fixes.command("search")
+@click.argument("query")
+@click.option("--lang", type=click.Choice(LANGS), help="Show texts in this language when there is one.")
+@click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results, best first.")
+@with_app
+def fixes_search(app: App, query: str, lang: str | None, limit: int, as_json: bool) -> None:
+    """Search the approved fixes: alarm codes, machine words in any language, symptoms."""
+    from .fixes import FixBase
+
+    results = FixBase(app.storage, app.glossary).search(query, lang, limit, user=_actor())
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
+        return
+    if not results:
+        err_console.print(Text(f"No fix found for {query[:80]!r}."))
+        sys.exit(EXIT_FAILED)
+    for r in results:
+        head = Text()
+        head.append(f"#{r.id} {r.slug}", style="bold")
+        head.append(f"  {r.equipment} · {', '.join(r.codes) or '-'} · {r.lang} ({r.kind})")
+        head.append(f"  [{', '.join(r.reasons)}]", style="green")
+        console.print(head)
+        console.print(Text(r.symptom))
+        for n, step in enumerate(r.steps, 1):
+            console.print(Text(f"  {n}. {step}"))
+        for item in r.safety:
+            console.print(Text(f"  ⚠ {item}", style="yellow"))
+        console.print()
+
+
 def main() -> None:
     cli(prog_name="shopbot")

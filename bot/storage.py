@@ -29,6 +29,7 @@ import sqlite_utils
 from glossary import store as glossary_store
 
 from . import chats
+from . import fixes
 
 from . import memory
 from . import people
@@ -46,6 +47,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     chats.migrate_fsm,
     glossary_store.migrate_missing_queries,
     chats.migrate_replies,
+    fixes.migrate_fixes,
 ]
 
 
@@ -54,6 +56,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 SEEDS: list[Callable[[sqlite_utils.Database], object]] = [
     glossary_store.seed,
     memory.seed,
+    fixes.seed,
 ]
 
 

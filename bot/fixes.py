@@ -1,0 +1,1377 @@
+"""The troubleshooting knowledge base: fixes that trainers explain once and
+that stay findable, reviewed, in every language.
+
+A plain service, no Telegram types. Functions on a ``sqlite_utils.Database``
+never open transactions (callers run writes through ``Storage.write``);
+``FixBase`` is the facade for reads, search and the multi-step operations
+(approve, then machine-translate).
+
+    fix_id = storage.write(create_draft, author=42, equipment="coater", original_lang="zh",
+                           symptom="涂布机张力报警", cause="", steps=["..."], safety=[], codes=["E-203"])
+    storage.write(submit, fix_id, 42)
+    FixBase(storage, glossary, engine).approve(fix_id, 7)   # approved + fr/en/ms/ko texts
+    FixBase(storage, glossary).search("enduiseuse alarme tension", "fr")
+
+Rules (decided here where the issue left them open):
+
+* States: draft → pending (submit) → approved | rejected; rejected → draft (the
+  author revises); approved ⇄ archived. ``withdraw`` deletes a draft or pending
+  fix (never approved by construction: nothing leads back from approved to
+  either). Editing a pending fix keeps it pending. Anything else raises
+  ``FixStateError``. Approving an approved fix is a no-op (``changed=False``).
+* Who: only the author (a trainer or above) creates, edits, submits and
+  withdraws; leads and admins review (approve, reject, archive, restore);
+  trainers and above verify or correct translations; anyone known gives
+  feedback on approved fixes. Actor ``system``, ``seed`` and ``cli:*`` are
+  local processes with an admin's rights; any other actor is a Telegram user
+  id checked against the ``person`` table.
+* Every change (not votes) bumps ``fix.version``, stores a JSON snapshot in
+  ``fix_version`` and writes one audit row, in the same transaction.
+* Editing the original drops the machine translations (they translated the
+  old text); verified ones stay until a person revisits them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import re
+import threading
+import unicodedata
+from itertools import groupby
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Union
+
+import sqlite_utils
+
+from glossary.index import TermIndex
+from glossary.model import LANGS
+from glossary.normalize import is_han, is_hangul, normalize
+from glossary.store import ImportReport, audit, execute_script, glossary_rev
+from glossary.store import stats as glossary_stats
+from glossary.store import utcnow
+
+from . import memory as tm
+from . import people
+from .translate import TranslationError
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("draft", "pending", "approved", "rejected", "archived")
+KINDS = ("original", "machine", "verified")
+Actor = Union[int, str]
+
+SAMPLES = "data/sample_fixes.yaml"  # inside the bot package
+SAMPLES_VERSION = "1"
+
+# Limits: a fix is a phone-sized card; they also bound what a hostile import costs.
+MAX_SYMPTOM, MAX_CAUSE, MAX_ITEM = 500, 2000, 1000
+MAX_STEPS, MAX_SAFETY, MAX_CODES, MAX_PHOTOS = 30, 10, 20, 10
+MAX_QUERY = 200  # characters of a search query considered (after folding)
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
+CODE_RE = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,31}")
+
+
+class FixError(ValueError):
+    """Bad fix data or a refused request; the message can be shown as is."""
+
+
+class FixStateError(FixError):
+    """A transition the state machine does not allow."""
+
+
+class FixNotFound(FixError, LookupError):
+    pass
+
+
+class FixPermissionError(FixError, PermissionError):
+    pass
+
+
+# --------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class FixText:
+    symptom: str
+    cause: str = ""
+    steps: list[str] = field(default_factory=list)
+    safety: list[str] = field(default_factory=list)
+    kind: str = "original"
+
+    def fields(self) -> dict[str, Any]:
+        return {"symptom": self.symptom, "cause": self.cause,
+                "steps": list(self.steps), "safety": list(self.safety)}
+
+
+@dataclass
+class Photo:
+    file_id: str | None = None
+    local_path: str | None = None
+    caption: str = ""
+
+
+@dataclass
+class FixData:
+    """One fix as import, export and snapshots see it (the file format)."""
+
+    slug: str | None
+    equipment: str
+    original_lang: str
+    texts: dict[str, FixText]
+    codes: list[str] = field(default_factory=list)
+    author: str = "system"
+    sample: bool = False
+    status: str = "draft"
+    reject_reason: str | None = None
+    photos: list[Photo] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {"slug": self.slug, "sample": self.sample, "status": self.status,
+               "equipment": self.equipment, "codes": list(self.codes),
+               "original_lang": self.original_lang, "author": self.author,
+               "photos": [asdict(p) for p in self.photos],
+               "texts": {lang: {"kind": t.kind, **t.fields()} for lang, t in self.texts.items()}}
+        if self.reject_reason:
+            out["reject_reason"] = self.reject_reason
+        return out
+
+
+def fold_code(code: str) -> str:
+    """The matching form of an alarm code: E-203, e203 and "E 203" are E203."""
+    return re.sub(r"[^0-9A-Z]", "", unicodedata.normalize("NFKC", code).upper())
+
+
+def clean_code(code: Any) -> str:
+    if not isinstance(code, (str, int)):
+        raise FixError(f"code {code!r} is not text")
+    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(code)).upper())
+    if not CODE_RE.fullmatch(text) or not re.search(r"\d", text):
+        raise FixError(f"code {code!r} is not an alarm code (letters and digits, e.g. E-203)")
+    return text
+
+
+def _text(value: Any, what: str, limit: int, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise FixError(f"{what} must be text, not {type(value).__name__}")
+    value = value.strip()
+    if len(value) > limit:
+        raise FixError(f"{what} is longer than {limit} characters")
+    if tm._BAD_CHARS.search(value):
+        raise FixError(f"{what} contains a control character")
+    if required and not normalize(value).strip():
+        raise FixError(f"{what} is empty")
+    return value
+
+
+def _items(value: Any, what: str, limit: int, required: bool = False) -> list[str]:
+    if value is None:
+        value = []
+    if not isinstance(value, list):
+        raise FixError(f"{what} must be a list of text")
+    items = [_text(v, f"{what}[{i + 1}]", MAX_ITEM) for i, v in enumerate(value)]
+    items = [v for v in items if v]
+    if len(items) > limit:
+        raise FixError(f"{what} has more than {limit} items")
+    if required and not items:
+        raise FixError(f"{what} needs at least one item")
+    return items
+
+
+def clean_text(raw: Any, where: str, *, kind: str | None = None) -> FixText:
+    if isinstance(raw, FixText):
+        raw = {"kind": raw.kind, **raw.fields()}
+    if not isinstance(raw, dict):
+        raise FixError(f"{where}: must be a mapping with symptom, cause, steps, safety")
+    unknown = set(raw) - {"kind", "symptom", "cause", "steps", "safety"}
+    if unknown:
+        raise FixError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    kind = kind or raw.get("kind", "original")
+    if kind not in KINDS:
+        raise FixError(f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
+    return FixText(symptom=_text(raw.get("symptom"), f"{where}.symptom", MAX_SYMPTOM, True),
+                   cause=_text(raw.get("cause"), f"{where}.cause", MAX_CAUSE),
+                   steps=_items(raw.get("steps"), f"{where}.steps", MAX_STEPS, True),
+                   safety=_items(raw.get("safety"), f"{where}.safety", MAX_SAFETY), kind=kind)
+
+
+def clean_photos(raw: Any) -> list[Photo]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_PHOTOS:
+        raise FixError(f"photos must be a list of at most {MAX_PHOTOS}")
+    photos = []
+    for i, p in enumerate(raw, 1):
+        if isinstance(p, Photo):
+            p = asdict(p)
+        if not isinstance(p, dict) or set(p) - {"file_id", "local_path", "caption"}:
+            raise FixError(f"photos[{i}]: a mapping of file_id, local_path, caption")
+        photo = Photo(_text(p.get("file_id"), f"photos[{i}].file_id", 256) or None,
+                      _text(p.get("local_path"), f"photos[{i}].local_path", 1024) or None,
+                      _text(p.get("caption"), f"photos[{i}].caption", MAX_ITEM))
+        if not (photo.file_id or photo.local_path):
+            raise FixError(f"photos[{i}]: needs a file_id or a local_path")
+        photos.append(photo)
+    return photos
+
+
+def clean_fix(data: FixData) -> FixData:
+    """The fix as it will be stored, or FixError naming the field."""
+    if data.slug is not None and (not isinstance(data.slug, str) or not SLUG_RE.fullmatch(data.slug)):
+        raise FixError(f"slug {data.slug!r}: lower-case letters, digits and '-', at most 80")
+    if not isinstance(data.equipment, str) or not data.equipment:
+        raise FixError("equipment: a glossary concept id is required")
+    if data.original_lang not in LANGS:
+        raise FixError(f"original_lang {data.original_lang!r} is not one of {', '.join(LANGS)}")
+    if data.status not in STATUSES:
+        raise FixError(f"status {data.status!r} is not one of {', '.join(STATUSES)}")
+    if not isinstance(data.texts, dict) or data.original_lang not in data.texts:
+        raise FixError(f"texts: the original language ({data.original_lang}) needs a text")
+    texts = {}
+    for lang, raw in data.texts.items():
+        if lang not in LANGS:
+            raise FixError(f"texts: unknown language {lang!r}")
+        texts[lang] = clean_text(raw, f"texts.{lang}")
+        if (lang == data.original_lang) != (texts[lang].kind == "original"):
+            raise FixError(f"texts.{lang}.kind: only the original language's text is 'original'")
+    if not isinstance(data.codes, list) or len(data.codes) > MAX_CODES:
+        raise FixError(f"codes must be a list of at most {MAX_CODES}")
+    codes = list(dict.fromkeys(clean_code(c) for c in data.codes))
+    if data.status == "rejected" and not (data.reject_reason or "").strip():
+        raise FixError("a rejected fix needs a reject_reason")
+    return FixData(slug=data.slug, equipment=data.equipment, original_lang=data.original_lang,
+                   texts={lang: texts[lang] for lang in LANGS if lang in texts}, codes=codes,
+                   author=str(data.author), sample=bool(data.sample), status=data.status,
+                   reject_reason=_text(data.reject_reason, "reject_reason", MAX_CAUSE) or None,
+                   photos=clean_photos(data.photos))
+
+
+# --------------------------------------------------------------------------
+# Schema
+
+
+def migrate_fixes(db: sqlite_utils.Database) -> None:
+    """Fixes, their texts per language, photos, codes, versions, votes, searches."""
+    langs = ", ".join(f"'{lang}'" for lang in LANGS)
+    statuses = ", ".join(f"'{s}'" for s in STATUSES)
+    execute_script(db, f"""
+        -- AUTOINCREMENT: a withdrawn fix's id is never given again, so the audit
+        -- rows of one id are the history of one fix.
+        CREATE TABLE fix (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            slug TEXT NOT NULL UNIQUE,
+            equipment TEXT NOT NULL REFERENCES concept(id),
+            codes TEXT NOT NULL DEFAULT '[]',          -- JSON list, as displayed
+            original_lang TEXT NOT NULL CHECK (original_lang IN ({langs})),
+            author TEXT NOT NULL,                      -- Telegram user id, or 'sample'...
+            sample INTEGER NOT NULL DEFAULT 0 CHECK (sample IN (0, 1)),
+            status TEXT NOT NULL CHECK (status IN ({statuses})),
+            reject_reason TEXT,
+            version INTEGER NOT NULL DEFAULT 0,
+            worked INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX fix_status ON fix(status);
+        CREATE INDEX fix_equipment ON fix(equipment, status);
+        -- The few fixes anyone voted on: what ranking needs to break ties.
+        CREATE INDEX fix_voted ON fix(id, worked, failed) WHERE worked > 0 OR failed > 0;
+
+        -- norm: glossary.normalize of all the fields, what full-text search reads.
+        CREATE TABLE fix_text (
+            id INTEGER PRIMARY KEY,
+            snippet_id INTEGER NOT NULL REFERENCES fix(id) ON DELETE CASCADE,
+            lang TEXT NOT NULL CHECK (lang IN ({langs})),
+            symptom TEXT NOT NULL,
+            cause TEXT NOT NULL DEFAULT '',
+            steps TEXT NOT NULL DEFAULT '[]',
+            safety TEXT NOT NULL DEFAULT '[]',
+            kind TEXT NOT NULL CHECK (kind IN ('original', 'machine', 'verified')),
+            norm TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (snippet_id, lang)
+        );
+        -- Trigram: substrings in every script, CJK included, without a word
+        -- segmenter (unicode61 would make a whole Chinese sentence one token).
+        CREATE VIRTUAL TABLE fix_fts USING fts5(
+            norm, content='fix_text', content_rowid='id', tokenize='trigram'
+        );
+        CREATE TRIGGER fix_text_ai AFTER INSERT ON fix_text BEGIN
+            INSERT INTO fix_fts(rowid, norm) VALUES (new.id, new.norm);
+        END;
+        CREATE TRIGGER fix_text_ad AFTER DELETE ON fix_text BEGIN
+            INSERT INTO fix_fts(fix_fts, rowid, norm) VALUES ('delete', old.id, old.norm);
+        END;
+        CREATE TRIGGER fix_text_au AFTER UPDATE OF norm ON fix_text BEGIN
+            INSERT INTO fix_fts(fix_fts, rowid, norm) VALUES ('delete', old.id, old.norm);
+            INSERT INTO fix_fts(rowid, norm) VALUES (new.id, new.norm);
+        END;
+
+        CREATE TABLE fix_photo (
+            snippet_id INTEGER NOT NULL REFERENCES fix(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            file_id TEXT,
+            local_path TEXT,
+            caption TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (snippet_id, position)
+        ) WITHOUT ROWID;
+
+        -- code: folded (E203); digits: its number alone (203), a weaker match.
+        -- Key columns first: SQLite 3.40's integrity_check wrongly reports
+        -- "NULL value" in a WITHOUT ROWID table whose NOT NULL column precedes one.
+        CREATE TABLE fix_code (
+            code TEXT NOT NULL,
+            snippet_id INTEGER NOT NULL REFERENCES fix(id) ON DELETE CASCADE,
+            digits TEXT NOT NULL,
+            PRIMARY KEY (code, snippet_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX fix_code_digits ON fix_code(digits);
+        CREATE INDEX fix_code_snippet ON fix_code(snippet_id);
+
+        -- Glossary concepts the texts mention (spotted at write time, any
+        -- language): how a French query finds a fix written in Chinese. Derived
+        -- data, so no foreign key to concept.
+        CREATE TABLE fix_concept (
+            concept_id TEXT NOT NULL,
+            snippet_id INTEGER NOT NULL REFERENCES fix(id) ON DELETE CASCADE,
+            PRIMARY KEY (concept_id, snippet_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX fix_concept_snippet ON fix_concept(snippet_id);
+
+        CREATE TABLE fix_version (
+            snippet_id INTEGER NOT NULL REFERENCES fix(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            why TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            PRIMARY KEY (snippet_id, version)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE fix_feedback (
+            snippet_id INTEGER NOT NULL REFERENCES fix(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL,
+            worked INTEGER NOT NULL CHECK (worked IN (0, 1)),
+            at TEXT NOT NULL,
+            PRIMARY KEY (snippet_id, user_id)
+        ) WITHOUT ROWID;
+
+        -- Every search, for /stats; results = 0 is a question the base cannot answer.
+        CREATE TABLE fix_search (
+            id INTEGER PRIMARY KEY,
+            query TEXT NOT NULL,
+            norm TEXT NOT NULL,
+            lang TEXT,
+            results INTEGER NOT NULL,
+            user_id TEXT,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX fix_search_norm ON fix_search(norm);
+    """)
+
+
+# --------------------------------------------------------------------------
+# Actors and permissions
+
+_LOCAL_ACTORS = ("system", "seed")
+
+
+def actor_tag(actor: Actor) -> str:
+    return f"tg:{actor}" if isinstance(actor, int) else actor
+
+
+def actor_role(db: sqlite_utils.Database, actor: Actor) -> str | None:
+    """The actor's role: local processes are admins, Telegram ids per ``person``."""
+    if isinstance(actor, bool):
+        return None
+    if isinstance(actor, int):
+        person = people.get_person(db, actor) if 0 < actor < people.MAX_ID else None
+        return person.role if person else None
+    if isinstance(actor, str) and (actor in _LOCAL_ACTORS or actor.startswith("cli:")):
+        return "admin"
+    return None  # a Telegram id passed as text is a mistake: refuse, do not guess
+
+
+def _require(db, actor: Actor, needed: str, doing: str, role: str | None = None) -> str:
+    role = role or actor_role(db, actor)
+    if not people.can(role, needed):
+        raise FixPermissionError(f"only a {needed} or above can {doing}")
+    return role
+
+
+def _require_author(db, fix: dict, actor: Actor, doing: str, role: str | None = None) -> None:
+    role = _require(db, actor, "trainer", doing, role)
+    # Local processes (system, cli) may act for anyone; people only on their own fixes.
+    if fix["author"] != _author(actor) and not (isinstance(actor, str) and role == "admin"):
+        raise FixPermissionError(f"only the author of fix {fix['id']} can {doing}")
+
+
+def _author(actor: Actor) -> str:
+    return str(actor)
+
+
+# --------------------------------------------------------------------------
+# Reading
+
+
+def _row(db, fix_id: int) -> dict:
+    cursor = db.execute("SELECT * FROM fix WHERE id = ?", [fix_id])
+    row = cursor.fetchone()
+    if row is None:
+        raise FixNotFound(f"no fix #{fix_id}")
+    return dict(zip((d[0] for d in cursor.description), row))
+
+
+def load_texts(db, fix_id: int) -> dict[str, FixText]:
+    rows = db.execute("SELECT lang, symptom, cause, steps, safety, kind FROM fix_text "
+                      "WHERE snippet_id = ?", [fix_id]).fetchall()
+    found = {r[0]: FixText(r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5]) for r in rows}
+    return {lang: found[lang] for lang in LANGS if lang in found}
+
+
+def load_fix(db, fix_id: int) -> FixData:
+    """A stored fix in the file format (what export writes and snapshots keep)."""
+    r = _row(db, fix_id)
+    photos = [Photo(*p) for p in db.execute(
+        "SELECT file_id, local_path, caption FROM fix_photo WHERE snippet_id = ? ORDER BY position",
+        [fix_id])]
+    return FixData(slug=r["slug"], equipment=r["equipment"], original_lang=r["original_lang"],
+                   texts=load_texts(db, fix_id), codes=json.loads(r["codes"]), author=r["author"],
+                   sample=bool(r["sample"]), status=r["status"], reject_reason=r["reject_reason"],
+                   photos=photos)
+
+
+def all_fixes(db) -> list[FixData]:
+    return [load_fix(db, r[0]) for r in db.execute("SELECT id FROM fix ORDER BY id")]
+
+
+# --------------------------------------------------------------------------
+# Writing: content, versions
+
+
+_INDEXES: dict[str, TermIndex] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def term_index(db) -> TermIndex:
+    """The glossary's spotting index for write-time use, cached per database
+    file and glossary revision. (``Glossary.index`` opens its own read
+    transaction, which cannot run inside the writer's BEGIN IMMEDIATE.)"""
+    key = db.execute("PRAGMA database_list").fetchone()[2]
+    rev = glossary_rev(db)
+    with _INDEX_LOCK:
+        index = _INDEXES.get(key)
+        if index is None or index.rev != rev:
+            index = _INDEXES[key] = TermIndex(
+                db.execute("SELECT id, concept_id, lang, type, norm FROM term ORDER BY concept_id, id"),
+                rev)
+        return index
+
+
+def _norm_text(t: FixText) -> str:
+    return normalize("\n".join([t.symptom, t.cause, *t.steps, *t.safety]))
+
+
+def concepts_in(spot, text: str, depth: int = 0) -> set[str]:
+    """Concepts of the glossary terms in ``text`` (``spot``: a spotting
+    function), and of the terms inside them: spotting keeps the longest term
+    (张力报警, the tension alarm), but the text also speaks of 张力 (tension) and
+    报警 (alarm), and a person may ask for either."""
+    found: set[str] = set()
+    for hit in spot(text):
+        found.update(hit.concept_ids)
+        inner = hit.text
+        if depth >= 3 or len(inner) < 3:
+            continue
+        if _is_cjk(inner[0]):
+            parts = [inner[1:], inner[:-1]]
+        else:
+            words = inner.split()
+            parts = [" ".join(words[1:]), " ".join(words[:-1])] if len(words) > 1 else []
+        for part in parts:
+            found |= concepts_in(spot, part, depth + 1)
+    return found
+
+
+def _refresh_concepts(db, fix_id: int) -> None:
+    """Re-spot the glossary concepts the fix's texts mention, in every language."""
+    spot = term_index(db).spot
+    concepts: set[str] = set()
+    for t in load_texts(db, fix_id).values():
+        concepts |= concepts_in(spot, "\n".join([t.symptom, t.cause, *t.steps, *t.safety]))
+    db.execute("DELETE FROM fix_concept WHERE snippet_id = ?", [fix_id])
+    db.conn.executemany("INSERT INTO fix_concept (concept_id, snippet_id) VALUES (?, ?)",
+                        [(c, fix_id) for c in sorted(concepts)])
+
+
+def _put_text(db, fix_id: int, lang: str, t: FixText, actor: Actor, now: str) -> None:
+    db.execute(
+        "INSERT INTO fix_text (snippet_id, lang, symptom, cause, steps, safety, kind, norm, "
+        "updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (snippet_id, lang) DO UPDATE SET symptom = excluded.symptom, "
+        "cause = excluded.cause, steps = excluded.steps, safety = excluded.safety, "
+        "kind = excluded.kind, norm = excluded.norm, updated_by = excluded.updated_by, "
+        "updated_at = excluded.updated_at",
+        [fix_id, lang, t.symptom, t.cause, json.dumps(t.steps, ensure_ascii=False),
+         json.dumps(t.safety, ensure_ascii=False), t.kind, _norm_text(t), actor_tag(actor), now])
+
+
+def _put_codes(db, fix_id: int, codes: list[str]) -> None:
+    db.execute("DELETE FROM fix_code WHERE snippet_id = ?", [fix_id])
+    rows = {(fold_code(c), re.sub(r"\D", "", c).lstrip("0") or "0") for c in codes}
+    db.conn.executemany("INSERT INTO fix_code (code, digits, snippet_id) VALUES (?, ?, ?)",
+                        [(code, digits, fix_id) for code, digits in sorted(rows)])
+
+
+def _put_photos(db, fix_id: int, photos: list[Photo]) -> None:
+    db.execute("DELETE FROM fix_photo WHERE snippet_id = ?", [fix_id])
+    db.conn.executemany(
+        "INSERT INTO fix_photo (snippet_id, position, file_id, local_path, caption) VALUES (?, ?, ?, ?, ?)",
+        [(fix_id, i, p.file_id, p.local_path, p.caption) for i, p in enumerate(photos)])
+
+
+def _check_equipment(db, concept_id: str) -> None:
+    if not db.execute("SELECT 1 FROM concept WHERE id = ?", [concept_id]).fetchone():
+        raise FixError(f"equipment {concept_id!r} is not a glossary concept")
+
+
+def _make_slug(db, data: FixData) -> str:
+    """equipment + the symptom's Latin letters (or the codes, or a hash for a
+    Chinese/Korean symptom), made unique with -2, -3..."""
+    symptom = data.texts[data.original_lang].symptom
+    ascii_words = unicodedata.normalize("NFKD", symptom).encode("ascii", "ignore").decode().lower()
+    tail = "-".join(re.findall(r"[a-z0-9]+", ascii_words)[:6])
+    if not tail:
+        tail = "-".join(fold_code(c).lower() for c in data.codes[:2]) or \
+            hashlib.sha1(symptom.encode()).hexdigest()[:8]
+    base = re.sub(r"[^a-z0-9-]+", "-", f"{data.equipment.lower()}-{tail}").strip("-")[:72]
+    slug, n = base, 1
+    while db.execute("SELECT 1 FROM fix WHERE slug = ?", [slug]).fetchone():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _write_content(db, fix_id: int, data: FixData, actor: Actor, now: str) -> None:
+    """Replace everything a fix holds (texts, codes, photos, mentions)."""
+    db.execute("DELETE FROM fix_text WHERE snippet_id = ? AND lang NOT IN (%s)"
+               % ",".join("?" * len(data.texts)), [fix_id, *data.texts])
+    for lang, t in data.texts.items():
+        _put_text(db, fix_id, lang, t, actor, now)
+    _put_codes(db, fix_id, data.codes)
+    _put_photos(db, fix_id, data.photos)
+    _refresh_concepts(db, fix_id)
+
+
+def _record(db, fix_id: int, actor: Actor, why: str, detail: dict | None = None) -> int:
+    """A change happened: next version, its snapshot, one audit row."""
+    version = db.execute("UPDATE fix SET version = version + 1, updated_at = ? WHERE id = ? "
+                         "RETURNING version", [utcnow(), fix_id]).fetchone()[0]
+    snapshot = json.dumps(load_fix(db, fix_id).to_dict(), ensure_ascii=False, sort_keys=True)
+    db.execute("INSERT INTO fix_version (snippet_id, version, at, actor, why, snapshot) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [fix_id, version, utcnow(), actor_tag(actor), why, snapshot])
+    audit(db, actor_tag(actor), why, "fix", str(fix_id), {"version": version, **(detail or {})})
+    return version
+
+
+def _insert_fix(db, data: FixData, actor: Actor, why: str) -> int:
+    _check_equipment(db, data.equipment)
+    now = utcnow()
+    slug = data.slug or _make_slug(db, data)
+    fix_id = db.execute(
+        "INSERT INTO fix (slug, equipment, codes, original_lang, author, sample, status, "
+        "reject_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [slug, data.equipment, json.dumps(data.codes), data.original_lang, data.author,
+         int(data.sample), data.status, data.reject_reason, now, now]).lastrowid
+    _write_content(db, fix_id, data, actor, now)
+    _record(db, fix_id, actor, why)
+    return fix_id
+
+
+def create_draft(db, *, author: Actor, equipment: str, original_lang: str, symptom: str,
+                 cause: str = "", steps: list[str], safety: list[str] | None = None,
+                 codes: list[str] | None = None, photos: list | None = None,
+                 slug: str | None = None, role: str | None = None) -> int:
+    """A new draft by a trainer (or above); returns its id."""
+    _require(db, author, "trainer", "write a fix", role)
+    data = clean_fix(FixData(
+        slug=slug, equipment=equipment, original_lang=original_lang, codes=list(codes or []),
+        texts={original_lang: FixText(symptom, cause, list(steps or []), list(safety or []))},
+        author=_author(author), photos=list(photos or [])))
+    return _insert_fix(db, data, author, "create")
+
+
+def update_draft(db, fix_id: int, actor: Actor, *, role: str | None = None, **changes: Any) -> int:
+    """Edit a draft, pending or rejected fix (a rejected one goes back to draft;
+    a pending one stays pending). ``changes``: any of create_draft's content
+    arguments. Returns the new version."""
+    allowed = {"equipment", "original_lang", "symptom", "cause", "steps", "safety", "codes", "photos"}
+    if set(changes) - allowed:
+        raise FixError(f"cannot change {', '.join(sorted(set(changes) - allowed))}")
+    fix = _row(db, fix_id)
+    _require_author(db, fix, actor, "edit this fix", role)
+    if fix["status"] not in ("draft", "pending", "rejected"):
+        raise FixStateError(f"fix {fix_id} is {fix['status']}: only drafts, pending and rejected fixes can be edited")
+    old = load_fix(db, fix_id)
+    text = old.texts[old.original_lang].fields()
+    text.update({k: v for k, v in changes.items() if k in text})
+    lang = changes.get("original_lang", old.original_lang)
+    # Machine texts translated the old original: they go. Verified ones stay.
+    texts = {k: t for k, t in old.texts.items() if t.kind == "verified" and k != lang}
+    texts[lang] = FixText(**text)
+    status = "draft" if fix["status"] == "rejected" else fix["status"]
+    data = clean_fix(FixData(
+        slug=old.slug, equipment=changes.get("equipment", old.equipment), original_lang=lang,
+        texts=texts, codes=list(changes.get("codes", old.codes)), author=old.author,
+        sample=old.sample, status=status, photos=list(changes.get("photos", old.photos))))
+    _check_equipment(db, data.equipment)
+    db.execute("UPDATE fix SET equipment = ?, original_lang = ?, codes = ?, status = ?, "
+               "reject_reason = NULL WHERE id = ?",
+               [data.equipment, data.original_lang, json.dumps(data.codes), status, fix_id])
+    _write_content(db, fix_id, data, actor, utcnow())
+    return _record(db, fix_id, actor, "edit", {"status": status})
+
+
+# --------------------------------------------------------------------------
+# The state machine
+
+#: (action, from status) → to status. Who may do it is checked per action.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("submit", "draft"): "pending",
+    ("approve", "pending"): "approved",
+    ("reject", "pending"): "rejected",
+    ("archive", "approved"): "archived",
+    ("restore", "archived"): "approved",
+}
+REVIEW_ACTIONS = ("approve", "reject", "archive", "restore")
+
+
+def _transition(db, fix_id: int, actor: Actor, action: str, role: str | None,
+                reason: str | None = None) -> bool:
+    fix = _row(db, fix_id)
+    if action in REVIEW_ACTIONS:
+        _require(db, actor, "lead", f"{action} fixes", role)
+    else:
+        _require_author(db, fix, actor, f"{action} this fix", role)
+    if action == "approve" and fix["status"] == "approved":
+        return False  # idempotent: a double tap or a redelivered update approves once
+    target = TRANSITIONS.get((action, fix["status"]))
+    if target is None:
+        allowed = sorted(s for (a, s) in TRANSITIONS if a == action)
+        raise FixStateError(f"cannot {action} fix {fix_id}: it is {fix['status']} "
+                            f"(only a {' or '.join(allowed)} fix can be)")
+    db.execute("UPDATE fix SET status = ?, reject_reason = ? WHERE id = ?",
+               [target, reason if target == "rejected" else None, fix_id])
+    _record(db, fix_id, actor, action, {"from": fix["status"], "to": target,
+                                         **({"reason": reason} if reason else {})})
+    return True
+
+
+def submit(db, fix_id: int, actor: Actor, role: str | None = None) -> None:
+    _transition(db, fix_id, actor, "submit", role)
+
+
+def approve(db, fix_id: int, actor: Actor, role: str | None = None) -> bool:
+    """Approve a pending fix. False (and nothing written) if already approved."""
+    return _transition(db, fix_id, actor, "approve", role)
+
+
+def reject(db, fix_id: int, actor: Actor, reason: str, role: str | None = None) -> None:
+    reason = _text(reason, "reason", MAX_CAUSE) if isinstance(reason, str) else ""
+    if not reason:
+        raise FixError("a rejection needs a reason the author can act on")
+    _transition(db, fix_id, actor, "reject", role, reason)
+
+
+def archive(db, fix_id: int, actor: Actor, role: str | None = None) -> None:
+    _transition(db, fix_id, actor, "archive", role)
+
+
+def restore(db, fix_id: int, actor: Actor, role: str | None = None) -> None:
+    _transition(db, fix_id, actor, "restore", role)
+
+
+def withdraw(db, fix_id: int, actor: Actor, role: str | None = None) -> None:
+    """Delete a draft or pending fix entirely; the audit row keeps its content."""
+    fix = _row(db, fix_id)
+    _require_author(db, fix, actor, "withdraw this fix", role)
+    if fix["status"] not in ("draft", "pending"):
+        raise FixStateError(f"cannot withdraw fix {fix_id}: it is {fix['status']} "
+                            "(only a draft or pending fix can be)")
+    snapshot = load_fix(db, fix_id).to_dict()
+    db.execute("DELETE FROM fix WHERE id = ?", [fix_id])
+    audit(db, actor_tag(actor), "withdraw", "fix", str(fix_id), {"snapshot": snapshot})
+
+
+# --------------------------------------------------------------------------
+# Translations, corrections, feedback
+
+
+def add_machine_texts(db, fix_id: int, texts: dict[str, FixText], actor: Actor) -> list[str]:
+    """Store machine translations of an approved fix for the languages that
+    still have no text (a person's text is never overwritten). Returns them."""
+    fix = _row(db, fix_id)
+    if fix["status"] != "approved":
+        return []
+    have = set(load_texts(db, fix_id))
+    added = [lang for lang in texts if lang not in have]
+    now = utcnow()
+    for lang in added:
+        _put_text(db, fix_id, lang, clean_text(texts[lang], f"texts.{lang}", kind="machine"), actor, now)
+    if added:
+        _refresh_concepts(db, fix_id)
+        _record(db, fix_id, actor, "translate", {"langs": added})
+    return added
+
+
+def _translation(db, fix_id: int, lang: str) -> tuple[dict, FixText | None]:
+    fix = _row(db, fix_id)
+    if lang not in LANGS:
+        raise FixError(f"unknown language {lang!r}")
+    if fix["status"] != "approved":
+        raise FixStateError(f"fix {fix_id} is {fix['status']}: translations are reviewed once it is approved")
+    if lang == fix["original_lang"]:
+        raise FixStateError(f"{lang} is the original language of fix {fix_id}, not a translation")
+    return fix, load_texts(db, fix_id).get(lang)
+
+
+def verify_text(db, fix_id: int, lang: str, actor: Actor, role: str | None = None) -> bool:
+    """A speaker confirms a machine translation. False if it was verified already."""
+    _require(db, actor, "trainer", "verify translations", role)
+    _, text = _translation(db, fix_id, lang)
+    if text is None:
+        raise FixStateError(f"fix {fix_id} has no {lang} text to verify")
+    if text.kind == "verified":
+        return False
+    db.execute("UPDATE fix_text SET kind = 'verified', updated_by = ?, updated_at = ? "
+               "WHERE snippet_id = ? AND lang = ?", [actor_tag(actor), utcnow(), fix_id, lang])
+    _record(db, fix_id, actor, "verify", {"lang": lang})
+    return True
+
+
+def _pairs(original: FixText, old: FixText | None, new: FixText) -> list[tuple[str, str]]:
+    """(original, corrected) sentence pairs for the fields the person changed.
+    Steps and safety items pair by position only when the counts agree: a
+    correction that merged two steps says nothing reliable about either."""
+    before = old.fields() if old else {}
+    pairs = []
+    for name in ("symptom", "cause"):
+        a, b = getattr(original, name), getattr(new, name)
+        if a and b and b != before.get(name):
+            pairs.append((a, b))
+    for name in ("steps", "safety"):
+        a, b, was = getattr(original, name), getattr(new, name), before.get(name, [])
+        if len(a) == len(b):
+            pairs += [(x, y) for i, (x, y) in enumerate(zip(a, b)) if i >= len(was) or was[i] != y]
+    return pairs
+
+
+def correct_text(db, fix_id: int, lang: str, symptom: str, cause: str, steps: list[str],
+                 safety: list[str], actor: Actor, role: str | None = None) -> list[int]:
+    """A speaker corrects (or writes) the ``lang`` text: it becomes 'verified',
+    and every corrected field becomes an approved translation-memory unit
+    (origin 'correction'), so the next translation says it right. Returns the
+    new unit ids."""
+    _require(db, actor, "trainer", "correct translations", role)
+    fix, old = _translation(db, fix_id, lang)
+    new = clean_text({"symptom": symptom, "cause": cause, "steps": steps, "safety": safety},
+                     f"texts.{lang}", kind="verified")
+    original = load_texts(db, fix_id)[fix["original_lang"]]
+    _put_text(db, fix_id, lang, new, actor, utcnow())
+    units = [tm.add_unit(db, {fix["original_lang"]: a, lang: b}, status="approved",
+                         origin="correction", actor=actor_tag(actor), note=f"fix {fix['slug']}")
+             for a, b in _pairs(original, old, new)]
+    _refresh_concepts(db, fix_id)
+    _record(db, fix_id, actor, "correct", {"lang": lang, "tm_units": units})
+    return units
+
+
+def feedback(db, fix_id: int, user_id: int, worked: bool) -> tuple[int, int]:
+    """One vote per person and fix, changeable. Returns (worked, failed)."""
+    if actor_role(db, user_id) is None:
+        raise FixPermissionError("only registered people can rate fixes")
+    if _row(db, fix_id)["status"] != "approved":
+        raise FixStateError(f"fix {fix_id} is not approved")
+    db.execute("INSERT INTO fix_feedback (snippet_id, user_id, worked, at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (snippet_id, user_id) DO UPDATE SET worked = excluded.worked, at = excluded.at",
+               [fix_id, user_id, int(bool(worked)), utcnow()])
+    return db.execute(
+        "UPDATE fix SET worked = (SELECT count(*) FROM fix_feedback WHERE snippet_id = :id AND worked), "
+        "failed = (SELECT count(*) FROM fix_feedback WHERE snippet_id = :id AND NOT worked) "
+        "WHERE id = :id RETURNING worked, failed", {"id": fix_id}).fetchone()
+
+
+def log_search(db, query: str, lang: str | None, results: int, user: Actor | None) -> None:
+    query = query.strip()[:MAX_QUERY] if isinstance(query, str) else ""
+    if query:
+        db.execute("INSERT INTO fix_search (query, norm, lang, results, user_id, at) VALUES (?, ?, ?, ?, ?, ?)",
+                   [query, normalize(query), lang, results,
+                    None if user is None else actor_tag(user), utcnow()])
+
+
+# --------------------------------------------------------------------------
+# Import, export, samples
+
+
+def import_fixes(db, items: list[FixData], actor: Actor, where: list[str] | None = None) -> ImportReport:
+    """Merge fixes by slug: add, replace what changed, count the rest. Checks
+    everything first; inside one transaction, a bad fix leaves nothing behind.
+    ``where`` names each item in errors (e.g. "line 12")."""
+    where = where or [f"item {i}" for i in range(1, len(items) + 1)]
+    cleaned, seen = [], {}
+    for at, item in zip(where, items):
+        try:
+            data = clean_fix(item)
+            _check_equipment(db, data.equipment)
+        except FixError as exc:
+            raise FixError(f"{at}: {exc}") from None
+        if data.slug is None:
+            raise FixError(f"{at}: a slug is required in a file (it is what import merges on)")
+        if data.slug in seen:
+            raise FixError(f"{at}: slug {data.slug!r} also at {seen[data.slug]}")
+        seen[data.slug] = at
+        cleaned.append(data)
+    report = ImportReport()
+    for data in cleaned:
+        row = db.execute("SELECT id FROM fix WHERE slug = ?", [data.slug]).fetchone()
+        if row is None:
+            _insert_fix(db, data, actor, "import")
+            report.added += 1
+        elif load_fix(db, row[0]).to_dict() == data.to_dict():
+            report.unchanged += 1
+        else:
+            db.execute("UPDATE fix SET equipment = ?, codes = ?, original_lang = ?, author = ?, "
+                       "sample = ?, status = ?, reject_reason = ? WHERE id = ?",
+                       [data.equipment, json.dumps(data.codes), data.original_lang, data.author,
+                        int(data.sample), data.status, data.reject_reason, row[0]])
+            _write_content(db, row[0], data, actor, utcnow())
+            _record(db, row[0], actor, "import")
+            report.updated += 1
+    return report
+
+
+def _item(raw: Any) -> FixData:
+    if not isinstance(raw, dict):
+        raise FixError("each fix must be a mapping")
+    known = {"slug", "sample", "status", "equipment", "codes", "original_lang", "author",
+             "photos", "texts", "reject_reason"}
+    if set(raw) - known:
+        raise FixError(f"unknown field(s): {', '.join(sorted(map(str, set(raw) - known)))}")
+    if not isinstance(raw.get("texts"), dict):
+        raise FixError("texts: a mapping of language → text is required")
+    return FixData(slug=raw.get("slug"), equipment=raw.get("equipment"),
+                   original_lang=raw.get("original_lang"), texts=raw["texts"],
+                   codes=raw.get("codes") or [], author=str(raw.get("author", "import")),
+                   sample=bool(raw.get("sample", False)), status=raw.get("status", "draft"),
+                   reject_reason=raw.get("reject_reason"), photos=raw.get("photos") or [])
+
+
+def _yaml_items(text: str) -> tuple[list, list[int]]:
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:  # an empty file: no fixes
+            return [], []
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        raise FixError(f"{line}not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, list):
+        raise FixError("line 1: the file must be a list of fixes")
+    return data, [n.start_mark.line + 1 for n in node.value]
+
+
+def _json_items(text: str) -> tuple[list, list[int]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FixError(f"line {exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(data, list):
+        raise FixError("line 1: the file must be a list of fixes")
+    # Where each item starts: decode the array again, one item at a time.
+    decoder, lines, pos = json.JSONDecoder(), [], text.index("[") + 1
+    for _ in data:
+        while text[pos] in " \t\r\n,":
+            pos += 1
+        lines.append(text.count("\n", 0, pos) + 1)
+        pos = decoder.raw_decode(text, pos)[1]
+    return data, lines
+
+
+def read_fixes(path: str | Path, text: str | None = None) -> tuple[list[FixData], list[str]]:
+    """Fixes from a .yaml/.yml/.json file, and where each one starts."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise FixError(f"{path.name}: use a .yaml, .yml or .json file")
+    if text is None:
+        text = path.read_bytes().decode("utf-8-sig")
+    raw, lines = _json_items(text) if suffix == ".json" else _yaml_items(text)
+    items, where = [], []
+    for i, (item, line) in enumerate(zip(raw, lines), 1):
+        at = f"line {line} (fix {i})"
+        try:
+            items.append(_item(item))
+        except FixError as exc:
+            raise FixError(f"{at}: {exc}") from None
+        where.append(at)
+    return items, where
+
+
+def write_fixes(fixes: list[FixData], path: str | Path, fmt: str | None = None) -> None:
+    path = Path(path)
+    data = [f.to_dict() for f in fixes]
+    if (fmt or path.suffix.lower().lstrip(".")) == "json":
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    else:
+        import yaml
+
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100),
+                        encoding="utf-8")
+
+
+def seed(db) -> ImportReport | None:
+    """Load the shipped sample fixes once, if the file ships with this version."""
+    if db.execute("SELECT 1 FROM meta WHERE key = 'fixes_seed_version'").fetchone():
+        return None
+    source = resources.files("bot").joinpath(SAMPLES)
+    if not source.is_file():
+        return None  # not shipped (yet): loaded at the first start that has it
+    items, where = read_fixes(Path(SAMPLES), source.read_text(encoding="utf-8-sig"))
+    report = import_fixes(db, items, "seed", where=[f"{SAMPLES} {w}" for w in where])
+    db.execute("INSERT INTO meta (key, value) VALUES ('fixes_seed_version', ?)", [SAMPLES_VERSION])
+    return report
+
+
+# --------------------------------------------------------------------------
+# Search
+#
+# Scores only order results; reasons tell the reader (and the tests) why.
+#   code        an alarm code of the query, folded (E-203 = e203)    1000 each
+#   code-number the query's number is a stored code's number (203)    300
+#   equipment   a query word is, in any language, the fix's machine    60 per concept
+#   mentions    ... or a concept its texts mention, in any language    25 per concept
+#   text        full-text (trigram) over every language, for the words
+#               the glossary does not know; bm25                       0-40
+# Feedback (Wilson lower bound of worked votes) only breaks ties between
+# results whose score rounds to the same integer: it never lifts a fix above a
+# better match.
+
+W_CODE, W_DIGITS, W_EQUIPMENT, W_MENTION, W_TEXT = 1000.0, 300.0, 60.0, 25.0, 40.0
+FTS_COMMON = 500
+COMMON_MENTIONS = 1000
+_CODE_Q = re.compile(r"(?<![a-z0-9])([a-z]{1,5}[-_./ ]?\d{1,6}[a-z0-9]*|\d{3,6})(?![a-z0-9])")
+_WORD = re.compile(r"[^\W_]+")
+
+
+@dataclass
+class FixResult:
+    id: int
+    slug: str
+    equipment: str
+    codes: list[str]
+    status: str
+    lang: str  # the language of the text below
+    original_lang: str
+    kind: str  # original | machine | verified
+    in_reader_lang: bool  # False: the reader's language has no text yet; this is the original
+    symptom: str
+    cause: str
+    steps: list[str]
+    safety: list[str]
+    score: float
+    reasons: list[str]
+    worked: int
+    failed: int
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "score": round(self.score, 1)}
+
+
+@dataclass
+class FixCard(FixResult):
+    photos: list[Photo] = field(default_factory=list)
+    versions: int = 0
+    langs: dict[str, str] = field(default_factory=dict)  # lang → kind
+    author: str = ""
+    sample: bool = False
+    reject_reason: str | None = None
+
+
+def wilson(worked: int, failed: int, z: float = 1.96) -> float:
+    """Lower bound of the 95% interval of the share of 'worked' votes: two
+    votes out of two weigh less than 40 out of 45."""
+    n = worked + failed
+    if n == 0:
+        return 0.0
+    p = worked / n
+    return (p + z * z / (2 * n) - z * math.sqrt((p * (1 - p) + z * z / (4 * n)) / n)) / (1 + z * z / n)
+
+
+def query_codes(norm: str) -> list[str]:
+    return list(dict.fromkeys(fold_code(m) for m in _CODE_Q.findall(norm)))
+
+
+def _is_cjk(ch: str) -> bool:
+    return is_han(ch) or is_hangul(ch)
+
+
+def _words(norm: str) -> list[str]:
+    """Words, with CJK runs cut from Latin ones (E203报警 → e203, 报警)."""
+    out = []
+    for word in _WORD.findall(norm):
+        out += ["".join(g) for _, g in groupby(word, key=_is_cjk)]
+    return out
+
+
+def fts_tokens(words: list[str]) -> list[str]:
+    """What trigram full-text search can look for: Latin words of 3+
+    letters, and each 3-character window of a CJK run (Chinese has no spaces)."""
+    tokens: list[str] = []
+    for word in words:
+        if _is_cjk(word[0]):
+            tokens += [word[i:i + 3] for i in range(len(word) - 2)]
+        elif len(word) >= 3:
+            tokens.append(word)
+    return list(dict.fromkeys(tokens))[:12]
+
+
+def _quote(token: str) -> str:
+    """An FTS5 string: user text can never be FTS syntax ("" escapes a quote)."""
+    return '"' + token.replace('"', '""') + '"'
+
+
+class FixBase:
+    """Reads, search and multi-step operations over the fixes of one storage."""
+
+    def __init__(self, storage, glossary, engine=None):
+        self.storage = storage
+        self.glossary = glossary
+        self.engine = engine
+
+    # -- search --------------------------------------------------------------
+    def search(self, query: str, lang: str | None = None, limit: int = 10, *,
+               user: Actor | None = None) -> list[FixResult]:
+        """Approved fixes for ``query``, best first (see the table above)."""
+        results = self._search(query, lang, limit)
+        # The log is queued, not awaited: an answer never waits for an fsync.
+        if isinstance(query, str) and query.strip():
+            future = self.storage.submit(log_search, query, lang, len(results), user)
+            future.add_done_callback(_log_failure)
+        return results
+
+    async def asearch(self, query: str, lang: str | None = None, limit: int = 10, *,
+                      user: Actor | None = None) -> list[FixResult]:
+        return await self.storage.arun(lambda: self.search(query, lang, limit, user=user))
+
+    def _search(self, query: Any, lang: str | None, limit: int) -> list[FixResult]:
+        if not isinstance(query, str) or lang not in (None, *LANGS):
+            return []
+        norm = normalize(query[: 4 * MAX_QUERY])[:MAX_QUERY]
+        if not norm.strip() or limit < 1:
+            return []
+        db = self.storage.conn()
+        scores: dict[int, float] = {}
+        reasons: dict[int, list[str]] = {}
+
+        def add(fix_id: int, points: float, reason: str) -> None:
+            scores[fix_id] = scores.get(fix_id, 0.0) + points
+            reasons.setdefault(fix_id, []).append(reason)
+
+        concepts, words = self.understand(query[: 4 * MAX_QUERY])
+        self._match_codes(db, norm, add)
+        common, scored = self._match_concepts(db, concepts, add)
+        self._match_text(db, words, add)
+        best = sorted(scores, key=scores.__getitem__, reverse=True)[:2000]
+        self._match_common(db, common, scored, best, add)
+        if not scores:
+            return []
+        ranked = self._rank(db, scores, limit)
+        return [self._result(db, fix_id, lang, scores[fix_id], reasons[fix_id]) for fix_id in ranked]
+
+    # The joins below say CROSS JOIN: it makes SQLite read the few matching
+    # rows first and check each one's status, instead of walking every
+    # approved fix through the status index (no ANALYZE statistics here).
+
+    @staticmethod
+    def _match_codes(db, norm: str, add) -> None:
+        codes = query_codes(norm)[:10]
+        if not codes:
+            return
+        marks = ",".join("?" * len(codes))
+        exact = set()
+        for code, fix_id in db.execute(
+                f"SELECT c.code, c.snippet_id FROM fix_code c CROSS JOIN fix f ON f.id = c.snippet_id "
+                f"WHERE c.code IN ({marks}) AND f.status = 'approved'", codes):
+            exact.add(fix_id)
+            add(fix_id, W_CODE, f"code:{code}")
+        numbers = [c for c in codes if c.isdigit()] + [re.sub(r"\D", "", c).lstrip("0") for c in codes]
+        numbers = list(dict.fromkeys(n for n in numbers if n))
+        if numbers:
+            marks = ",".join("?" * len(numbers))
+            for code, fix_id in db.execute(
+                    f"SELECT c.code, c.snippet_id FROM fix_code c CROSS JOIN fix f ON f.id = c.snippet_id "
+                    f"WHERE c.digits IN ({marks}) AND f.status = 'approved'", numbers):
+                if fix_id not in exact:
+                    add(fix_id, W_DIGITS, f"code-number:{code}")
+
+    def understand(self, query: str) -> tuple[set[str], list[str]]:
+        """The concepts a query names, in any language, and the words left
+        for full-text search. Spotted terms first; then each remaining word
+        is looked up in the glossary (typos, pinyin, Traditional...)."""
+        spots = self.glossary.spot(query)
+        # Deprecated spellings count: people type them, that is why they are kept.
+        concepts = concepts_in(self.glossary.spot, query)
+        rest = list(query)
+        for spot in spots:
+            rest[spot.start:spot.end] = " " * (spot.end - spot.start)
+        leftover = []
+        for word in _words(normalize("".join(rest)))[:12]:
+            hits = []
+            if not word.isdigit() and (len(word) >= 3 or not word.isascii()):
+                hits = [h for h in self.glossary.search(word, limit=3) if h.score >= 80]
+            concepts.update(h.concept.id for h in hits)
+            if not hits:
+                leftover.append(word)
+        return concepts, leftover
+
+    @staticmethod
+    def _match_concepts(db, concepts: set[str], add) -> tuple[list[str], set]:
+        """Fixes about (equipment) or mentioning the concepts. A concept
+        mentioned by more than COMMON_MENTIONS fixes ("fault", "replace")
+        is not enumerated here (scoring 20,000 fixes costs more than the
+        whole search should): returns those, and the (fix, concept) pairs
+        scored, for ``_match_common``."""
+        concepts = sorted(concepts)[:20]
+        if not concepts:
+            return [], set()
+        marks = ",".join("?" * len(concepts))
+        best: dict[tuple[int, str], tuple[float, str]] = {}
+        for fix_id, concept in db.execute(
+                f"SELECT id, equipment FROM fix WHERE equipment IN ({marks}) AND status = 'approved'",
+                concepts):
+            best[(fix_id, concept)] = (W_EQUIPMENT, f"equipment:{concept}")
+        common = [c for c in concepts if db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM fix_concept WHERE concept_id = ? LIMIT ?)",
+            [c, COMMON_MENTIONS + 1]).fetchone()[0] > COMMON_MENTIONS]
+        rare = [c for c in concepts if c not in common]
+        if rare:
+            for concept, fix_id in db.execute(
+                    f"SELECT c.concept_id, c.snippet_id FROM fix_concept c CROSS JOIN fix f "
+                    f"ON f.id = c.snippet_id WHERE c.concept_id IN ({','.join('?' * len(rare))}) "
+                    "AND f.status = 'approved'", rare):
+                best.setdefault((fix_id, concept), (W_MENTION, f"mentions:{concept}"))
+        for (fix_id, _), (points, reason) in best.items():
+            add(fix_id, points, reason)
+        return common, set(best)
+
+    @staticmethod
+    def _match_common(db, common: list[str], scored: set, candidates: list[int], add) -> None:
+        """Mentions of very common concepts: checked on the fixes other signals
+        found (the best 2,000), or, when there are none, on the first 200 fixes
+        that mention them."""
+        if not common:
+            return
+        marks = ",".join("?" * len(common))
+        if candidates:
+            rows = []
+            for start in range(0, len(candidates), 500):
+                chunk = candidates[start:start + 500]
+                rows += db.execute(
+                    f"SELECT concept_id, snippet_id FROM fix_concept WHERE concept_id IN ({marks}) "
+                    f"AND snippet_id IN ({','.join('?' * len(chunk))})", [*common, *chunk]).fetchall()
+        else:
+            rows = db.execute(
+                f"SELECT c.concept_id, c.snippet_id FROM fix_concept c CROSS JOIN fix f "
+                f"ON f.id = c.snippet_id WHERE c.concept_id IN ({marks}) AND f.status = 'approved' "
+                "LIMIT 200", common).fetchall()
+        for concept, fix_id in rows:
+            if (fix_id, concept) not in scored:
+                add(fix_id, W_MENTION, f"mentions:{concept}")
+
+    @staticmethod
+    def _match_text(db, words: list[str], add) -> None:
+        """Full text for the words the glossary does not know. Ranking
+        (bm25) costs about 2 µs per matching text, so a token found in more
+        than FTS_COMMON texts (a filler word: it says little) is not ranked:
+        such tokens only give a flat score, when no rarer token matched."""
+        rare, common = [], []
+        for token in fts_tokens(words):
+            found = db.execute("SELECT count(*) FROM (SELECT 1 FROM fix_fts WHERE fix_fts MATCH ? LIMIT ?)",
+                               [_quote(token), FTS_COMMON + 1]).fetchone()[0]
+            if found:
+                (rare if found <= FTS_COMMON else common).append(_quote(token))
+        # bm25() (rank) only works in a query on the FTS table itself: rank
+        # there (MATERIALIZED keeps SQLite from flattening it into the join).
+        if rare:
+            sql = "SELECT rowid AS id, rank AS r FROM fix_fts WHERE fix_fts MATCH ?"
+        elif common:
+            sql = "SELECT rowid AS id, -1.0 AS r FROM fix_fts WHERE fix_fts MATCH ? LIMIT 200"
+        else:
+            return
+        rows = db.execute(
+            f"WITH m AS MATERIALIZED ({sql}) SELECT t.snippet_id, min(m.r) AS r FROM m "
+            "JOIN fix_text t ON t.id = m.id CROSS JOIN fix f ON f.id = t.snippet_id "
+            "WHERE f.status = 'approved' GROUP BY t.snippet_id ORDER BY r LIMIT 200",
+            [" OR ".join(rare or common)]).fetchall()
+        if not rows:
+            return
+        best = rows[0][1] or -1e-9  # bm25 is negative: lower is better
+        weight = W_TEXT if rare else W_TEXT / 4
+        for fix_id, rank in rows:
+            add(fix_id, weight * rank / best, "text")
+
+    @staticmethod
+    def _rank(db, scores: dict[int, float], limit: int) -> list[int]:
+        order = sorted(scores, key=lambda i: (-round(scores[i]), -scores[i], i))
+        # Feedback breaks ties of the rounded score: fetch votes only for the
+        # results that could still make the cut.
+        cut = round(scores[order[min(limit, len(order)) - 1]])
+        pool = [i for i in order if round(scores[i]) >= cut]
+        votes: dict[int, tuple[int, int]] = {}
+        if len(pool) > 1:
+            # Few fixes have votes: read them all from the partial index
+            # rather than pass a long list of ids.
+            in_pool = set(pool)
+            votes = {r[0]: (r[1], r[2]) for r in db.execute(
+                "SELECT id, worked, failed FROM fix WHERE worked > 0 OR failed > 0") if r[0] in in_pool}
+        pool.sort(key=lambda i: (-round(scores[i]), -wilson(*votes.get(i, (0, 0))), -scores[i], i))
+        return pool[:limit]
+
+    @staticmethod
+    def _result(db, fix_id: int, lang: str | None, score: float, reasons: list[str],
+                cls=FixResult, **extra) -> FixResult:
+        r = _row(db, fix_id)
+        texts = load_texts(db, fix_id)
+        shown = lang if lang in texts else r["original_lang"]
+        t = texts[shown]
+        return cls(id=fix_id, slug=r["slug"], equipment=r["equipment"], codes=json.loads(r["codes"]),
+                   status=r["status"], lang=shown, original_lang=r["original_lang"], kind=t.kind,
+                   in_reader_lang=lang is None or shown == lang, symptom=t.symptom, cause=t.cause,
+                   steps=t.steps, safety=t.safety, score=score, reasons=reasons,
+                   worked=r["worked"], failed=r["failed"], **extra)
+
+    # -- one fix -------------------------------------------------------------
+    def get(self, fix_id: int, lang: str | None = None) -> FixCard | None:
+        """The card of one fix (any status: callers decide who sees drafts)."""
+        db = self.storage.conn()
+        try:
+            r = _row(db, fix_id)
+        except FixNotFound:
+            return None
+        photos = [Photo(*p) for p in db.execute(
+            "SELECT file_id, local_path, caption FROM fix_photo WHERE snippet_id = ? ORDER BY position",
+            [fix_id])]
+        versions = db.execute("SELECT count(*) FROM fix_version WHERE snippet_id = ?", [fix_id]).fetchone()[0]
+        langs = {lang_: t.kind for lang_, t in load_texts(db, fix_id).items()}
+        return self._result(db, fix_id, lang, 0.0, [], cls=FixCard, photos=photos, versions=versions,
+                            langs=langs, author=r["author"], sample=bool(r["sample"]),
+                            reject_reason=r["reject_reason"])
+
+    async def aget(self, fix_id: int, lang: str | None = None) -> FixCard | None:
+        return await self.storage.arun(self.get, fix_id, lang)
+
+    # -- approve and translate ----------------------------------------------
+    def approve(self, fix_id: int, actor: Actor) -> "ApproveReport":
+        changed = self.storage.write(approve, fix_id, actor)
+        texts, missing = self._translations(fix_id)
+        added = self.storage.write(add_machine_texts, fix_id, texts, actor) if texts else []
+        return ApproveReport(changed, added, missing)
+
+    async def aapprove(self, fix_id: int, actor: Actor) -> "ApproveReport":
+        changed = await self.storage.awrite(approve, fix_id, actor)
+        # Models run for seconds: on a worker thread, never on the event loop.
+        texts, missing = await asyncio.to_thread(self._translations, fix_id)
+        added = await self.storage.awrite(add_machine_texts, fix_id, texts, actor) if texts else []
+        return ApproveReport(changed, added, missing)
+
+    def _translations(self, fix_id: int) -> tuple[dict[str, FixText], dict[str, str]]:
+        """Machine translations for the languages without text, and why the
+        others could not be made (no engine, no model installed...)."""
+        fix = self.storage.read(load_fix, fix_id)
+        todo = [lang for lang in LANGS if lang not in fix.texts]
+        if fix.status != "approved" or not todo:
+            return {}, {}
+        if self.engine is None:
+            return {}, {lang: "no translation engine" for lang in todo}
+        source, original = fix.original_lang, fix.texts[fix.original_lang]
+        texts, missing = {}, {}
+        for lang in todo:
+            def tr(s: str, lang: str = lang) -> str:
+                return self.engine.translate(s, lang, source=source).text if s else ""
+
+            try:
+                texts[lang] = clean_text({"symptom": tr(original.symptom), "cause": tr(original.cause),
+                                          "steps": [tr(s) for s in original.steps],
+                                          "safety": [tr(s) for s in original.safety]},
+                                         f"texts.{lang}", kind="machine")
+            except (TranslationError, FixError) as exc:  # no model, too long, empty output
+                missing[lang] = str(exc)
+        return texts, missing
+
+    def stats(self) -> "FixStats":
+        return self.storage.read(stats)
+
+
+@dataclass
+class ApproveReport:
+    changed: bool  # False: it was approved already
+    translated: list[str]  # languages that got a machine translation now
+    missing: dict[str, str]  # language → why it has no text yet (e.g. no model)
+
+
+def _log_failure(future) -> None:
+    if future.exception() is not None:
+        log.warning("could not log a fix search: %s", future.exception())
+
+
+# --------------------------------------------------------------------------
+# Statistics
+
+
+@dataclass
+class FixStats:
+    by_status: dict[str, int]
+    top_searches: list[tuple[str, int]]
+    unanswered: list[tuple[str, int]]  # searches that found nothing, most asked first
+    most_useful: list[tuple[int, str, int, int]]  # id, slug, worked, failed
+    glossary_missing_by_lang: dict[str, int]  # concepts without a preferred term
+    equipment_gaps: list[tuple[str, list[str]]]  # equipment with fixes, languages lacking a term
+
+
+def stats(db, limit: int = 10) -> FixStats:
+    by_status = dict(db.execute("SELECT status, count(*) FROM fix GROUP BY status").fetchall())
+    searches = lambda where: [tuple(r) for r in db.execute(  # noqa: E731
+        f"SELECT max(query), count(*) AS n FROM fix_search {where} GROUP BY norm "
+        "ORDER BY n DESC, max(at) DESC LIMIT ?", [limit])]
+    gaps = []
+    for cid, langs in db.execute(
+            "SELECT f.equipment, (SELECT group_concat(DISTINCT lang) FROM term t "
+            "WHERE t.concept_id = f.equipment AND t.type = 'preferred') FROM fix f "
+            "GROUP BY f.equipment ORDER BY f.equipment"):
+        lacking = [lang for lang in LANGS if lang not in (langs or "").split(",")]
+        if lacking:
+            gaps.append((cid, lacking))
+    return FixStats(
+        by_status={s: by_status.get(s, 0) for s in STATUSES},
+        top_searches=searches(""), unanswered=searches("WHERE results = 0"),
+        most_useful=[tuple(r) for r in db.execute(
+            "SELECT id, slug, worked, failed FROM fix WHERE worked > 0 AND status = 'approved' "
+            "ORDER BY worked DESC, failed, id LIMIT ?", [limit])],
+        glossary_missing_by_lang=glossary_stats(db).missing_by_lang,
+        equipment_gaps=gaps)
