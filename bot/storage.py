@@ -33,6 +33,7 @@ from . import fixes
 
 from . import memory
 from . import people
+from . import suggestions
 
 T = TypeVar("T")
 
@@ -48,6 +49,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     glossary_store.migrate_missing_queries,
     chats.migrate_replies,
     fixes.migrate_fixes,
+    suggestions.migrate_suggestions,
 ]
 
 

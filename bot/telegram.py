@@ -234,6 +234,10 @@ COMMANDS = {
     "to": N_("Set your translation language"),
     "tr": N_("Translate the message you reply to"),
     "lang": N_("Change the bot's language"),
+    "fix": N_("Find a troubleshooting fix"),
+    "newfix": N_("Write a new fix (trainers)"),
+    "review": N_("Review submitted fixes (leads)"),
+    "cancel": N_("Cancel the current dialogue"),
     "help": N_("What I can do"),
 }
 

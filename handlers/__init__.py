@@ -12,7 +12,7 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    from . import admin, common, glossary, groups, inline, strangers, translate
+    from . import admin, common, fixes, glossary, groups, inline, newfix, strangers, translate
 
     return [module.make_router() for module in
-            (common, admin, groups, inline, glossary, translate, strangers)]
+            (common, admin, groups, inline, fixes, newfix, glossary, translate, strangers)]

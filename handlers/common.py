@@ -31,9 +31,15 @@ def help_text(person) -> str:
         _("/to LANG: translate into LANG (zh, ko, ms, fr, en)"),
         _("/tr (in reply to a message): translate that message"),
         _("/lang: change my language"),
+        _("/fix WORDS or CODE: find a troubleshooting fix"),
     ]
+    if person is not None and can(person.role, "trainer"):
+        lines += [
+            _("/newfix: write a fix step by step; /myfixes: yours; /suggest TERM = PROPOSAL: a glossary term"),
+        ]
     if person is not None and can(person.role, "lead"):
         lines += [
+            _("/review: approve or reject fixes and suggestions; /stats: what people search"),
             _("/invite ROLE: a one-time invite (operator, trainer, lead)"),
             _("/users: people and roles; /promote ID ROLE, /demote ID ROLE, /remove ID"),
             _("/setup LANGS [auto|off] in a group: register it (e.g. /setup fr zh auto)"),

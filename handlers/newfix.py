@@ -1,0 +1,300 @@
+"""/newfix: a trainer writes a fix step by step; /cancel at any step.
+
+Everything typed is kept in the FSM data (SQLite: a restart of the bot
+resumes at the same step). Nothing is written to the fix tables until
+« Submit », which creates the fix and submits it in ONE write, awaited before
+the bot says it was received. So /cancel only has to clear the state and
+delete the photos downloaded for this fix: no draft row ever exists.
+
+Editing: a pending fix is withdrawn from /myfixes and written again with
+/newfix (the service can edit pending fixes; a chat editor is not built).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import fixes
+from bot.people import can
+from bot.text import detect_language
+from bot.translate import TranslationError
+from glossary.model import LANG_NAMES
+
+from .filters import known, private
+from .fixes import clip, full_blocks, keyboard, typed
+from .render import pack, q
+
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+EQUIPMENT_CHOICES = 6
+
+
+class NewFix(StatesGroup):
+    equipment = State()
+    symptom = State()
+    codes = State()
+    cause = State()
+    steps = State()
+    photos = State()
+    safety = State()
+    preview = State()
+
+
+def photo_dir(app) -> Path:
+    return app.settings.db.parent / "photos"
+
+
+def field_error(text: str | None, limit: int) -> str | None:
+    """Why a typed field is refused (None: it is fine). Too long is refused,
+    not truncated: a cut-off procedure step is worse than a question."""
+    if text is None:
+        return _("Please send text (or /cancel).")
+    if not text.strip():
+        return _("This is empty. Please send some text (or /cancel).")
+    if len(text.strip()) > limit:
+        return _("Too long: {length} characters, the limit is {limit}. Please shorten it.").format(
+            length=len(text.strip()), limit=limit)
+    return None
+
+
+async def discard(state: FSMContext) -> None:
+    """Forget the flow in progress and the photo files it downloaded."""
+    for photo in (await state.get_data()).get("photos", []):
+        Path(photo["local_path"]).unlink(missing_ok=True)
+    await state.clear()
+
+
+async def new_fix(message: Message, person, state: FSMContext):
+    if not can(person.role, "trainer"):
+        await message.answer(_("Only trainers, leads and admins can write fixes."))
+        return
+    await discard(state)
+    await state.set_state(NewFix.equipment)
+    await message.answer(_("New fix. Which equipment? Type a word, e.g. coater. /cancel stops at any step."))
+
+
+async def cancel(message: Message, state: FSMContext):
+    await discard(state)
+    await message.answer(_("Cancelled. Nothing was saved."))
+
+
+async def equipment_search(message: Message, app, lang: str):
+    results = await app.storage.arun(app.glossary.search, message.text.strip()[:120], None, 20)
+    # Equipment first, then any concept (a fix may be about a material or a process).
+    results = sorted(results, key=lambda r: not r.concept.equipment)[:EQUIPMENT_CHOICES]
+    if not results:
+        await message.answer(_("No equipment found for «{query}». Try another word.").format(
+            query=q(clip(message.text, 100))))
+        return
+    rows = []
+    for r in results:
+        term = r.concept.preferred(lang) or r.concept.preferred("en")
+        key = await app.storage.arun(app.glossary.concept_key, r.concept.id)
+        rows.append([(clip(term.text if term else r.concept.id, 40), f"nf:eq:{key}")])
+    await message.answer(_("Which one?"), reply_markup=keyboard(*rows))
+
+
+async def equipment_chosen(callback: CallbackQuery, app, lang: str, state: FSMContext):
+    raw = callback.data.rsplit(":", 1)[1]
+    concept = await app.storage.arun(app.glossary.concept_by_key, int(raw)) if raw.isdigit() else None
+    await callback.answer()
+    if concept is None:
+        return
+    term = concept.preferred(lang) or concept.preferred("en")
+    await state.update_data(equipment=concept.id, equipment_label=term.text if term else concept.id)
+    await state.set_state(NewFix.symptom)
+    await callback.message.answer(_("Equipment: {name}. What is the symptom (what the operator sees)?").format(
+        name=q(term.text if term else concept.id)))
+
+
+async def symptom(message: Message, state: FSMContext):
+    if error := field_error(message.text, fixes.MAX_SYMPTOM):
+        await message.answer(error)
+        return
+    await state.update_data(symptom=message.text.strip())
+    await state.set_state(NewFix.codes)
+    await message.answer(_("Alarm codes, separated by commas (e.g. E-203), or - for none?"))
+
+
+async def codes(message: Message, state: FSMContext):
+    if error := field_error(message.text, 400):
+        await message.answer(error)
+        return
+    raw = [] if message.text.strip() == "-" else [c for c in re.split(r"[,;\s]+", message.text) if c]
+    try:
+        found = list(dict.fromkeys(fixes.clean_code(c) for c in raw))[:fixes.MAX_CODES]
+    except fixes.FixError:
+        await message.answer(_("These are not alarm codes (letters and digits, e.g. E-203). "
+                               "Send them again, or - for none."))
+        return
+    await state.update_data(codes=found)
+    await state.set_state(NewFix.cause)
+    await message.answer(_("What causes it? (- if unknown)"))
+
+
+async def cause(message: Message, state: FSMContext):
+    if error := field_error(message.text, fixes.MAX_CAUSE):
+        await message.answer(error)
+        return
+    await state.update_data(cause="" if message.text.strip() == "-" else message.text.strip(), steps=[])
+    await state.set_state(NewFix.steps)
+    await message.answer(_("Now the steps, one message per step. /done when finished."))
+
+
+async def step(message: Message, state: FSMContext):
+    if error := field_error(message.text, fixes.MAX_ITEM):
+        await message.answer(error)
+        return
+    steps = (await state.get_data()).get("steps", []) + [message.text.strip()]
+    if len(steps) > fixes.MAX_STEPS:
+        await message.answer(_("That is the most steps a fix can have. /done to continue."))
+        return
+    await state.update_data(steps=steps)
+    await message.answer(_("Step {n} saved. Send the next step, or /done.").format(n=len(steps)),
+                         reply_markup=keyboard([(_("Done"), "nf:done")]))
+
+
+async def steps_done(event: Message | CallbackQuery, state: FSMContext):
+    message = event.message if isinstance(event, CallbackQuery) else event
+    if isinstance(event, CallbackQuery):
+        await event.answer()
+    if not (await state.get_data()).get("steps"):
+        await message.answer(_("A fix needs at least one step. Send it."))
+        return
+    await state.set_state(NewFix.photos)
+    await message.answer(_("Photos? Send them one by one, or /skip."))
+
+
+async def photo(message: Message, bot: Bot, app, person, state: FSMContext):
+    best = message.photo[-1]  # the largest size Telegram made
+    if best.file_size and best.file_size > MAX_PHOTO_BYTES:
+        await message.answer(_("This photo is too large (over 10 MB). Send a smaller one, or /skip."))
+        return
+    photos = (await state.get_data()).get("photos", [])
+    if len(photos) >= fixes.MAX_PHOTOS:
+        await message.answer(_("That is the most photos a fix can have. /skip to continue."))
+        return
+    target = photo_dir(app) / f"{person.user_id}-{best.file_unique_id}.jpg"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    await bot.download(best.file_id, destination=target)
+    await state.update_data(photos=photos + [{"file_id": best.file_id, "local_path": str(target)}])
+    await message.answer(_("Photo {n} saved. Send another, or /skip to go on.").format(n=len(photos) + 1))
+
+
+async def not_a_photo(message: Message):
+    await message.answer(_("That is a file, not a photo: send it as a photo (compressed), or /skip. "
+                           "Nothing you entered is lost."))
+
+
+async def photos_done(message: Message, state: FSMContext):
+    await state.set_state(NewFix.safety)
+    await message.answer(_("Safety notes, one per line (lockout, PPE...), or /skip."))
+
+
+async def safety(message: Message, app, person, state: FSMContext):
+    skip = message.text.strip() == "/skip"
+    notes = [] if skip else [line.strip() for line in message.text.splitlines() if line.strip()]
+    for note in notes:
+        if error := field_error(note, fixes.MAX_ITEM):
+            await message.answer(error)
+            return
+    if len(notes) > fixes.MAX_SAFETY:
+        await message.answer(_("At most {limit} safety notes, please.").format(limit=fixes.MAX_SAFETY))
+        return
+    await state.update_data(safety=notes)
+    await state.set_state(NewFix.preview)
+    await show_preview(message, app, person, await state.get_data())
+
+
+async def show_preview(message: Message, app, person, data: dict) -> None:
+    lang = await original_language(data, person.lang)
+    blocks = [_("Preview ({lang}):").format(lang=LANG_NAMES[lang])] + fix_blocks(data, data)
+    if lang != "fr":
+        blocks += [_("French preview (machine translation):")] + await french_blocks(app, data, lang)
+    messages = pack(blocks)
+    for text in messages[:-1]:
+        await message.answer(text)
+    await message.answer(messages[-1], reply_markup=keyboard([(_("Submit"), "nf:submit")]))
+
+
+def fix_blocks(data: dict, text: dict) -> list[str]:
+    return full_blocks(text["symptom"], text["cause"], text["steps"], text["safety"],
+                       data.get("codes", []), data["equipment_label"])
+
+
+async def original_language(data: dict, prior: str) -> str:
+    sample = "\n".join([data["symptom"], data["cause"], *data["steps"]])
+    return (await asyncio.to_thread(detect_language, sample, prior)).lang or prior
+
+
+async def french_blocks(app, data: dict, source: str) -> list[str]:
+    async def tr(text: str) -> str:
+        return (await app.engine.atranslate(text, "fr", source=source)).text if text else ""
+
+    try:
+        text = {"symptom": await tr(data["symptom"]), "cause": await tr(data["cause"]),
+                "steps": [await tr(s) for s in data["steps"]], "safety": [await tr(s) for s in data["safety"]]}
+    except TranslationError:
+        return [_("The French preview is unavailable (no translation model installed).")]
+    return fix_blocks(data, text)
+
+
+def create_and_submit(db, **fields) -> int:
+    """One transaction: a fix is never left behind as a half-finished draft."""
+    fix_id = fixes.create_draft(db, **fields)
+    fixes.submit(db, fix_id, fields["author"])
+    return fix_id
+
+
+async def submit(callback: CallbackQuery, app, person, state: FSMContext):
+    data = await state.get_data()
+    await callback.answer()
+    lang = await original_language(data, person.lang)
+    try:
+        fix_id = await app.storage.awrite(
+            create_and_submit, author=person.user_id, equipment=data["equipment"], original_lang=lang,
+            symptom=data["symptom"], cause=data["cause"], steps=data["steps"], safety=data["safety"],
+            codes=data["codes"], photos=data.get("photos", []))
+    except fixes.FixError as exc:
+        await callback.message.answer(q(str(exc)))
+        return
+    await state.clear()  # the photo files now belong to the fix: not discarded
+    await callback.message.answer(_("Received: fix #{id} waits for a lead's review.").format(id=fix_id))
+
+
+async def unexpected(message: Message):
+    await message.answer(_("That does not answer my last question. Answer it, or /cancel."))
+
+
+def make_router() -> Router:
+    """A new router with this module's handlers (one per Dispatcher)."""
+    router = Router(name="newfix")
+    router.message.filter(private, known)
+    router.callback_query.filter(known)
+    text = typed
+    router.message(Command("newfix"))(new_fix)
+    router.message(Command("cancel"))(cancel)
+    router.message(NewFix.equipment, text)(equipment_search)
+    router.callback_query(NewFix.equipment, F.data.startswith("nf:eq:"))(equipment_chosen)
+    router.message(NewFix.symptom, text)(symptom)
+    router.message(NewFix.codes, text)(codes)
+    router.message(NewFix.cause, text)(cause)
+    router.message(NewFix.steps, Command("done"))(steps_done)
+    router.callback_query(NewFix.steps, F.data == "nf:done")(steps_done)
+    router.message(NewFix.steps, text)(step)
+    router.message(NewFix.photos, F.photo)(photo)
+    router.message(NewFix.photos, F.document)(not_a_photo)
+    router.message(NewFix.photos, Command("skip", "done"))(photos_done)
+    router.message(NewFix.safety, Command("skip"))(safety)
+    router.message(NewFix.safety, text)(safety)
+    router.callback_query(NewFix.preview, F.data == "nf:submit")(submit)
+    router.message(StateFilter(NewFix), lambda m: not (m.text or "").startswith("/"))(unexpected)
+    return router

@@ -1,0 +1,273 @@
+"""The knowledge base in Telegram, end to end (same harness as test_bot.py):
+trainers submit fixes through /newfix, leads review them, operators find
+them with /fix and say whether they worked."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+
+from tests.test_bot import ADMIN, Harness, copy_packages, harness  # noqa: F401 - fixtures
+
+TRAINER, LEAD, OPERATOR = 400, 401, 402
+BIG = b"\xff\xd8\xff" + b"x" * (10 * 1024 * 1024)
+
+
+def text_of(params: dict) -> str:
+    return params.get("text") or params.get("caption") or ""
+
+
+def markup_buttons(params: dict) -> list[str]:
+    markup = params.get("reply_markup") or {}
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def wait_sent(h: Harness, chat_id: int, predicate, timeout=10) -> dict:
+    """The first message in ``chat_id`` matching ``predicate`` (waits for it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        for params in h.tg.sent(chat_id):
+            if predicate(params):
+                return params
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no such message in {chat_id}: {[p.get('text') for p in h.tg.sent(chat_id)]}")
+
+
+async def press(h: Harness, user_id: int, data: str, count=1) -> list[str]:
+    before = len(h.tg.sent(user_id))
+    h.tg.callback_query(user_id, data)
+    return await h.replies(user_id, before, count)
+
+
+async def ask(h: Harness, user_id: int, text: str) -> str:
+    [reply] = await h.ask(user_id, user_id, text)
+    return reply
+
+
+async def start_fix(h: Harness, user: int, symptom: str, code: str = "E-777") -> None:
+    """/newfix up to the steps."""
+    assert "/cancel" in await ask(h, user, "/newfix")
+    await ask(h, user, "coater")
+    choice = next(d for d in markup_buttons(h.tg.sent(user)[-1]) if d.startswith("nf:eq:"))
+    await press(h, user, choice)
+    await ask(h, user, symptom)
+    await ask(h, user, code)
+    await ask(h, user, "The splice tape is too thick.")
+
+
+async def finish_fix(h: Harness, user: int, steps=("Check the splice.", "Reset the alarm."),
+                     photo=True) -> int:
+    for text in steps:
+        await ask(h, user, text)
+    await ask(h, user, "/done")
+    if photo:
+        before = len(h.tg.sent(user))
+        h.tg.photo_message(user, user)
+        [saved] = await h.replies(user, before)
+        assert "Photo 1" in saved
+    await ask(h, user, "/skip")
+    before = len(h.tg.sent(user))
+    h.tg.message(user, user, "Lock out the unwinder first.")
+    await wait_sent(h, user, lambda p: "nf:submit" in markup_buttons(p))
+    [received] = await press(h, user, "nf:submit")
+    return int(re.search(r"#(\d+)", received).group(1))
+
+
+async def submit_fix(h: Harness, user: int, symptom: str, code: str = "E-777", **kw) -> int:
+    await start_fix(h, user, symptom, code)
+    return await finish_fix(h, user, **kw)
+
+
+def one(h: Harness, sql: str, *args):
+    return h.app.storage.read(lambda db: db.execute(sql, args).fetchone())
+
+
+async def test_submit_approve_find_in_french_and_feedback(harness):
+    h, tg = harness, harness.tg
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        await h.invite("lead", LEAD)
+        await h.invite("operator", OPERATOR, language_code="fr")
+        fix_id = await submit_fix(h, TRAINER, "Coater unwind tension alarm, the web flutters.")
+        # Written before the bot said so: the row is there, pending, with its photo.
+        assert one(h, "SELECT status FROM fix WHERE id = ?", fix_id) == ("pending",)
+        file_id, path = one(h, "SELECT file_id, local_path FROM fix_photo WHERE snippet_id = ?", fix_id)
+        assert file_id and path.startswith(str(h.settings.db.parent / "photos"))
+        assert open(path, "rb").read().startswith(b"\xff\xd8\xff")
+
+        tg.message(LEAD, LEAD, "/review")
+        item = await wait_sent(h, LEAD, lambda p: f"rv:f:{fix_id}:a" in markup_buttons(p))
+        assert "Coater unwind tension alarm" in item["text"]
+        assert any(p.get("photo") == file_id for p in tg.sent(LEAD))  # the lead sees the photo
+        await press(h, LEAD, f"rv:f:{fix_id}:a")
+        note = await wait_sent(h, TRAINER, lambda p: "approved" in text_of(p))
+        assert f"#{fix_id}" in note["text"]
+        assert one(h, "SELECT status FROM fix WHERE id = ?", fix_id) == ("approved",)
+        assert one(h, "SELECT kind FROM fix_text WHERE snippet_id = ? AND lang = 'fr'", fix_id) == ("machine",)
+
+        [listing] = await h.ask(OPERATOR, OPERATOR, "/fix E777", language_code="fr")
+        assert f"fxo:{fix_id}" in markup_buttons(tg.sent(OPERATOR)[-1])
+        before = len(tg.sent(OPERATOR))
+        tg.callback_query(OPERATOR, f"fxo:{fix_id}")
+        card = (await wait_sent(h, OPERATOR, lambda p: f"fxv:{fix_id}:1" in markup_buttons(p)))["text"]
+        assert tg.sent(OPERATOR)[before].get("photo") == file_id  # photos first, then the card
+        assert "E-777" in card and "1" in card and "Traduction automatique" in card
+        assert f"fx:{fix_id}:2" in markup_buttons(tg.sent(OPERATOR)[-1])
+        [step2] = await press(h, OPERATOR, f"fx:{fix_id}:2")
+        assert "2" in step2 and "alarm" in step2.lower()
+        tg.callback_query(OPERATOR, f"fxv:{fix_id}:1")
+        await tg.wait_for("answerCallbackQuery", predicate=lambda c: "1" in str(c.params.get("text")))
+        assert one(h, "SELECT worked, failed FROM fix WHERE id = ?", fix_id) == (1, 0)
+
+
+async def test_rejection_reason_reaches_the_author_in_their_language(harness):
+    h = harness
+    async with h.running():
+        await h.invite("trainer", TRAINER, language_code="ko")
+        await h.invite("lead", LEAD)
+        fix_id = await submit_fix(h, TRAINER, "코터 장력 알람", photo=False)
+        await h.ask(LEAD, LEAD, "/review")
+        await wait_sent(h, LEAD, lambda p: f"rv:f:{fix_id}:r" in markup_buttons(p))
+        [why] = await press(h, LEAD, f"rv:f:{fix_id}:r")
+        assert "reason" in why.lower() or "why" in why.lower()
+        await h.ask(LEAD, LEAD, "Step 2 needs the pressure value.")
+        note = await wait_sent(h, TRAINER, lambda p: "pressure value" in text_of(p))
+        assert re.search("[가-힣]", note["text"].replace("코터 장력 알람", ""))
+        assert one(h, "SELECT status, reject_reason FROM fix WHERE id = ?", fix_id) == (
+            "rejected", "Step 2 needs the pressure value.")
+
+
+async def test_operator_cannot_review_or_write_fixes(harness):
+    h = harness
+    async with h.running():
+        await h.invite("operator", OPERATOR)
+        assert "Only leads" in await ask(h, OPERATOR, "/review")
+        assert "Only trainers" in await ask(h, OPERATOR, "/newfix")
+        assert "Only leads" in await ask(h, OPERATOR, "/stats")
+
+
+async def test_restart_in_the_middle_of_newfix(harness):
+    h, tg = harness, harness.tg
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        await start_fix(h, TRAINER, "Coater restart test symptom", "E-778")
+        await ask(h, TRAINER, "First step before the restart.")
+    h.close()
+    second = Harness(tg, h.settings.db, h.settings.models_dir)
+    async with second.running():
+        fix_id = await finish_fix(second, TRAINER, steps=("Second step after it.",), photo=False)
+        steps = one(second, "SELECT steps FROM fix_text WHERE snippet_id = ?", fix_id)[0]
+        assert "First step before the restart." in steps and "Second step after it." in steps
+    second.close()
+
+
+async def test_double_approve_notifies_once(harness):
+    h, tg = harness, harness.tg
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        await h.invite("lead", LEAD)
+        fix_id = await submit_fix(h, TRAINER, "Coater double approve symptom", photo=False)
+        await h.ask(LEAD, LEAD, "/review")
+        first = tg.callback_query(LEAD, f"rv:f:{fix_id}:a")
+        tg.callback_query(LEAD, f"rv:f:{fix_id}:a")  # a double tap
+        await tg.wait_for("answerCallbackQuery", count=2,
+                          predicate=lambda c: "pproved" in str(c.params.get("text")))
+        tg.enqueue(first)  # and a redelivery
+        await asyncio.sleep(1.0)
+        notes = [p for p in tg.sent(TRAINER) if "was approved" in text_of(p)]
+        assert len(notes) == 1
+        assert one(h, "SELECT count(*) FROM fix_version WHERE snippet_id = ? AND why = 'approve'",
+                   fix_id) == (1,)
+
+
+async def test_hostile_fields(harness):
+    h, tg = harness, harness.tg
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        await h.ask(TRAINER, TRAINER, "/newfix")
+        await ask(h, TRAINER, "coater")
+        await press(h, TRAINER, next(d for d in markup_buttons(tg.sent(TRAINER)[-1]) if d.startswith("nf:eq:")))
+        assert "empty" in await ask(h, TRAINER, "   ")
+        assert "Too long" in await ask(h, TRAINER, "x" * 10_000)
+        await ask(h, TRAINER, "<b>boom</b> & <script>alert(1)</script>")
+        assert "not alarm codes" in await ask(h, TRAINER, "<i>")
+        await ask(h, TRAINER, "-")
+        assert "Too long" in await ask(h, TRAINER, "y" * 10_000)
+        await ask(h, TRAINER, "<u>cause</u>")
+        assert "Too long" in await ask(h, TRAINER, "z" * 10_000)
+        await ask(h, TRAINER, "Step with <a href='x'>link</a>")
+        await ask(h, TRAINER, "/done")
+        before = len(tg.sent(TRAINER))
+        tg.photo_message(TRAINER, TRAINER, data=BIG)
+        [refused] = await h.replies(TRAINER, before)
+        assert "too large" in refused
+        before = len(tg.sent(TRAINER))
+        tg.document_message(TRAINER, TRAINER)
+        [doc] = await h.replies(TRAINER, before)
+        assert "not a photo" in doc and "lost" in doc
+        await ask(h, TRAINER, "/skip")
+        tg.message(TRAINER, TRAINER, "<script>safety</script>")
+        preview = await wait_sent(h, TRAINER, lambda p: "nf:submit" in markup_buttons(p))
+        texts = "\n".join(text_of(p) for p in tg.sent(TRAINER))
+        assert "&lt;b&gt;boom&lt;/b&gt; &amp;" in texts and "<script>" not in texts
+        assert all(len(text_of(p)) <= 4096 for p in tg.sent(TRAINER))
+        [received] = await press(h, TRAINER, "nf:submit")
+        fix_id = int(re.search(r"#(\d+)", received).group(1))
+        photos = h.settings.db.parent / "photos"
+        assert not photos.exists() or list(photos.glob("*")) == []  # the big one was not kept
+        # Approved, the card escapes the stored HTML too.
+        await h.ask(ADMIN, ADMIN, "/review")
+        await press(h, ADMIN, f"rv:f:{fix_id}:a")
+        before = len(tg.sent(ADMIN))
+        tg.callback_query(ADMIN, f"fxo:{fix_id}")
+        [card] = await h.replies(ADMIN, before)
+        assert "&lt;b&gt;boom" in card and "<script>" not in card
+
+
+async def test_cancel_leaves_nothing_behind(harness):
+    h, tg = harness, harness.tg
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        await start_fix(h, TRAINER, "Coater cancel test")
+        await ask(h, TRAINER, "A step.")
+        await ask(h, TRAINER, "/done")
+        before = len(tg.sent(TRAINER))
+        tg.photo_message(TRAINER, TRAINER)
+        await h.replies(TRAINER, before)
+        photos = h.settings.db.parent / "photos"
+        assert len(list(photos.glob("*"))) == 1
+        assert "Nothing was saved" in await ask(h, TRAINER, "/cancel")
+        assert list(photos.glob("*")) == []
+        assert one(h, "SELECT count(*) FROM fix WHERE author = ?", str(TRAINER)) == (0,)
+        assert one(h, "SELECT count(*) FROM fsm_state WHERE state IS NOT NULL AND key LIKE ?",
+                   f"%{TRAINER}%") == (0,)
+        # The steps state is gone: a text is a lookup again.
+        assert "enduiseuse" in await ask(h, TRAINER, "coater")
+
+
+async def test_no_result_asks_a_trainer(harness):
+    h = harness
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        await h.invite("operator", OPERATOR)
+        text = await ask(h, OPERATOR, "/fix zzqx nonexistent gizmo")
+        assert "No fix found" in text and "fxq" in markup_buttons(h.tg.sent(OPERATOR)[-1])
+        await press(h, OPERATOR, "fxq")
+        question = await wait_sent(h, TRAINER, lambda p: "zzqx nonexistent gizmo" in text_of(p))
+        assert "Question" in question["text"]
+
+
+async def test_suggestion_in_the_review_queue_and_stats(harness):
+    h = harness
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        received = await ask(h, TRAINER, "/suggest coater = coucheuse")
+        sid = int(re.search(r"#(\d+)", received).group(1))
+        [item] = await h.ask(ADMIN, ADMIN, "/review")
+        assert "coucheuse" in item
+        await press(h, ADMIN, f"rv:s:{sid}:a")
+        await wait_sent(h, TRAINER, lambda p: "coater" in text_of(p) and "approved" in text_of(p))
+        stats = await ask(h, ADMIN, "/stats")
+        assert "Pending" in stats
