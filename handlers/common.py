@@ -36,6 +36,7 @@ def help_text(person) -> str:
     if person is not None and can(person.role, "trainer"):
         lines += [
             _("/newfix: write a fix step by step; /myfixes: yours; /suggest TERM = PROPOSAL: a glossary term"),
+            _("/editfix ID FIELD TEXT: change a fix of yours that is not approved yet"),
         ]
     if person is not None and can(person.role, "lead"):
         lines += [

@@ -6,8 +6,10 @@ resumes at the same step). Nothing is written to the fix tables until
 the bot says it was received. So /cancel only has to clear the state and
 delete the photos downloaded for this fix: no draft row ever exists.
 
-Editing: a pending fix is withdrawn from /myfixes and written again with
-/newfix (the service can edit pending fixes; a chat editor is not built).
+Editing a draft, pending or rejected fix: ``/editfix ID FIELD TEXT``, one
+field at a time (symptom, cause, codes, steps and safety one item per line,
+"-" for none). A pending fix stays pending; a rejected one returns to draft.
+Withdrawing is in /myfixes.
 """
 
 from __future__ import annotations
@@ -274,6 +276,36 @@ async def unexpected(message: Message):
     await message.answer(_("That does not answer my last question. Answer it, or /cancel."))
 
 
+EDITABLE = ("symptom", "cause", "codes", "steps", "safety")
+
+
+def edit_value(field: str, text: str):
+    """The service's value for a field typed in a chat message."""
+    if field in ("symptom", "cause"):
+        return text.strip()
+    items = [] if text.strip() == "-" else [line.strip() for line in text.splitlines() if line.strip()]
+    if field == "codes":
+        items = [c for line in items for c in re.split(r"[,\s]+", line) if c]
+    return items
+
+
+async def edit_fix(message: Message, app, person):
+    parts = (message.text or "").split(maxsplit=3)
+    if len(parts) < 4 or not parts[1].isdigit() or parts[2].lower() not in EDITABLE:
+        await message.answer(_("Usage: /editfix ID FIELD TEXT, FIELD one of: {fields}. "
+                               "Steps and safety notes: one per line; - for none.").format(
+            fields=", ".join(EDITABLE)))
+        return
+    fix_id, field, text = int(parts[1]), parts[2].lower(), parts[3]
+    try:
+        version = await app.storage.awrite(fixes.update_draft, fix_id, person.user_id, role=person.role,
+                                           **{field: edit_value(field, text)})
+    except fixes.FixError as exc:
+        await message.answer(q(str(exc)))
+        return
+    await message.answer(_("Fix {id} updated (version {version}).").format(id=fix_id, version=version))
+
+
 def make_router() -> Router:
     """A new router with this module's handlers (one per Dispatcher)."""
     router = Router(name="newfix")
@@ -282,6 +314,7 @@ def make_router() -> Router:
     text = typed
     router.message(Command("newfix"))(new_fix)
     router.message(Command("cancel"))(cancel)
+    router.message(Command("editfix"))(edit_fix)
     router.message(NewFix.equipment, text)(equipment_search)
     router.callback_query(NewFix.equipment, F.data.startswith("nf:eq:"))(equipment_chosen)
     router.message(NewFix.symptom, text)(symptom)

@@ -271,3 +271,24 @@ async def test_suggestion_in_the_review_queue_and_stats(harness):
         await wait_sent(h, TRAINER, lambda p: "coater" in text_of(p) and "approved" in text_of(p))
         stats = await ask(h, ADMIN, "/stats")
         assert "Pending" in stats
+
+
+async def test_a_pending_fix_can_be_edited_by_its_author_only(harness):
+    h = harness
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        await h.invite("trainer", TRAINER + 1)
+        fix_id = await submit_fix(h, TRAINER, "Web breaks at the unwinder", photo=False)
+        reply = await ask(h, TRAINER, f"/editfix {fix_id} steps Check the splice tape.\nReplace the splice.\nReset E-777.")
+        assert f"Fix {fix_id} updated" in reply
+        status, = one(h, "SELECT status FROM fix WHERE id = ?", fix_id)
+        assert status == "pending"
+        steps, = one(h, "SELECT steps FROM fix_text WHERE snippet_id = ? AND kind = 'original'", fix_id)
+        assert "Replace the splice." in steps
+        await ask(h, TRAINER, f"/editfix {fix_id} symptom <b>Web</b> breaks at the rewinder")
+        refused = await ask(h, TRAINER + 1, f"/editfix {fix_id} cause Not mine")
+        assert "updated" not in refused
+        cause, = one(h, "SELECT cause FROM fix_text WHERE snippet_id = ? AND kind = 'original'", fix_id)
+        assert cause == "The splice tape is too thick."
+        usage = await ask(h, TRAINER, "/editfix x y")
+        assert "/editfix ID FIELD TEXT" in usage
