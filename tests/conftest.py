@@ -115,3 +115,26 @@ def packages(tmp_path_factory):
         "random": {pair: build_package(root / f"random-{pair}", *pair.split("_"), seed=3)
                    for pair in ("en_fr", "zh_en")},
     }
+
+
+@pytest.fixture
+def run(tmp_path, seeded_template, monkeypatch):
+    """Invoke the ``shopbot`` CLI (click's CliRunner) on a seeded database of
+    this test's own; ``run.db`` is its path."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    db = tmp_path / "cli.db"
+    shutil.copy(seeded_template, db)
+    monkeypatch.setenv("SHOPBOT_DB", str(db))
+    monkeypatch.delenv("SHOPBOT_DEBUG", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args, **kw):
+        return runner.invoke(cli, list(args), catch_exceptions=False, **kw)
+
+    invoke.db = db
+    return invoke

@@ -3,26 +3,6 @@
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from bot.cli import cli
-
-
-@pytest.fixture
-def run(tmp_path, seeded_template, monkeypatch):
-    import shutil
-
-    db = tmp_path / "cli.db"
-    shutil.copy(seeded_template, db)
-    monkeypatch.setenv("SHOPBOT_DB", str(db))
-    monkeypatch.delenv("SHOPBOT_DEBUG", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args, **kw):
-        return runner.invoke(cli, list(args), catch_exceptions=False, **kw)
-
-    invoke.db = db
-    return invoke
 
 
 def test_term_shows_every_language(run):

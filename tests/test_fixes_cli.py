@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from bot.cli import cli
 
 FILE = """\
 - slug: test-coater-wrinkle
@@ -27,23 +25,6 @@ FILE = """\
   texts:
     en: {symptom: Foil wrinkles, steps: [Slow down]}
 """
-
-
-@pytest.fixture
-def run(tmp_path, seeded_template, monkeypatch):
-    import shutil
-
-    db = tmp_path / "cli.db"
-    shutil.copy(seeded_template, db)
-    monkeypatch.setenv("SHOPBOT_DB", str(db))
-    monkeypatch.delenv("SHOPBOT_DEBUG", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args, **kw):
-        return runner.invoke(cli, list(args), catch_exceptions=False, **kw)
-
-    invoke.db = db
-    return invoke
 
 
 @pytest.fixture
