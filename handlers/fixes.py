@@ -244,6 +244,9 @@ async def ask_trainer(callback: CallbackQuery, bot: Bot, app, people, person, st
 
 async def verify(callback: CallbackQuery, app, person):
     parts = args_of(callback)
+    if len(parts) < 2:  # a malformed or forged button
+        await callback.answer()
+        return
     try:
         changed = await app.storage.awrite(fixes.verify_text, int_or_none(parts[0]), parts[1], person.user_id)
     except FixError as exc:
@@ -254,9 +257,13 @@ async def verify(callback: CallbackQuery, app, person):
 
 async def start_correction(callback: CallbackQuery, app, person, lang: str, state: FSMContext):
     parts = args_of(callback)
+    if len(parts) < 2 or not can(person.role, "trainer"):
+        # Only speakers with a trainer role correct; a forged button opens nothing.
+        await callback.answer(_("Only a trainer or a lead can correct translations."))
+        return
     card = await visible_card(app, person, int_or_none(parts[0]), parts[1])
     await callback.answer()
-    if card is None or card.lang != parts[1] or not callback.message:
+    if card is None or card.lang != parts[1] or card.kind == "original" or not callback.message:
         return
     await state.set_state(Correcting.text)
     await state.update_data(fix_id=card.id, lang=card.lang)
@@ -279,6 +286,7 @@ async def finish_correction(message: Message, app, person, state: FSMContext):
         units = await app.storage.awrite(fixes.correct_text, data["fix_id"], data["lang"], lines[0], cause,
                                          lines[2:], card.safety if card else [], person.user_id)
     except FixError as exc:
+        await state.set_state(None)  # refused for good: do not leave the person in this dialogue
         await message.answer(q(str(exc)))
         return
     await state.set_state(None)
