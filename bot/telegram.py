@@ -216,6 +216,7 @@ def build_dispatcher(app: App) -> Dispatcher:
         observer.outer_middleware(i18n)
     dp.message.outer_middleware(flood)
     dp.include_routers(*get_routers())
+    dp.startup.register(warm_up)
     dp["app"] = app
     dp["people"] = people
     dp["outboxes"] = {}  # group chat id → handlers.groups.Outbox
@@ -226,6 +227,14 @@ def build_dispatcher(app: App) -> Dispatcher:
 def N_(message: str) -> str:
     """Mark a string for extraction into the catalogues; translated later."""
     return message
+
+
+async def warm_up(**_) -> None:
+    """Load the language detector (~50 MB, ~1 s) before the first message
+    rather than during it. Translation models still load on first use."""
+    from .text import latin_identifier
+
+    await asyncio.get_running_loop().run_in_executor(None, latin_identifier)
 
 
 COMMANDS = {
