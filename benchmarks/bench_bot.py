@@ -88,6 +88,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import pct, rss_mb  # noqa: E402 - benchmarks/ is on sys.path
+
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 
 TOKEN = "424242:bench-token-AAbbCCdd"
@@ -129,13 +131,8 @@ HANGUL = [chr(c) for c in range(0xD000, 0xD200)]
 # Statistics
 
 
-def pct(samples: list[float], p: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def rss_mb(proc: psutil.Process | None = None) -> float:
-    return (proc or psutil.Process()).memory_info().rss / 2**20
 
 
 def thread_cpu() -> collections.Counter:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import pct, timed  # noqa: E402 - benchmarks/ is on sys.path
+
 from bot import fixes as fx  # noqa: E402
 from bot.storage import Storage  # noqa: E402
 from glossary import LANGS, Glossary  # noqa: E402
@@ -45,9 +47,6 @@ FILLER = {
 SEP = {"zh": "", "ko": " ", "ms": " ", "fr": " ", "en": " "}
 
 
-def pct(samples: list[float], p: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def preferred_terms(db) -> tuple[dict, list[str], list[str]]:
@@ -120,13 +119,6 @@ def naive(db, query: str) -> list:
                       "GROUP BY snippet_id ORDER BY n DESC LIMIT 10", [f"%{w}%" for w in words]).fetchall()
 
 
-def timed(fn, qs) -> list[float]:
-    out = []
-    for q in qs:
-        t = time.perf_counter()
-        fn(q)
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def main() -> None:

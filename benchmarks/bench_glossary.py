@@ -33,6 +33,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import pct, rss_mb, timed  # noqa: E402 - benchmarks/ is on sys.path
+
 from bot.storage import Storage  # noqa: E402
 from glossary import Concept, Glossary, Term  # noqa: E402
 from glossary import store as glossary_store  # noqa: E402
@@ -47,13 +49,8 @@ HAN = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
 HANGUL = [chr(c) for c in range(0xAC00, 0xAC00 + 2000)]
 
 
-def rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 2**20
 
 
-def pct(samples: list[float], p: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def word(rng: random.Random, lang: str) -> str:
@@ -96,13 +93,6 @@ def typo(rng: random.Random, text: str) -> str:
     return text[:i] + letter + text[i:]
 
 
-def timed(fn, queries) -> list[float]:
-    out = []
-    for q in queries:
-        t = time.perf_counter()
-        fn(q)
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def line(name: str, samples: list[float], baseline: list[float] | None = None) -> str:

@@ -66,6 +66,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import pct, rss_mb  # noqa: E402 - benchmarks/ is on sys.path
+
 from bot.memory import TranslationMemory  # noqa: E402
 from bot.models import ModelStore  # noqa: E402
 from bot.storage import Storage  # noqa: E402
@@ -158,13 +160,8 @@ TEMPLATES_ZH = (
 # --------------------------------------------------------------------------
 
 
-def rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 2**20
 
 
-def pct(samples: list[float], p: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def line(name: str, samples_ms: list[float]) -> str:
