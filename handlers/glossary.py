@@ -30,8 +30,8 @@ def looks_like_lookup(text: str) -> bool:
     return len(text.split()) <= 3 and len(text) <= 40
 
 
-def more_button(app, concept_id: str) -> InlineKeyboardMarkup | None:
-    key = app.glossary.concept_key(concept_id)
+async def more_button(app, concept_id: str) -> InlineKeyboardMarkup | None:
+    key = await app.storage.arun(app.glossary.concept_key, concept_id)  # SQLite: off the loop
     if key is None:
         return None
     return InlineKeyboardMarkup(inline_keyboard=[[
@@ -43,7 +43,7 @@ async def answer_lookup(message: Message, app, person, lang: str, query: str) ->
     if results:
         best = results[0]
         await message.answer(concept_card(best.concept, lang, best),
-                             reply_markup=more_button(app, best.concept.id))
+                             reply_markup=await more_button(app, best.concept.id))
         return
     await app.storage.awrite(glossary_store.log_missing, query, lang, f"tg:{person.user_id}")
     nearest = await app.storage.arun(app.glossary.nearest, query, 3)
