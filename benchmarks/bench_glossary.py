@@ -33,7 +33,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import pct, rss_mb, timed  # noqa: E402 - benchmarks/ is on sys.path
+from common import build_in_child, pct, rss_mb, timed  # noqa: E402 - benchmarks/ is on sys.path
 
 from bot.storage import Storage  # noqa: E402
 from glossary import Concept, Glossary, Term  # noqa: E402
@@ -128,15 +128,7 @@ def main() -> None:
 
     # Build in a child process, so that generating 500,000 terms does not
     # count in the memory of the process that serves them.
-    built = None
-    if path.exists():
-        with Storage(path, seed=False) as s:
-            row = s.conn().execute("SELECT value FROM meta WHERE key='bench_concepts'").fetchone()
-            built = row and int(row[0])
-    if built != args.concepts:
-        path.unlink(missing_ok=True)
-        subprocess.run([sys.executable, __file__, "--build-only", "--db", str(path),
-                        "--concepts", str(args.concepts)], check=True)
+    build_in_child(__file__, path, "bench_concepts", args.concepts, "--concepts")
 
     rng = random.Random(11)
     storage = Storage(path, seed=False)
