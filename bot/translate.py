@@ -33,7 +33,6 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from glossary import LANGS, Glossary
 from glossary.normalize import normalize

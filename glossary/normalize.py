@@ -25,7 +25,7 @@ from functools import lru_cache
 
 import hangul_jamo
 import opencc
-from pypinyin import Style, lazy_pinyin
+from pypinyin import lazy_pinyin
 
 _T2S = opencc.OpenCC("t2s")
 

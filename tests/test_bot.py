@@ -274,7 +274,6 @@ async def test_restart_mid_conversation(harness, tmp_path):
     harness.close()
     second = Harness(tg, harness.settings.db, harness.settings.models_dir)
     async with second.running():
-        before = len(tg.sent(92))
         tg.callback_query(92, "lang:ko")  # the button of the message sent before the restart
         await tg.wait_for("editMessageText")
         [text] = await second.ask(92, 92, "enduiseuse")
@@ -293,7 +292,7 @@ async def test_restart_mid_conversation(harness, tmp_path):
 async def test_hostile_text(harness, text):
     async with harness.running():
         await harness.invite("operator", 93)
-        texts = await harness.ask(93, 93, text, timeout=20)
+        await harness.ask(93, 93, text, timeout=20)
         for params in harness.tg.sent(93):
             assert len(params["text"]) <= 4096
             assert "<script>" not in params["text"] and "<b>coater</b>" not in params["text"]

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from glossary.normalize import is_han, is_hangul, normalize, script_of
+from glossary.normalize import is_han, normalize, script_of
 
 
 def best(glossary, query, **kw):

@@ -14,7 +14,7 @@ import pytest
 from bot.models import ModelStore
 from bot.translate import MissingModelError, TranslationEngine, TranslationError
 from glossary import store as glossary_store
-from tests.conftest import SMALL, concept
+from tests.conftest import concept
 
 EXTRA = [
     concept("slitter", en="slitter", fr="refendeuse|coupeuse*dep", zh="分切机", ko="슬리터",
