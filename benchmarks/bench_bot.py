@@ -1,5 +1,7 @@
-"""Bot benchmark: 50 operators send glossary lookups and chat messages to the
-real Dispatcher, through a fake Bot API server on loopback.
+"""Bot benchmark: 50 simulated operators against the real bot, on a fake Bot API server.
+
+They send glossary lookups and chat messages to the real Dispatcher, through
+a fake Bot API server on loopback.
 
     .venv/bin/python benchmarks/bench_bot.py [--quick] [--updates 10000] [--rate 300]
 
