@@ -119,22 +119,24 @@ def _read_data(db: sqlite_utils.Database, key: str) -> dict:
     return json.loads(row[0]) if row else {}
 
 
-def _write_state(db: sqlite_utils.Database, key: str, state: str | None) -> None:
+def _write(db: sqlite_utils.Database, key: str, column: str, value: str | None) -> None:
+    """Upsert one column (``state`` or ``data``) of a conversation's row."""
+    if column not in ("state", "data"):  # the column name is formatted into SQL
+        raise ValueError(f"no FSM column {column!r}")
     db.execute(
-        "INSERT INTO fsm_state (key, state, updated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        [key, state, utcnow()],
+        f"INSERT INTO fsm_state (key, {column}, updated_at) VALUES (?, ?, ?) "
+        f"ON CONFLICT (key) DO UPDATE SET {column} = excluded.{column}, updated_at = excluded.updated_at",
+        [key, value, utcnow()],
     )
     _drop_if_blank(db, key)
+
+
+def _write_state(db: sqlite_utils.Database, key: str, state: str | None) -> None:
+    _write(db, key, "state", state)
 
 
 def _write_data(db: sqlite_utils.Database, key: str, data_json: str) -> None:
-    db.execute(
-        "INSERT INTO fsm_state (key, data, updated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-        [key, data_json, utcnow()],
-    )
-    _drop_if_blank(db, key)
+    _write(db, key, "data", data_json)
 
 
 def _merge_data(db: sqlite_utils.Database, key: str, patch_json: str) -> dict:
