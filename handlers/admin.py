@@ -9,7 +9,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.people import ROLES, PeopleError
 
-from .filters import at_least, private
+from .filters import at_least, command, private
 from .render import pack, q
 
 
@@ -70,7 +70,7 @@ async def remove(message: Message, command: CommandObject, people, person):
 def make_router() -> Router:
     """A new router with this module's handlers (one per Dispatcher)."""
     router = Router(name="admin")
-    router.message.filter(private, at_least("lead"))
+    router.message.filter(command, private, at_least("lead"))
     router.message(Command("invite"))(invite)
     router.message(Command("users"))(users)
     router.message(Command("promote"))(promote)

@@ -11,7 +11,7 @@ from bot.people import InviteError, can, language_from_telegram
 from glossary import LANGS
 from glossary.model import LANG_NAMES
 
-from .filters import private
+from .filters import command, private
 
 
 
@@ -103,7 +103,7 @@ async def help_command(message: Message, person):
 def make_router() -> Router:
     """A new router with this module's handlers (one per Dispatcher)."""
     router = Router(name="common")
-    router.message.filter(private)
+    router.message.filter(private, command)
     router.message(CommandStart())(start)
     router.message(Command("lang"))(choose_language)
     router.callback_query(F.data.startswith("lang:"))(set_language)

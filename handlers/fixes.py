@@ -31,7 +31,7 @@ from bot.people import can
 from bot.telegram import N_
 from glossary.model import LANG_NAMES
 
-from .filters import known, private
+from .filters import command_or_in, known, private
 from .render import LIMIT, pack, q, split_plain
 
 log = logging.getLogger(__name__)
@@ -458,7 +458,7 @@ async def withdraw(callback: CallbackQuery, app, person):
 def make_router() -> Router:
     """A new router with this module's handlers (one per Dispatcher)."""
     router = Router(name="fixes")
-    router.message.filter(private, known)
+    router.message.filter(command_or_in(Correcting, Reviewing), private, known)
     router.callback_query.filter(known)
     router.message(Command("fix"))(fix_command)
     router.message(Command("review"))(review_command)

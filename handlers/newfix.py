@@ -31,7 +31,7 @@ from bot.text import detect_language
 from bot.translate import TranslationError
 from glossary.model import LANG_NAMES
 
-from .filters import known, private
+from .filters import command_or_in, known, private
 from .fixes import clip, full_blocks, keyboard, typed
 from .render import pack, q
 
@@ -309,7 +309,7 @@ async def edit_fix(message: Message, app, person):
 def make_router() -> Router:
     """A new router with this module's handlers (one per Dispatcher)."""
     router = Router(name="newfix")
-    router.message.filter(private, known)
+    router.message.filter(command_or_in(NewFix), private, known)
     router.callback_query.filter(known)
     text = typed
     router.message(Command("newfix"))(new_fix)

@@ -288,6 +288,7 @@ async def test_restart_mid_conversation(harness, tmp_path):
     "\u202eThe coater stopped\u202c, please check the tab now",
     '"AND NEAR( col:x coater OR tab*',
     "The coater stopped. " * 500,
+    "coater \ud800 stopped, tab \udfff",  # lone surrogates: JSON can carry them, UTF-8 cannot
 ])
 async def test_hostile_text(harness, text):
     async with harness.running():
@@ -296,6 +297,29 @@ async def test_hostile_text(harness, text):
         for params in harness.tg.sent(93):
             assert len(params["text"]) <= 4096
             assert "<script>" not in params["text"] and "<b>coater</b>" not in params["text"]
+
+
+async def test_requests_go_as_json_uploads_as_multipart():
+    """bot.telegram.Session: JSON bodies (CJK, HTML, markup intact), a multipart
+    form for a file, and the result parsed either way."""
+    from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+
+    async with FakeTelegram() as tg:
+        bot = build_bot(tg.token, tg.url)
+        try:
+            markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="更多", callback_data="more:1")]])
+            sent = await bot.send_message(7, "涂布机 &lt;b&gt; 코터", reply_markup=markup,
+                                          disable_notification=False)
+            photo = await bot.send_photo(7, BufferedInputFile(b"\xff\xd8jpeg", "roller.jpg"), caption="롤러")
+        finally:
+            await bot.session.close()
+        text_call, photo_call = [c for c in tg.calls if c.method in ("sendMessage", "sendPhoto")]
+        assert text_call.content_type == "application/json"
+        assert text_call.params["text"] == "涂布机 &lt;b&gt; 코터" == sent.text
+        assert text_call.params["parse_mode"] == "HTML"  # the bot's default, filled in
+        assert text_call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "more:1"
+        assert photo_call.content_type == "multipart/form-data"
+        assert photo_call.params["photo"].data == b"\xff\xd8jpeg" and photo.caption == "롤러"
 
 
 async def test_flood_limit_answers_once(harness):
@@ -388,3 +412,25 @@ async def test_expired_invite_is_refused(harness):
         [text] = await harness.ask(310, 310, f"/start {invite.code}", language_code="fr")
         assert "expiré" in text
         assert await harness.people.get(310) is None
+
+
+async def test_router_prefilters_let_commands_and_dialogue_steps_through():
+    """handlers.filters.command / command_or_in: the router-level checks that
+    let an ordinary message skip the command-and-dialogue routers."""
+    from aiogram.types import Message
+
+    from handlers.filters import command, command_or_in
+    from handlers.newfix import NewFix
+
+    def message(**fields):
+        return Message.model_validate({"message_id": 1, "date": 0,
+                                       "chat": {"id": 1, "type": "private"}, **fields})
+
+    in_newfix = command_or_in(NewFix)
+    assert await command(message(text="/fix coater")) and await command(message(caption="/newfix"))
+    assert not await command(message(text="coater /fix")) and not await command(message())
+    assert await in_newfix(message(text="/cancel"), raw_state=None)
+    assert await in_newfix(message(photo=[{"file_id": "a", "file_unique_id": "b", "width": 1,
+                                           "height": 1}]), raw_state=NewFix.photos.state)
+    assert not await in_newfix(message(text="coater"), raw_state=None)
+    assert not await in_newfix(message(text="coater"), raw_state="Correcting:text")
