@@ -93,6 +93,7 @@ class Call:
     params: dict
     at: float
     status: int | None = None
+    content_type: str = ""  # of the request body: application/json, multipart/form-data...
 
 
 @dataclass(frozen=True)
@@ -348,7 +349,8 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             return web.json_response(_error_body(401, "Unauthorized"), status=401)
         method = request.match_info["method"]
-        call = Call(method, await _read_params(request), time.monotonic())
+        content_type = request.content_type if request.body_exists else ""
+        call = Call(method, await _read_params(request), time.monotonic(), content_type=content_type)
         self.calls.append(call)
         self._notify_calls()
         fault = self._take_fault(method)

@@ -110,6 +110,68 @@ async def test_update_data_loses_nothing_under_concurrency(store):
     assert await fsm_storage.get_data(KEY) == {f"k{n}": n for n in range(20)}
 
 
+class Spy:
+    """Counts the calls of one Storage method and passes them on unchanged;
+    ``hold`` (an Event) makes them wait for it before they return."""
+
+    def __init__(self, monkeypatch, store: Storage, name: str, hold: asyncio.Event | None = None):
+        self.calls = 0
+        real = getattr(store, name)
+
+        async def spy(*args, **kwargs):
+            self.calls += 1
+            result = await real(*args, **kwargs)
+            if hold is not None:
+                await hold.wait()
+            return result
+
+        monkeypatch.setattr(store, name, spy)
+
+
+async def test_rows_are_cached_write_through(store, monkeypatch):
+    fsm_storage = SQLiteStorage(store)
+    reads = Spy(monkeypatch, store, "aread")
+    other = StorageKey(bot_id=123, chat_id=43, user_id=43)
+    assert await fsm_storage.get_state(other) is None and await fsm_storage.get_state(other) is None
+    assert reads.calls == 1  # "no state" is remembered too
+    await fsm_storage.set_state(KEY, Form.name)
+    data = await fsm_storage.update_data(KEY, {"steps": ["one"]})
+    data["steps"].append("changed by the caller")
+    assert await fsm_storage.get_state(KEY) == "Form:name"
+    assert await fsm_storage.get_data(KEY) == {"steps": ["one"]}  # a copy was handed out
+    assert reads.calls == 1  # the writes told the cache
+    assert fsm_rows(store) == [(fsm.key_text(KEY), "Form:name", '{"steps":["one"]}')]
+
+
+async def test_a_read_that_raced_a_write_is_not_cached(store, monkeypatch):
+    fsm_storage = SQLiteStorage(store)
+    hold = asyncio.Event()
+    Spy(monkeypatch, store, "aread", hold)
+    slow_read = asyncio.create_task(fsm_storage.get_state(KEY))
+    await asyncio.sleep(0.01)
+    await fsm_storage.set_state(KEY, Form.name)
+    hold.set()
+    assert await slow_read is None  # what it read before the write...
+    assert await fsm_storage.get_state(KEY) == "Form:name"  # ...is not cached
+
+
+async def test_a_cancelled_write_still_lands_and_is_cached(store):
+    fsm_storage = SQLiteStorage(store)
+    assert await fsm_storage.get_state(KEY) is None  # cached as empty
+    task = asyncio.create_task(fsm_storage.set_state(KEY, Form.name))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):  # the writer commits on its own time
+        if fsm_rows(store):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # and the done callback runs on the loop
+    assert fsm_rows(store)[0][1] == "Form:name"
+    assert await fsm_storage.get_state(KEY) == "Form:name"
+
+
 async def test_close_leaves_the_shared_storage_open_unless_asked(store, db_path):
     await SQLiteStorage(store).close()  # the Dispatcher does this at every shutdown
     assert await SQLiteStorage(store).get_state(KEY) is None
@@ -269,6 +331,43 @@ async def test_two_copies_at_once_run_the_handler_once(store):
     dedupe = UpdateDeduplicator(store)
     await asyncio.gather(*(dedupe(handler, update, {}) for _ in range(5)))
     assert calls == [7]
+
+
+async def test_updates_that_start_together_are_recorded_in_one_write(store, monkeypatch):
+    handled = []
+
+    async def handler(event, data):
+        handled.append(event.update_id)
+
+    def update(update_id):
+        return Update.model_validate({"update_id": update_id, "message": {
+            "message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}})
+
+    store.write(fsm.record_update, 3)  # handled before a restart
+    writes = Spy(monkeypatch, store, "awrite")
+    dedupe = UpdateDeduplicator(store)
+    await asyncio.gather(*(dedupe(handler, update(n), {}) for n in (1, 2, 3, 4, 2, 5)))
+    assert sorted(handled) == [1, 2, 4, 5]
+    assert writes.calls == 1
+    await dedupe(handler, update(6), {})  # a later turn of the loop: its own write
+    assert writes.calls == 2 and handled[-1] == 6
+    assert store.read(lambda db: [r[0] for r in db.execute(
+        "SELECT update_id FROM processed_update ORDER BY update_id")]) == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_failed_record_fails_every_update_waiting_on_it(store):
+    handled = []
+
+    async def handler(event, data):
+        handled.append(event.update_id)
+
+    update = Update.model_validate({"update_id": 9, "message": {
+        "message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}})
+    dedupe = UpdateDeduplicator(store)
+    store.close()
+    results = await asyncio.gather(dedupe(handler, update, {}), dedupe(handler, update, {}),
+                                   return_exceptions=True)
+    assert all("closed" in str(r) for r in results) and handled == []
 
 
 async def test_old_update_ids_are_pruned(store):
