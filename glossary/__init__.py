@@ -9,6 +9,7 @@ import and export. It knows nothing of Telegram or of the application.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Callable
 
 import sqlite_utils
@@ -23,9 +24,20 @@ from .store import GlossaryStats, ImportReport, glossary_rev, load_concepts, sta
 
 __all__ = [
     "CATEGORIES", "LANGS", "TERM_TYPES", "Concept", "Glossary", "GlossaryError",
-    "GlossaryStats", "ImportReport", "SearchResult", "Spot", "Term", "TermRef",
+    "GlossaryStats", "ImportReport", "Lookup", "SearchResult", "Spot", "Term", "TermRef",
     "validate_concept",
 ]
+
+
+@dataclass
+class Lookup:
+    """The answer to a person asking for a term: the best matches and a short
+    key for the first (``concept_key``), or, when nothing matched, the
+    nearest concepts."""
+
+    results: list[SearchResult]
+    key: int | None = None
+    nearest: list[Concept] = field(default_factory=list)
 
 
 class Glossary:
@@ -76,6 +88,15 @@ class Glossary:
     def concept_by_key(self, key: int) -> Concept | None:
         row = self._conn().execute("SELECT id FROM concept WHERE rowid = ?", [key]).fetchone()
         return self.concept(row[0]) if row else None
+
+    def lookup(self, query: str, limit: int = 3) -> Lookup:
+        """``search``, then the first match's key or the nearest concepts: all
+        a lookup needs in one call (the bot makes it in one trip to a reader
+        thread)."""
+        results = self.search(query, None, limit)
+        if results:
+            return Lookup(results, self.concept_key(results[0].concept.id))
+        return Lookup([], None, self.nearest(query, limit))
 
     def nearest(self, query: str, limit: int = 3) -> list[Concept]:
         """The closest concepts when search found nothing ("did you mean")."""

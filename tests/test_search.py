@@ -86,6 +86,18 @@ def test_hostile_queries_never_raise(small, query):
     assert isinstance(results, list)
 
 
+def test_lookup_gives_the_key_of_the_best_match_or_the_nearest(small):
+    found = small.lookup("enduiseuse")
+    assert [r.concept.id for r in found.results][:1] == ["coater"] and found.nearest == []
+    assert small.concept_by_key(found.key).id == "coater"
+    missing = small.lookup("coaterz machine qqq")
+    assert missing.results == [] and missing.key is None
+    assert "coater" in [c.id for c in missing.nearest]
+    for hostile in ("", "\u200b", '"AND NEAR(', "<b>x</b>", "\ud800", "涂" * 5000):
+        found = small.lookup(hostile)
+        assert (found.key is not None) == bool(found.results)
+
+
 def test_sql_wildcards_are_not_wildcards(small):
     assert small.search("%") == []
     assert small.search("_") == []
