@@ -36,7 +36,7 @@ class App:
         return TranslationEngine(
             self.models, self.glossary, self.memory,
             max_chars=s.max_message_chars, max_loaded=s.max_loaded_models,
-            beam_size=s.beam_size, threads=s.translate_threads,
+            beam_size=s.beam_size, threads=s.translate_threads, executor=self.storage.executor,
         )
 
     def close(self) -> None:

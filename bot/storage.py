@@ -244,6 +244,11 @@ class Storage:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, *args)
 
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The reader threads, for services that read on them (``arun`` does)."""
+        return self._pool
+
     # -- writes ----------------------------------------------------------
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future:
         if self._closed:

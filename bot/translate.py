@@ -31,7 +31,7 @@ import asyncio
 import re
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from glossary import LANGS, Glossary
@@ -144,7 +144,8 @@ class TranslationEngine:
 
     def __init__(self, models: ModelStore, glossary: Glossary, memory=None, *,
                  max_chars: int = 2000, max_loaded: int = 4, cache_size: int = 2048,
-                 beam_size: int = 2, threads: int = 0, batch_size: int = 32):
+                 beam_size: int = 2, threads: int = 0, batch_size: int = 32,
+                 executor: Executor | None = None):
         self.models = models
         self.glossary = glossary
         self.memory = memory
@@ -162,6 +163,10 @@ class TranslationEngine:
         # (intra_threads); a second Python thread would only contend.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="shopbot-translate")
         self._batchers: dict[str, _Batcher] = {}
+        # Where atranslate plans and finishes (glossary and memory reads):
+        # the bot passes the storage's reader pool, so that a chat message
+        # costs no extra threads; None is asyncio's default executor.
+        self._reads = executor
 
     # -- public API ---------------------------------------------------------
     def translate(self, text: str, target: str, source: str | None = None,
@@ -172,7 +177,7 @@ class TranslationEngine:
                          prior: str | None = None) -> Translation:
         """Like ``translate``, off the event loop, batched with concurrent calls."""
         plan = await asyncio.get_running_loop().run_in_executor(
-            None, self._plan, text, target, source, prior)
+            self._reads, self._plan, text, target, source, prior)
         if isinstance(plan, Translation):
             return plan
         loop = asyncio.get_running_loop()
@@ -185,7 +190,7 @@ class TranslationEngine:
             texts = await batcher.submit(texts, b)
             texts = [self._repair(t, p, leg == len(plan.legs) - 1) for t, p in zip(texts, plan.pending)]
         # _finish reads the glossary (SQLite): not on the event loop.
-        return await loop.run_in_executor(None, self._finish, plan, texts)
+        return await loop.run_in_executor(self._reads, self._finish, plan, texts)
 
     def loaded_pairs(self) -> list[str]:
         return list(self._loaded)
