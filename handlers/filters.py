@@ -47,3 +47,9 @@ def command_or_in(*dialogues: type[StatesGroup]):
         return raw_state in states or is_command(message.text or message.caption)
 
     return check
+
+
+async def outside_dialogue(message: Message, raw_state: str | None = None) -> bool:
+    """No dialogue (FSM state) in progress: free text is a lookup or a
+    sentence to translate, not the answer to a dialogue's question."""
+    return raw_state is None

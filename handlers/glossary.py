@@ -11,17 +11,17 @@ from aiogram.utils.i18n import gettext as _
 
 from glossary import store as glossary_store
 
-from .filters import known, private
+from .filters import known, outside_dialogue, private
 from .render import concept_card, concept_details, q
 
 
 _SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
 
 
-def looks_like_lookup(text: str) -> bool:
+def looks_like_lookup(text: str | None) -> bool:
     """A word or two (or a few CJK characters), not a sentence: look it up
     instead of translating it. Short inputs translate badly anyway."""
-    text = text.strip()
+    text = (text or "").strip()
     if not text or text.startswith("/") or "\n" in text or _SENTENCE_END.search(text):
         return False
     cjk = sum(1 for c in text if ord(c) >= 0x2E80)
@@ -30,8 +30,7 @@ def looks_like_lookup(text: str) -> bool:
     return len(text.split()) <= 3 and len(text) <= 40
 
 
-async def more_button(app, concept_id: str) -> InlineKeyboardMarkup | None:
-    key = await app.storage.arun(app.glossary.concept_key, concept_id)  # SQLite: off the loop
+def more_button(key: int | None) -> InlineKeyboardMarkup | None:
     if key is None:
         return None
     return InlineKeyboardMarkup(inline_keyboard=[[
@@ -39,18 +38,16 @@ async def more_button(app, concept_id: str) -> InlineKeyboardMarkup | None:
 
 
 async def answer_lookup(message: Message, app, person, lang: str, query: str) -> None:
-    results = await app.storage.arun(app.glossary.search, query, None, 3)
-    if results:
-        best = results[0]
-        await message.answer(concept_card(best.concept, lang, best),
-                             reply_markup=await more_button(app, best.concept.id))
+    found = await app.storage.arun(app.glossary.lookup, query, 3)  # SQLite: off the loop
+    if found.results:
+        best = found.results[0]
+        await message.answer(concept_card(best.concept, lang, best), reply_markup=more_button(found.key))
         return
     await app.storage.awrite(glossary_store.log_missing, query, lang, f"tg:{person.user_id}")
-    nearest = await app.storage.arun(app.glossary.nearest, query, 3)
     text = _("No concept found for «{query}». The leads will see that it is missing.").format(
         query=q(query[:100]))
-    if nearest:
-        names = ", ".join(q((c.preferred(lang) or c.preferred("en")).text) for c in nearest
+    if found.nearest:
+        names = ", ".join(q((c.preferred(lang) or c.preferred("en")).text) for c in found.nearest
                           if c.preferred(lang) or c.preferred("en"))
         text += "\n" + _("Nearest: {names}").format(names=names)
     await message.answer(text)
@@ -80,7 +77,8 @@ def make_router() -> Router:
     router = Router(name="glossary")
     router.message.filter(private, known)
     router.callback_query.filter(known)
+    # Free text first: most messages are that, and it can never be a command.
+    router.message(outside_dialogue, F.text.func(looks_like_lookup))(short_text)
     router.message(Command("term"))(term_command)
-    router.message(F.text.func(looks_like_lookup))(short_text)
     router.callback_query(F.data.startswith("more:"))(more)
     return router

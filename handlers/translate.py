@@ -11,7 +11,7 @@ from bot.translate import MissingModelError, Translation, TranslationError
 from glossary import LANGS
 from glossary.model import LANG_NAMES
 
-from .filters import known, private
+from .filters import known, outside_dialogue, private
 from .render import q, split_plain
 
 
@@ -78,23 +78,12 @@ async def translate_text(message: Message, app, person):
     await reply_translation(message, app, person, message.text, person.target)
 
 
-async def not_text(message: Message):
-    await message.answer(_("I can only read text messages."))
-
-
-async def unknown_command(message: Message):
-    # Last of the known-user handlers: a command nobody above took (unknown,
-    # or above this person's role).
-    await message.answer(_("I do not know this command. /help lists what you can do."))
-
-
 def make_router() -> Router:
     """A new router with this module's handlers (one per Dispatcher)."""
     router = Router(name="translate")
     router.message.filter(private, known)
+    # Free text first: most messages are that, and it can never be a command.
+    router.message(outside_dialogue, F.text & ~F.text.startswith("/"))(translate_text)
     router.message(Command("to"))(set_target)
     router.message(Command("tr"))(translate_reply)
-    router.message(F.text & ~F.text.startswith("/"))(translate_text)
-    router.message(~F.text)(not_text)
-    router.message(F.text.startswith("/"))(unknown_command)
     return router

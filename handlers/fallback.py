@@ -1,0 +1,27 @@
+"""Last stop for a known person's message that no feature took."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from .filters import known, private
+
+
+async def not_text(message: Message):
+    await message.answer(_("I can only read text messages."))
+
+
+async def unknown_command(message: Message):
+    # A command nobody above took (unknown, or above this person's role).
+    await message.answer(_("I do not know this command. /help lists what you can do."))
+
+
+def make_router() -> Router:
+    """A new router with this module's handlers (one per Dispatcher)."""
+    router = Router(name="fallback")
+    router.message.filter(private, known)
+    router.message(~F.text)(not_text)
+    router.message(F.text.startswith("/"))(unknown_command)
+    return router
