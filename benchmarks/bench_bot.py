@@ -444,7 +444,15 @@ def summarise(name: str, plan: list, result: dict, bot_cpu: float,
     by_kind = collections.defaultdict(list)
     for i in done:
         by_kind[KIND_OF[plan[i][4]]].append((replied[i] - queued[i]) * 1000)
+    # Latency over time: the p99 of each second (by the time the update was
+    # queued) shows whether the tail is spread out or a few bad moments.
+    seconds = collections.defaultdict(list)
+    start = min(sent) if sent else 0.0
+    for i in done:
+        seconds[int(queued[i] - start)].append((replied[i] - queued[i]) * 1000)
+    per_second = sorted((pct(v, 99), t) for t, v in seconds.items() if len(v) >= 10)
     return {"name": name, "n": len(plan), "answered": len(done), "wall": wall,
+            "per_second": per_second,
             "offered": (len(sent) - 1) / offered_wall if len(sent) > 1 else float("nan"),
             "throughput": len(done) / wall if done else 0.0,
             "p50": pct(lat, 50) if lat else float("nan"),
@@ -468,6 +476,12 @@ def print_run(s: dict, label: str) -> None:
           f"p99 {s['p99']:.1f} ms  max {s['max']:.1f} ms")
     for kind, (p50, p99) in sorted(s["by_kind"].items()):
         print(f"    {kind + 's':<8} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
+    if s["per_second"]:
+        p99s = [p for p, _ in s["per_second"]]
+        worst = ", ".join(f"{t} s: {p:.0f} ms" for p, t in s["per_second"][-3:][::-1])
+        print(f"    p99 of each second: median {pct(p99s, 50):.1f} ms, "
+              f"{sum(p >= 100 for p in p99s)} of {len(p99s)} seconds at 100 ms or more; "
+              f"worst {worst}")
     print(f"  CPU: bot process {s['bot_cpu']:.1f} s ({s['bot_cpu'] / s['wall'] * 100:.0f}% of a core, "
           f"{s['bot_cpu'] / max(1, s['answered']) * 1000:.2f} ms/update); fake server "
           f"{s['server_cpu']:.1f} s ({s['server_cpu'] / s['wall'] * 100:.0f}%)")

@@ -434,3 +434,19 @@ async def test_router_prefilters_let_commands_and_dialogue_steps_through():
                                            "height": 1}]), raw_state=NewFix.photos.state)
     assert not await in_newfix(message(text="coater"), raw_state=None)
     assert not await in_newfix(message(text="coater"), raw_state="Correcting:text")
+
+
+async def test_what_no_feature_takes_gets_a_short_answer(harness):
+    """handlers/fallback.py: an unknown command, a command above the person's
+    role, a photo outside any dialogue."""
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 95, language_code="fr")
+        [unknown] = await harness.ask(95, 95, "/frobnicate now")
+        [above] = await harness.ask(95, 95, "/invite trainer")
+        before = len(tg.sent(95))
+        tg.photo_message(95, 95, caption="regarde")
+        [photo] = await harness.replies(95, before)
+        assert unknown == above and "/help" in unknown
+        assert photo != unknown and photo
+        assert await harness.people.get(95) is not None  # nothing else happened to them
