@@ -249,6 +249,9 @@ class BenchTelegram(FakeTelegram):
             "pending": collections.defaultdict(collections.deque),
         }
         statuses_before = collections.Counter(self.statuses)
+        # This process's own GC pauses delay the stamping of replies: a
+        # latency spike the bot did not cause. Recorded with their time.
+        gc_watch = GCPauses()
         me = psutil.Process()
         cpu0 = sum(me.cpu_times()[:2])
         lag = []  # how late each update was queued against its schedule (rate mode)
@@ -271,6 +274,9 @@ class BenchTelegram(FakeTelegram):
         except asyncio.TimeoutError:
             pass
         self.phase = None
+        gc.callbacks.remove(gc_watch._callback)
+        first = min((t for t in ph["queued_at"] if t is not None), default=0.0)
+        server_gc = sorted(((ms, at - first) for ms, at in gc_watch.timed), reverse=True)
         statuses = self.statuses - statuses_before
         return {
             "queued_at": ph["queued_at"], "replied_at": ph["replied_at"],
@@ -280,6 +286,7 @@ class BenchTelegram(FakeTelegram):
             "calls": {m: c for (m, s), c in statuses.items() if s == 200},
             "cpu": sum(me.cpu_times()[:2]) - cpu0,
             "lag_p99_ms": pct(lag, 99) * 1000 if lag else 0.0,
+            "server_gc": server_gc,
             "rss_mb": rss_mb(me),
         }
 
@@ -465,6 +472,7 @@ def summarise(name: str, plan: list, result: dict, bot_cpu: float,
             "errors": result["errors"], "calls": result["calls"],
             "bot_cpu": bot_cpu, "threads": threads, "gc": gc_pauses,
             "server_cpu": result["cpu"], "lag_p99": result["lag_p99_ms"],
+            "server_gc": result["server_gc"],
             "server_rss": result["rss_mb"]}
 
 
@@ -491,6 +499,10 @@ def print_run(s: dict, label: str) -> None:
     print("  GC pauses of the bot process: " + ", ".join(
         f"gen{gen} {len(p)} x, {sum(p):.0f} ms in all, max {max(p):.1f} ms"
         for gen, p in sorted(s["gc"].items())))
+    if s["server_gc"]:
+        print(f"  GC pauses of the fake server (they delay the replies' stamps): "
+              f"{len(s['server_gc'])} x, {sum(ms for ms, _ in s['server_gc']):.0f} ms in all; longest "
+              + ", ".join(f"{ms:.0f} ms at {at:.0f} s" for ms, at in s["server_gc"][:3]))
     mix = ", ".join(f"{kind}->{cat} {count}" for (kind, cat), count in sorted(s["mix"].items()))
     print(f"  replies: {mix}")
     problems = []
@@ -563,6 +575,7 @@ class GCPauses:
 
     def __init__(self):
         self.pauses: dict[int, list[float]] = collections.defaultdict(list)
+        self.timed: list[tuple[float, float]] = []  # (ms, time.monotonic() at the start)
         self._t = 0.0
         gc.callbacks.append(self._callback)
 
@@ -570,7 +583,9 @@ class GCPauses:
         if phase == "start":
             self._t = time.perf_counter()
         else:
-            self.pauses[info["generation"]].append((time.perf_counter() - self._t) * 1000)
+            ms = (time.perf_counter() - self._t) * 1000
+            self.pauses[info["generation"]].append(ms)
+            self.timed.append((ms, time.monotonic() - ms / 1000))
 
     def take(self) -> dict[int, list[float]]:
         pauses, self.pauses = self.pauses, collections.defaultdict(list)
