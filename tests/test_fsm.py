@@ -320,29 +320,29 @@ async def test_an_update_enqueued_again_runs_its_handler_once(tg, store):
     assert handled == ["hello", "marker"]
 
 
+def text_update(update_id: int) -> Update:
+    return Update.model_validate({"update_id": update_id, "message": {
+        "message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}})
+
+
+def recorder(handled: list):
+    """A handler that notes the ids of the updates it is given."""
+    async def handler(event, data):
+        handled.append(event.update_id)
+
+    return handler
+
+
 async def test_two_copies_at_once_run_the_handler_once(store):
     calls = []
-
-    async def handler(event, data):
-        calls.append(event.update_id)
-
-    update = Update.model_validate({"update_id": 7, "message": {
-        "message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}})
     dedupe = UpdateDeduplicator(store)
-    await asyncio.gather(*(dedupe(handler, update, {}) for _ in range(5)))
+    await asyncio.gather(*(dedupe(recorder(calls), text_update(7), {}) for _ in range(5)))
     assert calls == [7]
 
 
 async def test_updates_that_start_together_are_recorded_in_one_write(store, monkeypatch):
     handled = []
-
-    async def handler(event, data):
-        handled.append(event.update_id)
-
-    def update(update_id):
-        return Update.model_validate({"update_id": update_id, "message": {
-            "message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}})
-
+    handler, update = recorder(handled), text_update
     store.write(fsm.record_update, 3)  # handled before a restart
     writes = Spy(monkeypatch, store, "awrite")
     dedupe = UpdateDeduplicator(store)
@@ -357,15 +357,9 @@ async def test_updates_that_start_together_are_recorded_in_one_write(store, monk
 
 async def test_a_failed_record_fails_every_update_waiting_on_it(store):
     handled = []
-
-    async def handler(event, data):
-        handled.append(event.update_id)
-
-    update = Update.model_validate({"update_id": 9, "message": {
-        "message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}})
     dedupe = UpdateDeduplicator(store)
     store.close()
-    results = await asyncio.gather(dedupe(handler, update, {}), dedupe(handler, update, {}),
+    results = await asyncio.gather(*(dedupe(recorder(handled), text_update(9), {}) for _ in range(2)),
                                    return_exceptions=True)
     assert all("closed" in str(r) for r in results) and handled == []
 
@@ -381,13 +375,7 @@ async def test_old_update_ids_are_pruned(store):
 
     store.write(fill)
     handled = []
-
-    async def handler(event, data):
-        handled.append(event.update_id)
-
-    def update(update_id):
-        return Update.model_validate({"update_id": update_id, "message": {
-            "message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}})
+    handler, update = recorder(handled), text_update
 
     # the middleware prunes before its first update, then every prune_interval:
     # 240_000 is too old; then 10 and 120_000 are more than 100,000 below the
