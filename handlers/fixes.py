@@ -166,6 +166,14 @@ async def notify(bot: Bot, people, user_id: int, msgid: str, **values) -> None:
         log.warning("could not notify %s: %s", user_id, exc)
 
 
+async def tell_reviewers(bot: Bot, people, author: int, msgid: str, **values) -> None:
+    """Tell every lead and admin but the author that something waits in /review:
+    a submission should not wait for somebody to think of looking."""
+    for reviewer in await people.list():
+        if reviewer.can("lead") and reviewer.user_id != author:
+            await notify(bot, people, reviewer.user_id, msgid, **values)
+
+
 def author_id(author: str) -> int | None:
     return int(author) if author.isdigit() else None
 
@@ -414,7 +422,7 @@ async def stats_command(message: Message, app, person):
 
 # -- trainers: suggestions, their own fixes ---------------------------------------
 
-async def suggest_command(message: Message, app, person):
+async def suggest_command(message: Message, bot: Bot, app, people, person):
     if not can(person.role, "trainer"):
         await message.answer(_("Only trainers, leads and admins can suggest glossary terms."))
         return
@@ -427,6 +435,10 @@ async def suggest_command(message: Message, app, person):
     except suggestions.SuggestionError as exc:
         await message.answer(q(str(exc)))
         return
+    await tell_reviewers(bot, people, person.user_id,
+                         N_("New glossary suggestion #{id} from {name}: «{term}» = «{proposal}». /review"),
+                         id=sid, name=q(person.label), term=q(clip(term.strip(), 200)),
+                         proposal=q(clip(proposal.strip(), 200)))
     await message.answer(_("Suggestion #{id} received; a lead will review it.").format(id=sid))
 
 

@@ -27,12 +27,13 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import fixes
 from bot.people import can
+from bot.telegram import N_
 from bot.text import detect_language
 from bot.translate import TranslationError
 from glossary.model import LANG_NAMES
 
 from .filters import command_or_in, known, private
-from .fixes import clip, full_blocks, keyboard, typed
+from .fixes import clip, full_blocks, keyboard, tell_reviewers, typed
 from .render import pack, q
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -256,7 +257,7 @@ def create_and_submit(db, **fields) -> int:
     return fix_id
 
 
-async def submit(callback: CallbackQuery, app, person, state: FSMContext):
+async def submit(callback: CallbackQuery, bot: Bot, app, people, person, state: FSMContext):
     data = await state.get_data()
     await callback.answer()
     lang = await original_language(data, person.lang)
@@ -269,6 +270,10 @@ async def submit(callback: CallbackQuery, app, person, state: FSMContext):
         await callback.message.answer(q(str(exc)))
         return
     await state.clear()  # the photo files now belong to the fix: not discarded
+    # The reviewers first: when the author reads "received", the leads know.
+    await tell_reviewers(bot, people, person.user_id,
+                         N_("New fix #{id} to review, from {name}: «{symptom}». /review"),
+                         id=fix_id, name=q(person.label), symptom=q(clip(data["symptom"], 200)))
     await callback.message.answer(_("Received: fix #{id} waits for a lead's review.").format(id=fix_id))
 
 

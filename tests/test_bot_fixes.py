@@ -91,6 +91,11 @@ async def test_submit_approve_find_in_french_and_feedback(harness):
         await h.invite("lead", LEAD)
         await h.invite("operator", OPERATOR, language_code="fr")
         fix_id = await submit_fix(h, TRAINER, "Coater unwind tension alarm, the web flutters.")
+        # The lead and the admin were told before the author heard "received"; not the author.
+        for reviewer in (LEAD, ADMIN):
+            [told] = [p["text"] for p in tg.sent(reviewer) if f"#{fix_id} to review" in p["text"]]
+            assert "Coater unwind tension alarm" in told and "/review" in told
+        assert not [p for p in tg.sent(TRAINER) if "to review" in p["text"]]
         # Written before the bot said so: the row is there, pending, with its photo.
         assert one(h, "SELECT status FROM fix WHERE id = ?", fix_id) == ("pending",)
         file_id, path = one(h, "SELECT file_id, local_path FROM fix_photo WHERE snippet_id = ?", fix_id)
@@ -263,8 +268,14 @@ async def test_suggestion_in_the_review_queue_and_stats(harness):
     h = harness
     async with h.running():
         await h.invite("trainer", TRAINER)
-        received = await ask(h, TRAINER, "/suggest coater = coucheuse")
+        await h.invite("lead", LEAD, language_code="zh")
+        received = await ask(h, TRAINER, "/suggest coater = <b>coucheuse</b>")
         sid = int(re.search(r"#(\d+)", received).group(1))
+        # Each reviewer is told in their own language, the proposal escaped.
+        [told_zh] = [p["text"] for p in h.tg.sent(LEAD) if f"#{sid}" in p["text"]]
+        assert "新的术语建议" in told_zh and "&lt;b&gt;coucheuse&lt;/b&gt;" in told_zh
+        [told_en] = [p["text"] for p in h.tg.sent(ADMIN) if f"suggestion #{sid}" in p["text"]]
+        assert "/review" in told_en
         [item] = await h.ask(ADMIN, ADMIN, "/review")
         assert "coucheuse" in item
         await press(h, ADMIN, f"rv:s:{sid}:a")
