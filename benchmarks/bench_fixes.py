@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import build_in_child, pct, timed  # noqa: E402 - benchmarks/ is on sys.path
 
 from bot import fixes as fx  # noqa: E402
+from bot import knowledge  # noqa: E402
 from bot.storage import Storage  # noqa: E402
 from glossary import LANGS, Glossary  # noqa: E402
 from glossary.normalize import normalize  # noqa: E402
@@ -137,7 +138,7 @@ def main() -> None:
 
     storage = Storage(path, seed=False)
     db = storage.conn()
-    kb = fx.FixBase(storage, Glossary(storage.conn))
+    kb = knowledge.FixBase(storage, Glossary(storage.conn))
     n_fixes, n_texts = db.execute("SELECT (SELECT count(*) FROM fix WHERE status = 'approved'), "
                                   "(SELECT count(*) FROM fix_text)").fetchone()
     print(f"{n_fixes:,} approved fixes, {n_texts:,} texts")

@@ -417,10 +417,11 @@ def fixes() -> None:
 @with_app
 def fixes_import(app: App, file: Path) -> None:
     """Merge FILE (.yaml, .yml or .json) into the fixes by slug (all or nothing)."""
-    from . import fixes as fixes_mod
+    from .fix_files import read_fixes
+    from .fixes import import_fixes
 
-    items, where = fixes_mod.read_fixes(file)
-    report = app.storage.write(fixes_mod.import_fixes, items, _actor(), where)
+    items, where = read_fixes(file)
+    report = app.storage.write(import_fixes, items, _actor(), where)
     console.print(f"{file.name}: {report}")
 
 
@@ -430,13 +431,14 @@ def fixes_import(app: App, file: Path) -> None:
 @with_app
 def fixes_export(app: App, file: Path, force: bool) -> None:
     """Write every fix (all statuses) to FILE: YAML or JSON, from the extension."""
-    from . import fixes as fixes_mod
+    from .fix_files import write_fixes
+    from .fixes import all_fixes
 
     if file.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise click.ClickException(f"{file.name}: use a .yaml, .yml or .json file")
-    items = app.storage.read(fixes_mod.all_fixes)
+    items = app.storage.read(all_fixes)
     fmt = "json" if file.suffix.lower() == ".json" else "yaml"
-    _write_safely(file, force, lambda tmp: fixes_mod.write_fixes(items, tmp, fmt=fmt))
+    _write_safely(file, force, lambda tmp: write_fixes(items, tmp, fmt=fmt))
     console.print(f"{len(items)} fixes written to {file}")
 
 
@@ -448,7 +450,7 @@ def fixes_export(app: App, file: Path, force: bool) -> None:
 @with_app
 def fixes_search(app: App, query: str, lang: str | None, limit: int, as_json: bool) -> None:
     """Search the approved fixes: alarm codes, machine words in any language, symptoms."""
-    from .fixes import FixBase
+    from .knowledge import FixBase
 
     results = FixBase(app.storage, app.glossary).search(query, lang, limit, user=_actor())
     if as_json:

@@ -28,12 +28,7 @@ import sqlite_utils
 
 from glossary import store as glossary_store
 
-from . import chats
-from . import fixes
-
-from . import memory
-from . import people
-from . import suggestions
+from . import chats, fix_files, fixes, memory, people, suggestions
 
 T = TypeVar("T")
 
@@ -58,7 +53,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 SEEDS: list[Callable[[sqlite_utils.Database], object]] = [
     glossary_store.seed,
     memory.seed,
-    fixes.seed,
+    fix_files.seed,
 ]
 
 

@@ -26,7 +26,8 @@ from aiogram.utils.i18n import gettext
 from aiogram.utils.i18n import gettext as _
 
 from bot import fixes, review, suggestions
-from bot.fixes import FixBase, FixError
+from bot.fixes import FixError
+from bot.knowledge import FixBase
 from bot.people import can
 from bot.telegram import N_
 from glossary.model import LANG_NAMES

@@ -1,5 +1,6 @@
-"""The knowledge base of fixes: state machine, permissions, translations,
-corrections, search, import/export, samples."""
+"""The knowledge base of fixes (bot/fixes.py, bot/knowledge.py,
+bot/fix_files.py): state machine, permissions, translations, corrections,
+search, import/export, samples."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from bot import fix_files, knowledge
 from bot import fixes as fx
 from bot.memory import TranslationMemory
 from bot.storage import connect, migrate, run_in_transaction
@@ -46,7 +48,7 @@ def st_(empty_storage):
 
 @pytest.fixture
 def kb(st_):
-    return fx.FixBase(st_, Glossary(st_.conn))
+    return knowledge.FixBase(st_, Glossary(st_.conn))
 
 
 def draft(storage, author=TRAINER, **kw) -> int:
@@ -212,7 +214,7 @@ def test_approve_translates_into_the_other_languages(st_, tmp_path, packages):
     glossary = Glossary(st_.conn)
     engine = make_engine(tmp_path, glossary, TranslationMemory(st_.conn), packages,
                          pairs=("zh_en", "en_fr", "en_ms"))
-    kb = fx.FixBase(st_, glossary, engine)
+    kb = knowledge.FixBase(st_, glossary, engine)
     fix_id = draft(st_)
     st_.write(fx.submit, fix_id, TRAINER)
     report = kb.approve(fix_id, LEAD)
@@ -231,7 +233,7 @@ def test_approve_translates_into_the_other_languages(st_, tmp_path, packages):
 def test_approve_without_models_still_approves(st_, tmp_path, packages):
     glossary = Glossary(st_.conn)
     engine = make_engine(tmp_path, glossary, TranslationMemory(st_.conn), packages)  # none installed
-    kb = fx.FixBase(st_, glossary, engine)
+    kb = knowledge.FixBase(st_, glossary, engine)
     fix_id = draft(st_)
     st_.write(fx.submit, fix_id, TRAINER)
     report = kb.approve(fix_id, LEAD)
@@ -245,7 +247,7 @@ def test_approve_without_models_still_approves(st_, tmp_path, packages):
 async def test_async_approve_and_search(st_, tmp_path, packages):
     glossary = Glossary(st_.conn)
     engine = make_engine(tmp_path, glossary, TranslationMemory(st_.conn), packages, pairs=("zh_en",))
-    kb = fx.FixBase(st_, glossary, engine)
+    kb = knowledge.FixBase(st_, glossary, engine)
     fix_id = draft(st_)
     await st_.awrite(fx.submit, fix_id, TRAINER)
     report = await kb.aapprove(fix_id, LEAD)
@@ -416,13 +418,13 @@ YAML_OK = """\
 def test_import_export_round_trip(st_, kb, tmp_path, suffix):
     src = tmp_path / "in.yaml"
     src.write_text(YAML_OK, encoding="utf-8")
-    items, where = fx.read_fixes(src)
+    items, where = fix_files.read_fixes(src)
     assert where == ["line 1 (fix 1)", "line 12 (fix 2)"]
     assert str(st_.write(fx.import_fixes, items, "cli:test", where)) == "2 added, 0 updated, 0 unchanged"
     assert kb.search("E203", "fr")[0].kind == "machine"
     out = tmp_path / f"out{suffix}"
-    fx.write_fixes(st_.read(fx.all_fixes), out)
-    again, where = fx.read_fixes(out)
+    fix_files.write_fixes(st_.read(fx.all_fixes), out)
+    again, where = fix_files.read_fixes(out)
     assert str(st_.write(fx.import_fixes, again, "cli:test", where)) == "0 added, 0 updated, 2 unchanged"
     again[1].status = "approved"
     assert str(st_.write(fx.import_fixes, again, "cli:test", where)) == "0 added, 1 updated, 1 unchanged"
@@ -447,7 +449,7 @@ def test_bad_files_name_the_line_and_import_nothing(st_, tmp_path, name, text, m
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     with pytest.raises(fx.FixError, match=message):
-        items, where = fx.read_fixes(path)
+        items, where = fix_files.read_fixes(path)
         st_.write(fx.import_fixes, items, "cli:test", where)
     assert st_.conn().execute("SELECT count(*) FROM fix").fetchone()[0] == 0
 
@@ -461,10 +463,10 @@ def test_samples_load_once(storage):
     assert n >= 30 and samples == n and equipment >= 8
     areas = db.execute("SELECT count(DISTINCT c.category) FROM fix f JOIN concept c ON c.id = f.equipment")
     assert areas.fetchone()[0] >= 8
-    assert fx.seed(db) is None  # loaded once
+    assert fix_files.seed(db) is None  # loaded once
     assert db.execute("SELECT count(*) FROM fix WHERE status = 'approved'").fetchone()[0] >= 1
     # The operator at 3 a.m.: French words, a fix written by a Chinese expert.
-    best = fx.FixBase(storage, Glossary(storage.conn)).search("enduiseuse alarme tension", "fr")[0]
+    best = knowledge.FixBase(storage, Glossary(storage.conn)).search("enduiseuse alarme tension", "fr")[0]
     assert best.equipment == "coater" and best.original_lang != "fr"
 
 

@@ -1,0 +1,119 @@
+"""Fixes in files: YAML/JSON import and export, and the sample fixes seeded
+into a new database.
+
+    items, where = read_fixes("fixes.yaml")          # FixData, and "line N" for each
+    storage.write(import_fixes, items, "cli:alice", where)
+    write_fixes(storage.read(all_fixes), "out.yaml")
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from glossary.store import ImportReport
+
+from .fixes import FixData, FixError, import_fixes
+
+SAMPLES = "data/sample_fixes.yaml"  # inside the bot package
+SAMPLES_VERSION = "1"
+
+
+def _item(raw: Any) -> FixData:
+    if not isinstance(raw, dict):
+        raise FixError("each fix must be a mapping")
+    known = {"slug", "sample", "status", "equipment", "codes", "original_lang", "author",
+             "photos", "texts", "reject_reason"}
+    if set(raw) - known:
+        raise FixError(f"unknown field(s): {', '.join(sorted(map(str, set(raw) - known)))}")
+    if not isinstance(raw.get("texts"), dict):
+        raise FixError("texts: a mapping of language → text is required")
+    return FixData(slug=raw.get("slug"), equipment=raw.get("equipment"),
+                   original_lang=raw.get("original_lang"), texts=raw["texts"],
+                   codes=raw.get("codes") or [], author=str(raw.get("author", "import")),
+                   sample=bool(raw.get("sample", False)), status=raw.get("status", "draft"),
+                   reject_reason=raw.get("reject_reason"), photos=raw.get("photos") or [])
+
+
+def _yaml_items(text: str) -> tuple[list, list[int]]:
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:  # an empty file: no fixes
+            return [], []
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        raise FixError(f"{line}not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, list):
+        raise FixError("line 1: the file must be a list of fixes")
+    return data, [n.start_mark.line + 1 for n in node.value]
+
+
+def _json_items(text: str) -> tuple[list, list[int]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FixError(f"line {exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(data, list):
+        raise FixError("line 1: the file must be a list of fixes")
+    # Where each item starts: decode the array again, one item at a time.
+    decoder, lines, pos = json.JSONDecoder(), [], text.index("[") + 1
+    for _ in data:
+        while text[pos] in " \t\r\n,":
+            pos += 1
+        lines.append(text.count("\n", 0, pos) + 1)
+        pos = decoder.raw_decode(text, pos)[1]
+    return data, lines
+
+
+def read_fixes(path: str | Path, text: str | None = None) -> tuple[list[FixData], list[str]]:
+    """Fixes from a .yaml/.yml/.json file, and where each one starts."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise FixError(f"{path.name}: use a .yaml, .yml or .json file")
+    if text is None:
+        text = path.read_bytes().decode("utf-8-sig")
+    raw, lines = _json_items(text) if suffix == ".json" else _yaml_items(text)
+    items, where = [], []
+    for i, (item, line) in enumerate(zip(raw, lines), 1):
+        at = f"line {line} (fix {i})"
+        try:
+            items.append(_item(item))
+        except FixError as exc:
+            raise FixError(f"{at}: {exc}") from None
+        where.append(at)
+    return items, where
+
+
+def write_fixes(fixes: list[FixData], path: str | Path, fmt: str | None = None) -> None:
+    path = Path(path)
+    data = [f.to_dict() for f in fixes]
+    if (fmt or path.suffix.lower().lstrip(".")) == "json":
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    else:
+        import yaml
+
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100),
+                        encoding="utf-8")
+
+
+def seed(db) -> ImportReport | None:
+    """Load the shipped sample fixes once, if the file ships with this version."""
+    if db.execute("SELECT 1 FROM meta WHERE key = 'fixes_seed_version'").fetchone():
+        return None
+    source = resources.files("bot").joinpath(SAMPLES)
+    if not source.is_file():
+        return None  # not shipped (yet): loaded at the first start that has it
+    items, where = read_fixes(Path(SAMPLES), source.read_text(encoding="utf-8-sig"))
+    report = import_fixes(db, items, "seed", where=[f"{SAMPLES} {w}" for w in where])
+    db.execute("INSERT INTO meta (key, value) VALUES ('fixes_seed_version', ?)", [SAMPLES_VERSION])
+    return report
