@@ -183,6 +183,17 @@ def glossary_import(app: App, file: Path) -> None:
         report = app.storage.write(glossary_store.upsert_concepts, concepts, actor,
                                lambda n: progress.advance(task, n))
     console.print(f"{file.name}: {report}")
+    _respot_fixes(app)
+
+
+def _respot_fixes(app: App) -> None:
+    """New terms may be in old fixes: spot the fixes' concepts again (only
+    when the glossary changed since they were spotted)."""
+    from .fixes import reindex_concepts
+
+    done = reindex_concepts(app.storage.write, app.storage.read)
+    if done:
+        console.print(f"glossary concepts spotted again in {done} fixes")
 
 
 @glossary.command("export")
@@ -440,6 +451,15 @@ def fixes_export(app: App, file: Path, force: bool) -> None:
     fmt = "json" if file.suffix.lower() == ".json" else "yaml"
     _write_safely(file, force, lambda tmp: write_fixes(items, tmp, fmt=fmt))
     console.print(f"{len(items)} fixes written to {file}")
+
+
+@fixes.command("reindex")
+@with_app
+def fixes_reindex(app: App) -> None:
+    """Spot the glossary concepts in every fix again, if the glossary changed
+    since (`glossary import` does it too; this is for a run that was cut short)."""
+    _respot_fixes(app)
+    console.print("the fixes' glossary concepts are up to date")
 
 
 @fixes.command("search")

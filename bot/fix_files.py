@@ -15,7 +15,7 @@ from typing import Any
 
 from glossary.store import ImportReport
 
-from .fixes import FixData, FixError, import_fixes
+from .fixes import FixData, FixError, import_fixes, mark_concepts_fresh
 
 SAMPLES = "data/sample_fixes.yaml"  # inside the bot package
 SAMPLES_VERSION = "1"
@@ -116,4 +116,6 @@ def seed(db) -> ImportReport | None:
     items, where = read_fixes(Path(SAMPLES), source.read_text(encoding="utf-8-sig"))
     report = import_fixes(db, items, "seed", where=[f"{SAMPLES} {w}" for w in where])
     db.execute("INSERT INTO meta (key, value) VALUES ('fixes_seed_version', ?)", [SAMPLES_VERSION])
+    if db.execute("SELECT count(*) FROM fix").fetchone()[0] == report.added:
+        mark_concepts_fresh(db)  # a new database: every fix was spotted just now
     return report

@@ -510,6 +510,55 @@ def _refresh_concepts(db, fix_id: int) -> None:
                         [(c, fix_id) for c in sorted(concepts)])
 
 
+# The concepts a fix mentions are spotted when it is saved, with the glossary
+# of that moment. A glossary import can add a term that old fixes contain: the
+# glossary revision they were last spotted at (meta 'fix_concepts_rev') says
+# when all must be spotted again. That goes in chunks, one transaction each,
+# so that the bot's own writes (another process, perhaps) never wait long.
+REINDEX_CHUNK = 100
+
+
+def concepts_stale(db) -> bool:
+    """Whether the glossary changed since the fixes' concepts were spotted."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'fix_concepts_rev'").fetchone()
+    return row is None or int(row[0]) != glossary_rev(db)
+
+
+def reindex_chunk(db, after_id: int, rev: int, limit: int = REINDEX_CHUNK) -> list[int]:
+    """Spot the concepts of the next ``limit`` fixes after ``after_id``; their
+    ids. None left ([]): the fixes are marked spotted at glossary revision
+    ``rev``, the one the run started with (if the glossary moved since, they
+    stay stale and the next run starts over)."""
+    ids = [r[0] for r in db.execute("SELECT id FROM fix WHERE id > ? ORDER BY id LIMIT ?",
+                                    [after_id, limit])]
+    for fix_id in ids:
+        _refresh_concepts(db, fix_id)
+    if not ids and glossary_rev(db) == rev:
+        mark_concepts_fresh(db)
+    return ids
+
+
+def mark_concepts_fresh(db) -> None:
+    """Record that every fix was spotted with the glossary as it is now."""
+    db.execute("INSERT INTO meta (key, value) VALUES ('fix_concepts_rev', ?) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [str(glossary_rev(db))])
+
+
+def reindex_concepts(write, read, progress=None, chunk: int = REINDEX_CHUNK) -> int:
+    """Spot every fix's concepts again if the glossary changed since the last
+    time; how many fixes were done. ``write``/``read``: ``Storage.write`` and
+    ``Storage.read`` (blocking: from a thread, not the event loop).
+    ``progress(n)`` is called after each chunk."""
+    done = 0
+    while read(concepts_stale):
+        rev, after = read(glossary_rev), 0
+        while ids := write(reindex_chunk, after, rev, chunk):
+            done, after = done + len(ids), ids[-1]
+            if progress:
+                progress(done)
+    return done
+
+
 def _put_text(db, fix_id: int, lang: str, t: FixText, actor: Actor, now: str) -> None:
     db.execute(
         "INSERT INTO fix_text (snippet_id, lang, symptom, cause, steps, safety, kind, norm, "

@@ -272,9 +272,11 @@ def N_(message: str) -> str:
     return message
 
 
-async def warm_up(**_) -> None:
+async def warm_up(app: App, dispatcher: Dispatcher, **_) -> None:
     """Load the language detector (~50 MB, ~1 s) before the first message
     rather than during it. Translation models still load on first use.
+    Start spotting the fixes' glossary concepts again if the glossary changed
+    while the bot was not running (in the background, in small transactions).
 
     Then freeze what start-up allocated (aiogram's and pydantic's ~250 MB of
     objects) out of the garbage collector's sight: a full collection walking
@@ -285,8 +287,25 @@ async def warm_up(**_) -> None:
     from .text import latin_identifier
 
     await asyncio.get_running_loop().run_in_executor(None, latin_identifier)
+    dispatcher["respot"] = asyncio.ensure_future(respot_fixes(app))  # referenced: not collected
     gc.collect()
     gc.freeze()
+
+
+async def respot_fixes(app: App) -> int:
+    from .fixes import reindex_concepts
+    from .storage import StorageError
+
+    try:
+        done = await asyncio.to_thread(reindex_concepts, app.storage.write, app.storage.read)
+    except StorageError:  # closed at shutdown: the next start carries on
+        return 0
+    except Exception:  # noqa: BLE001 - a background task: log it, the bot goes on
+        log.exception("could not spot the glossary concepts of the fixes again")
+        return 0
+    if done:
+        log.info("glossary concepts spotted again in %d fixes", done)
+    return done
 
 
 def inline_sync_filters(router) -> None:

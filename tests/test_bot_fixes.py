@@ -303,3 +303,24 @@ async def test_a_pending_fix_can_be_edited_by_its_author_only(harness):
         assert cause == "The splice tape is too thick."
         usage = await ask(h, TRAINER, "/editfix x y")
         assert "/editfix ID FIELD TEXT" in usage
+
+
+async def test_the_bot_spots_the_fixes_again_after_a_glossary_change(harness):
+    """A glossary imported while the bot was stopped (or by an older version):
+    the bot spots the fixes' concepts again at start, in the background."""
+    from bot import fixes
+    from glossary import store as glossary_store
+    from tests.conftest import concept
+
+    h = harness
+    h.app.storage.write(glossary_store.upsert_concepts,
+                        [concept("zz-widget", en="zz widget", fr="zz bidule")], "tests")
+    assert h.app.storage.read(fixes.concepts_stale)
+    async with h.running():
+        for _ in range(200):
+            if not h.app.storage.read(fixes.concepts_stale):
+                break
+            await asyncio.sleep(0.05)
+        assert not h.app.storage.read(fixes.concepts_stale)
+        [reply] = await h.ask(ADMIN, ADMIN, "coater")  # and the bot answers meanwhile
+        assert reply

@@ -470,6 +470,39 @@ def test_samples_load_once(storage):
     assert best.equipment == "coater" and best.original_lang != "fr"
 
 
+def test_a_new_database_has_its_fixes_spotted_already(storage):
+    assert not storage.read(fx.concepts_stale)
+    assert fx.reindex_concepts(storage.write, storage.read) == 0
+
+
+# -- concepts spotted again when the glossary changes ------------------------------------
+
+STUCK = concept("dancer-stuck", zh="浮动辊卡住", ko="댄서 롤 고착", ms="penggelek tersekat",
+                fr="danseur bloqué", en="stuck dancer roll")
+
+
+def test_fixes_are_spotted_again_in_chunks_after_a_glossary_change(st_, kb):
+    ids = [approved(st_) for _ in range(5)]
+    assert fx.reindex_concepts(st_.write, st_.read) == 5  # never spotted at this revision
+    assert kb.search("danseur bloqué", "fr") == []
+    st_.write(glossary_store.upsert_concepts, [STUCK], "tests")
+    assert st_.read(fx.concepts_stale)
+    progress = []  # chunks of 2: three transactions, and a last one that finds none left
+    assert fx.reindex_concepts(st_.write, st_.read, progress.append, chunk=2) == 5
+    assert progress == [2, 4, 5]
+    assert not st_.read(fx.concepts_stale)
+    assert sorted(r.id for r in kb.search("danseur bloqué", "fr")) == ids
+
+
+def test_a_glossary_change_during_a_run_leaves_the_fixes_stale(st_):
+    approved(st_)
+    rev = st_.read(glossary_store.glossary_rev)
+    st_.write(glossary_store.upsert_concepts, [STUCK], "tests")  # moved after the run began
+    assert st_.write(fx.reindex_chunk, 0, rev) != []
+    assert st_.write(fx.reindex_chunk, 10**9, rev) == []
+    assert st_.read(fx.concepts_stale)  # not marked at the old revision: a new pass is due
+
+
 # -- the approval state machine, against a model ---------------------------------------
 
 _DB = {}

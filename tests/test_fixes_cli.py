@@ -86,3 +86,22 @@ def test_bad_file_is_one_line_error_and_imports_nothing(run, tmp_path):
     with sqlite3.connect(run.db) as conn:
         assert conn.execute("SELECT count(*) FROM fix WHERE slug LIKE '%-one'").fetchone()[0] == 0
     assert run("fixes", "export", str(tmp_path / "x.csv")).exit_code == 1
+
+
+def test_a_glossary_import_makes_old_fixes_findable_by_the_new_term(run, imported, tmp_path):
+    """The fix says 浮动辊卡住 (the dancer roll is stuck); the glossary learns
+    the term later, with a French name nothing else has: the French name then
+    finds the old fix."""
+    assert run("fixes", "search", "zzqbloc", "--json").output.strip() == "[]"
+    glossary = tmp_path / "new.csv"
+    glossary.write_text("id,category,equipment,zh,fr,en\n"
+                        "dancer-stuck-zz,general,false,浮动辊卡住,zzqbloc,dancer roll stuck\n",
+                        encoding="utf-8")
+    result = run("glossary", "import", str(glossary))
+    assert result.exit_code == 0, result.output
+    assert "spotted again in" in result.output
+    found = json.loads(run("fixes", "search", "zzqbloc", "--json").output)
+    assert [f["slug"] for f in found] == ["test-coater-wrinkle"]
+    assert "spotted again" not in run("glossary", "import", str(glossary)).output  # unchanged
+    again = run("fixes", "reindex")
+    assert again.exit_code == 0 and "up to date" in again.output and "spotted again" not in again.output
