@@ -320,6 +320,16 @@ def test_full_text_in_any_language(st_, kb):
     assert best[0].in_reader_lang and best[0].kind == "original"
 
 
+def test_two_character_chinese_and_korean_words_the_glossary_lacks(st_, kb):
+    ko = approved(st_, original_lang="ko", symptom="주액 후 누액 발생", cause="씰 불량", steps=["정지"], codes=[])
+    zh = approved(st_, original_lang="zh", symptom="注液后漏液", cause="密封不良", steps=["停机"], codes=[])
+    pending = draft(st_, original_lang="zh", symptom="严重漏液", cause="", steps=["停机"], codes=[])
+    assert [r.id for r in kb.search("누액")] == [ko]
+    assert [r.id for r in kb.search("漏液 报告")] == [zh]  # pending fixes stay out
+    assert pending not in [r.id for r in kb.search("漏液")]
+    assert kb.search("누") == [] and kb.search("漏") == []  # one character: too vague
+
+
 def test_feedback_reorders_equal_matches_only(st_, kb):
     a = approved(st_, codes=["E-500"])
     b = approved(st_, codes=["E-500"])
