@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
@@ -18,10 +19,19 @@ async def unknown_command(message: Message):
     await message.answer(_("I do not know this command. /help lists what you can do."))
 
 
+async def lost_dialogue(message: Message, state: FSMContext):
+    # Free text reaches this far only inside a dialogue that no router knows:
+    # a state saved by an older version. End it rather than drop every
+    # message this person sends from now on.
+    await state.clear()
+    await message.answer(_("Your earlier conversation with me had ended. Please send that again."))
+
+
 def make_router() -> Router:
     """A new router with this module's handlers (one per Dispatcher)."""
     router = Router(name="fallback")
     router.message.filter(private, known)
     router.message(~F.text)(not_text)
     router.message(F.text.startswith("/"))(unknown_command)
+    router.message(F.text)(lost_dialogue)
     return router

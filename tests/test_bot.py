@@ -450,3 +450,20 @@ async def test_what_no_feature_takes_gets_a_short_answer(harness):
         assert unknown == above and "/help" in unknown
         assert photo != unknown and photo
         assert await harness.people.get(95) is not None  # nothing else happened to them
+
+
+async def test_a_dialogue_this_version_does_not_know_is_ended_not_a_trap(harness):
+    """A state saved by an older version (a renamed dialogue): free text would
+    match no handler and be dropped, forever. The fallback ends it."""
+    from aiogram.fsm.storage.base import StorageKey
+
+    from bot import fsm
+
+    key = fsm.key_text(StorageKey(bot_id=int(harness.tg.token.split(":")[0]), chat_id=96, user_id=96))
+    harness.app.storage.write(fsm._write_state, key, "OldFlow:step")
+    async with harness.running():
+        await harness.invite("operator", 96)
+        [ended] = await harness.ask(96, 96, "coater")
+        assert "ended" in ended
+        [card] = await harness.ask(96, 96, "coater")
+        assert "coater" in card.lower() and "ended" not in card
