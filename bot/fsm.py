@@ -239,11 +239,6 @@ class SQLiteStorage(BaseStorage):
 # Redelivered updates
 
 
-def record_update(db: sqlite_utils.Database, update_id: int, prune: bool = False) -> bool:
-    """Record ``update_id`` as processed; False if it was already."""
-    return record_updates(db, [update_id], prune)[0]
-
-
 def record_updates(db: sqlite_utils.Database, update_ids: list[int],
                    prune: bool = False) -> list[bool]:
     """Record each id as processed, in order; for each, False if it was already

@@ -32,7 +32,7 @@ from bot.people import can
 from bot.telegram import N_
 from glossary.model import LANG_NAMES
 
-from .filters import command_or_in, known, private
+from .filters import command_or_in, is_command, known, private
 from .render import LIMIT, pack, q, split_plain
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def args_of(callback: CallbackQuery) -> list[str]:
 
 def typed(message: Message) -> bool:
     """Text that is not a command: commands keep working in the middle of a dialogue."""
-    return bool(message.text) and not message.text.startswith("/")
+    return bool(message.text) and not is_command(message.text)
 
 
 def int_or_none(text: str) -> int | None:

@@ -343,7 +343,7 @@ async def test_two_copies_at_once_run_the_handler_once(store):
 async def test_updates_that_start_together_are_recorded_in_one_write(store, monkeypatch):
     handled = []
     handler, update = recorder(handled), text_update
-    store.write(fsm.record_update, 3)  # handled before a restart
+    store.write(fsm.record_updates, [3])  # handled before a restart
     writes = Spy(monkeypatch, store, "awrite")
     dedupe = UpdateDeduplicator(store)
     await asyncio.gather(*(dedupe(handler, update(n), {}) for n in (1, 2, 3, 4, 2, 5)))
@@ -369,8 +369,7 @@ async def test_old_update_ids_are_pruned(store):
     old = (now - fsm.KEEP_UPDATES_FOR - timedelta(minutes=1)).isoformat(timespec="seconds")
 
     def fill(db):
-        for update_id in (10, 120_000, 230_000, 240_000):
-            fsm.record_update(db, update_id)
+        fsm.record_updates(db, [10, 120_000, 230_000, 240_000])
         db.execute("UPDATE processed_update SET at = ? WHERE update_id = 240000", [old])
 
     store.write(fill)
