@@ -6,7 +6,7 @@ a fake Bot API server on loopback.
     .venv/bin/python benchmarks/bench_bot.py [--quick] [--updates 10000] [--rate 300]
 
 The bot runs in this process exactly as ``shopbot run`` runs it
-(bot/telegram.py ``run``): ``App(Settings(db=..., models_dir=<empty>))``,
+(bot/telegram/wiring.py ``run``): ``App(Settings(db=..., models_dir=<empty>))``,
 ``build_dispatcher``, ``build_bot``, the command menu registered, logging at
 INFO to a file with the token redaction, and ``dp.start_polling(bot,
 handle_signals=False, tasks_concurrency_limit=64, allowed_updates=...)`` with
@@ -605,7 +605,7 @@ class ErrorCount(logging.Handler):
 
 
 async def bench(args) -> None:
-    import bot.telegram as telegram
+    import bot.telegram.wiring as telegram
     from bot.app import App
     from bot.config import Settings
     from bot.storage import Storage

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import build_in_child, pct, timed  # noqa: E402 - benchmarks/ is on sys.path
 
-from bot import fixes as fx  # noqa: E402
-from bot import knowledge  # noqa: E402
+from bot.knowledge import fixes as fx  # noqa: E402
+from bot.knowledge import search as knowledge  # noqa: E402
 from bot.storage import Storage  # noqa: E402
 from glossary import LANGS, Glossary  # noqa: E402
 from glossary.normalize import normalize  # noqa: E402

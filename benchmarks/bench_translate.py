@@ -68,11 +68,11 @@ sys.path.insert(0, str(ROOT))
 
 from common import pct, rss_mb  # noqa: E402 - benchmarks/ is on sys.path
 
-from bot.memory import TranslationMemory  # noqa: E402
-from bot.models import ModelStore  # noqa: E402
+from bot.translation.memory import TranslationMemory  # noqa: E402
+from bot.translation.models import ModelStore  # noqa: E402
 from bot.storage import Storage  # noqa: E402
-from bot.text import split_sentences  # noqa: E402
-from bot.translate import TranslationEngine  # noqa: E402
+from bot.translation.text import split_sentences  # noqa: E402
+from bot.translation.engine import TranslationEngine  # noqa: E402
 from glossary import Glossary  # noqa: E402
 from tests.argos_factory import DEFAULT_CORPUS, build_sized_package  # noqa: E402
 

@@ -13,10 +13,10 @@ from functools import cached_property
 from glossary import Glossary
 
 from .config import Settings
-from .memory import TranslationMemory
-from .models import ModelStore
+from .translation.memory import TranslationMemory
+from .translation.models import ModelStore
 from .storage import Storage
-from .translate import TranslationEngine
+from .translation.engine import TranslationEngine
 
 
 class App:

@@ -25,10 +25,10 @@ from glossary import exchange
 from glossary import store as glossary_store
 
 from .config import get_settings
-from . import memory as tm
+from .translation import memory as tm
 from .app import App
-from .models import DEFAULT_INDEX_URL
-from .translate import MissingModelError
+from .translation.models import DEFAULT_INDEX_URL
+from .translation.engine import MissingModelError
 from .storage import StorageError
 
 #: Exit codes: 1 for a refused operation (bad input, not found), 2 for usage
@@ -106,7 +106,7 @@ def run(ctx: click.Context) -> None:
             "or in a .env file.", err=True)
         ctx.exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .telegram import run as run_bot
+    from .telegram.wiring import run as run_bot
 
     with App(settings) as app:
         asyncio.run(run_bot(app, settings.token.get_secret_value(), settings.api_url, settings.admins))
@@ -189,7 +189,7 @@ def glossary_import(app: App, file: Path) -> None:
 def _respot_fixes(app: App) -> None:
     """New terms may be in old fixes: spot the fixes' concepts again (only
     when the glossary changed since they were spotted)."""
-    from .fixes import reindex_concepts
+    from .knowledge.fixes import reindex_concepts
 
     done = reindex_concepts(app.storage.write, app.storage.read)
     if done:
@@ -428,8 +428,8 @@ def fixes() -> None:
 @with_app
 def fixes_import(app: App, file: Path) -> None:
     """Merge FILE (.yaml, .yml or .json) into the fixes by slug (all or nothing)."""
-    from .fix_files import read_fixes
-    from .fixes import import_fixes
+    from .knowledge.files import read_fixes
+    from .knowledge.fixes import import_fixes
 
     items, where = read_fixes(file)
     report = app.storage.write(import_fixes, items, _actor(), where)
@@ -442,8 +442,8 @@ def fixes_import(app: App, file: Path) -> None:
 @with_app
 def fixes_export(app: App, file: Path, force: bool) -> None:
     """Write every fix (all statuses) to FILE: YAML or JSON, from the extension."""
-    from .fix_files import write_fixes
-    from .fixes import all_fixes
+    from .knowledge.files import write_fixes
+    from .knowledge.fixes import all_fixes
 
     if file.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise click.ClickException(f"{file.name}: use a .yaml, .yml or .json file")
@@ -470,7 +470,7 @@ def fixes_reindex(app: App) -> None:
 @with_app
 def fixes_search(app: App, query: str, lang: str | None, limit: int, as_json: bool) -> None:
     """Search the approved fixes: alarm codes, machine words in any language, symptoms."""
-    from .knowledge import FixBase
+    from .knowledge.search import FixBase
 
     results = FixBase(app.storage, app.glossary).search(query, lang, limit, user=_actor())
     if as_json:

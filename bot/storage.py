@@ -28,7 +28,9 @@ import sqlite_utils
 
 from glossary import store as glossary_store
 
-from . import chats, fix_files, fixes, memory, people, suggestions
+from .people import chats, directory as people
+from .knowledge import files as fix_files, fixes, suggestions
+from .translation import memory
 
 T = TypeVar("T")
 

@@ -355,7 +355,7 @@ def read_tbx_report(source) -> tuple[list[Concept], dict[str, int]]:
 
 def parse_xml(data: bytes) -> etree._Element:
     """The root of an XML document, parsed safely: UTF-8 only, no DTD, no
-    entity expansion, no network. Also used for TMX (bot.memory)."""
+    entity expansion, no network. Also used for TMX (bot.translation.memory)."""
     text = _decode(data)  # our own check, for a message naming the line
     found = _INTERNAL_SUBSET.search(text)
     if found:

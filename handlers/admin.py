@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.people import ROLES, PeopleError
+from bot.people.directory import ROLES, PeopleError
 
 from .filters import at_least, command, private
 from .render import pack, q

@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.people import InviteError, can, language_from_telegram
+from bot.people.directory import InviteError, can, language_from_telegram
 from glossary import LANGS
 from glossary.model import LANG_NAMES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.fsm.state import StatesGroup
 from aiogram.types import Message, TelegramObject
 
-from bot.people import can
+from bot.people.directory import can
 
 
 async def known(event: TelegramObject, person=None) -> bool:

@@ -25,11 +25,11 @@ from aiogram.types import CallbackQuery, FSInputFile, InlineKeyboardButton, Inli
 from aiogram.utils.i18n import gettext
 from aiogram.utils.i18n import gettext as _
 
-from bot import fixes, review, suggestions
-from bot.fixes import FixError
-from bot.knowledge import FixBase
-from bot.people import can
-from bot.telegram import N_
+from bot.knowledge import fixes, review, suggestions
+from bot.knowledge.fixes import FixError
+from bot.knowledge.search import FixBase
+from bot.people.directory import can
+from bot.telegram.texts import N_
 from glossary.model import LANG_NAMES
 
 from .filters import command_or_in, is_command, known, private

@@ -11,9 +11,9 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import ChatMemberUpdated, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot import chats
-from bot.people import PeopleError, can
-from bot.translate import TranslationError
+from bot.people import chats
+from bot.people.directory import PeopleError, can
+from bot.translation.engine import TranslationError
 from glossary import LANGS
 
 from .render import FLAGS, q

@@ -8,7 +8,7 @@ import re
 from aiogram import Router
 from aiogram.types import InlineQuery, InlineQueryResultArticle, InputTextMessageContent
 
-from bot.translate import TranslationError
+from bot.translation.engine import TranslationError
 from glossary import LANGS
 
 from .render import concept_card, q

@@ -25,11 +25,11 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot import fixes
-from bot.people import can
-from bot.telegram import N_
-from bot.text import detect_language
-from bot.translate import TranslationError
+from bot.knowledge import fixes
+from bot.people.directory import can
+from bot.telegram.texts import N_
+from bot.translation.text import detect_language
+from bot.translation.engine import TranslationError
 from glossary.model import LANG_NAMES
 
 from .filters import command_or_in, known, private

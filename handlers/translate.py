@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.translate import MissingModelError, Translation, TranslationError
+from bot.translation.engine import MissingModelError, Translation, TranslationError
 from glossary import LANGS
 from glossary.model import LANG_NAMES
 

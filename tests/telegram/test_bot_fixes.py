@@ -8,7 +8,7 @@ import asyncio
 import re
 
 
-from tests.test_bot import ADMIN, Harness, copy_packages, harness  # noqa: F401 - fixtures
+from tests.telegram.test_bot import ADMIN, Harness, copy_packages, harness  # noqa: F401 - fixtures
 
 TRAINER, LEAD, OPERATOR = 400, 401, 402
 BIG = b"\xff\xd8\xff" + b"x" * (10 * 1024 * 1024)
@@ -308,7 +308,7 @@ async def test_a_pending_fix_can_be_edited_by_its_author_only(harness):
 async def test_the_bot_spots_the_fixes_again_after_a_glossary_change(harness):
     """A glossary imported while the bot was stopped (or by an older version):
     the bot spots the fixes' concepts again at start, in the background."""
-    from bot import fixes
+    from bot.knowledge import fixes
     from glossary import store as glossary_store
     from tests.conftest import concept
 

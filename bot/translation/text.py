@@ -295,7 +295,7 @@ def segments_by_script(text: str) -> list[tuple[str, int, int]]:
 
 LATIN_LANGS = ("en", "fr", "ms")
 #: Below these probabilities py3langid is not trusted and the prior decides.
-#: Calibrated on tests/test_text.py's messages with py3langid 0.4 (whose
+#: Calibrated on tests/translation/test_text.py's messages with py3langid 0.4 (whose
 #: probabilities are tempered by text length): right answers on 3+ words
 #: score >= 0.87, the wrong one 0.78; on 1-2 words wrong ones reach 0.66
 #: while "terima kasih" or "tout va bien" score ~1.0.

@@ -17,7 +17,7 @@ def migrate_fsm(db: sqlite_utils.Database) -> None:
     db.execute(
         """
         CREATE TABLE fsm_state (
-            key TEXT PRIMARY KEY,          -- bot.fsm.key_text(StorageKey)
+            key TEXT PRIMARY KEY,          -- bot.telegram.fsm.key_text(StorageKey)
             state TEXT,
             data TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data)),
             updated_at TEXT NOT NULL

@@ -1,4 +1,4 @@
-"""FSM state in SQLite (bot/fsm.py) and redelivered updates, end to end over the fake Telegram."""
+"""FSM state in SQLite (bot/telegram/fsm.py) and redelivered updates, end to end over the fake Telegram."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.types import Message, Update
 
-from bot import fsm
-from bot.fsm import FSMDataError, SQLiteStorage, UpdateDeduplicator
+from bot.telegram import fsm
+from bot.telegram.fsm import FSMDataError, SQLiteStorage, UpdateDeduplicator
 from bot.storage import Storage
 from tests.fake_telegram import FakeTelegram, polling
 

@@ -1,5 +1,5 @@
-"""The knowledge base of fixes (bot/fixes.py, bot/knowledge.py,
-bot/fix_files.py): state machine, permissions, translations, corrections,
+"""The knowledge base of fixes (bot/knowledge/fixes.py, bot/knowledge/search.py,
+bot/knowledge/files.py): state machine, permissions, translations, corrections,
 search, import/export, samples."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from bot import fix_files, knowledge
-from bot import fixes as fx
-from bot.memory import TranslationMemory
+from bot.knowledge import files as fix_files, search as knowledge
+from bot.knowledge import fixes as fx
+from bot.translation.memory import TranslationMemory
 from bot.storage import connect, migrate, run_in_transaction
 from glossary import Glossary
 from glossary import store as glossary_store
 from tests.conftest import SMALL, concept
-from tests.test_translate import make_engine
+from tests.translation.test_engine import make_engine
 
 EXTRA = [
     concept("web-tension", zh="张力", ko="장력", ms="ketegangan", fr="tension de bande|tension",

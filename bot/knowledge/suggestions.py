@@ -17,7 +17,7 @@ import sqlite_utils
 
 from glossary.store import audit, execute_script, utcnow
 
-from . import people
+from bot.people import directory as people
 
 MAX_TERM, MAX_PROPOSAL, MAX_REASON = 200, 1000, 2000
 STATUSES = ("pending", "approved", "rejected")

@@ -20,11 +20,11 @@ import pytest
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as aiogram_gettext
 from babel.messages.catalog import Catalog
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_from_file
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOCALES = ROOT / "bot" / "locales"
 DOMAIN = "shopbot"
 TRANSLATED = ("fr", "zh", "ko", "ms")
@@ -48,8 +48,8 @@ def _msgid(message) -> str:
 def extracted_msgids() -> set[str]:
     ids = {_msgid(m) for _, _, m, _, _ in extract_from_dir(
         ROOT / "handlers", method_map=[("**.py", "python")], keywords=KEYWORDS)}
-    ids |= {_msgid(m) for _, m, _, _ in extract_from_file(
-        "python", ROOT / "bot" / "telegram.py", keywords=KEYWORDS)}
+    ids |= {_msgid(m) for _, _, m, _, _ in extract_from_dir(
+        ROOT / "bot" / "telegram", method_map=[("**.py", "python")], keywords=KEYWORDS)}
     ids.discard("")
     return ids
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.memory import TranslationMemory
+from bot.translation.memory import TranslationMemory
 from tests.fake_telegram import FakeTelegram
-from tests.test_bot import ADMIN, Harness, copy_packages, harness  # noqa: F401 - fixtures
-from tests.test_bot_fixes import ask, markup_buttons, one, press, start_fix, submit_fix, text_of
+from tests.telegram.test_bot import ADMIN, Harness, copy_packages, harness  # noqa: F401 - fixtures
+from tests.telegram.test_bot_fixes import ask, markup_buttons, one, press, start_fix, submit_fix, text_of
 
 TRAINER, TRAINER2, LEAD, OPERATOR = 500, 501, 502, 503
 SAMPLE = "coater-unwind-tension-alarm"  # bot/data/sample_fixes.yaml: E-203, zh original, fr machine
@@ -73,7 +73,7 @@ async def submit_another(h: Harness, user: int, symptom: str, code: str) -> int:
 def relax_flood_limit(h: Harness) -> None:
     """Two whole /newfix flows by one person exceed 20 messages in 30 s; the
     limit itself is tested in test_bot.py."""
-    from bot.telegram import FloodLimit
+    from bot.telegram.wiring import FloodLimit
 
     [flood] = [m for m in h.dp.message.outer_middleware if isinstance(m, FloodLimit)]
     flood.rate = 1000

@@ -37,7 +37,7 @@ from glossary.model import (
     Term,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 TBX_NS = "urn:iso:std:iso:30042:ed-2"
 FORMULA = "=cmd|' /C calc'!A0"
 

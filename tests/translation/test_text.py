@@ -1,4 +1,4 @@
-"""Sentence splitting, language detection and translatability (bot/text.py)."""
+"""Sentence splitting, language detection and translatability (bot/translation/text.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 import pytest
 from hypothesis import given, strategies as st
 
-import bot.text as text_mod
-from bot.text import (DEFAULT_MAX_CHARS, Segment, detect_language, is_translatable, join_segments,
+import bot.translation.text as text_mod
+from bot.translation.text import (DEFAULT_MAX_CHARS, Segment, detect_language, is_translatable, join_segments,
                       segments_by_script, split_sentences)
 
 
@@ -163,7 +163,7 @@ def test_split_rebuilds_exactly_and_offsets_are_sound(message, max_chars):
 # ------------------------------------------------------------ detection
 
 # Realistic shop-floor messages. The first 20 of each language calibrated the
-# thresholds in bot/text.py; the last 10 were written afterwards, held out.
+# thresholds in bot/translation/text.py; the last 10 were written afterwards, held out.
 MESSAGES = {
     "en": """coater stopped again
 need help at line 3

@@ -1,7 +1,7 @@
 """Finding fixes: the search, the cards the bot shows, and ``FixBase``, the
 service the bot and the CLI use for reads, search and the multi-step
 operations (approve, then machine-translate). The fixes themselves (what a
-fix is, its states and who may change them) are in ``bot.fixes``.
+fix is, its states and who may change them) are in ``bot.knowledge.fixes``.
 
     FixBase(storage, glossary, engine).approve(fix_id, 7)   # approved + fr/en/ms/ko texts
     FixBase(storage, glossary).search("enduiseuse alarme tension", "fr")
@@ -25,7 +25,7 @@ from glossary.store import stats as glossary_stats
 from .fixes import (MAX_QUERY, STATUSES, Actor, FixError, FixNotFound, FixText, Photo,
                     add_machine_texts, approve, clean_text, concepts_in, fix_row, fold_code,
                     is_cjk, load_fix, load_texts, log_search)
-from .translate import TranslationError
+from bot.translation.engine import TranslationError
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 that stay findable, reviewed, in every language.
 
 A plain service, no Telegram types, in three modules: this one says what a
-fix is, its states, who may change it, and writes it; ``bot.knowledge`` finds
+fix is, its states, who may change it, and writes it; ``bot.knowledge.search`` finds
 fixes (search, cards) and holds ``FixBase``, the facade for reads and the
-multi-step operations (approve, then machine-translate); ``bot.fix_files``
+multi-step operations (approve, then machine-translate); ``bot.knowledge.files``
 reads and writes fix files and seeds the samples. Functions on a
 ``sqlite_utils.Database`` never open transactions (callers run writes
 through ``Storage.write``).
@@ -51,8 +51,8 @@ from glossary.normalize import is_han, is_hangul, normalize
 from glossary.store import ImportReport, audit, execute_script, glossary_rev
 from glossary.store import utcnow
 
-from . import memory as tm
-from . import people
+from bot.translation import memory as tm
+from bot.people import directory as people
 
 log = logging.getLogger(__name__)
 
@@ -865,7 +865,7 @@ def log_search(db, query: str, lang: str | None, results: int, user: Actor | Non
 
 
 # --------------------------------------------------------------------------
-# Import (files: bot/fix_files.py)
+# Import (files: bot/knowledge/files.py)
 
 
 def import_fixes(db, items: list[FixData], actor: Actor, where: list[str] | None = None) -> ImportReport:

@@ -43,7 +43,7 @@ from aiogram.types import TelegramObject, Update
 from glossary.store import utcnow
 
 if TYPE_CHECKING:  # bot.storage imports this module for its migration
-    from .storage import Storage
+    from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 

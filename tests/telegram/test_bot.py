@@ -12,9 +12,9 @@ import pytest
 
 from bot.app import App
 from bot.config import Settings
-from bot.models import ModelStore
-from bot.people import People
-from bot.telegram import build_bot, build_dispatcher
+from bot.translation.models import ModelStore
+from bot.people.directory import People
+from bot.telegram.wiring import build_bot, build_dispatcher
 from tests.fake_telegram import FakeTelegram, polling
 
 ADMIN = 1001
@@ -341,7 +341,7 @@ async def test_run_registers_menus_logs_username_never_token_and_stops_on_sigter
     import os
     import signal
 
-    from bot.telegram import run
+    from bot.telegram.wiring import run
 
     db = tmp_path / "run.db"
     shutil.copy(seeded_template, db)
@@ -403,7 +403,7 @@ async def test_group_in_five_languages(harness):
 async def test_expired_invite_is_refused(harness):
     from datetime import datetime, timedelta, timezone
 
-    from bot import people as people_service
+    from bot.people import directory as people_service
 
     async with harness.running():
         long_ago = datetime.now(timezone.utc) - timedelta(days=10)
@@ -457,7 +457,7 @@ async def test_a_dialogue_this_version_does_not_know_is_ended_not_a_trap(harness
     match no handler and be dropped, forever. The fallback ends it."""
     from aiogram.fsm.storage.base import StorageKey
 
-    from bot import fsm
+    from bot.telegram import fsm
 
     key = fsm.key_text(StorageKey(bot_id=int(harness.tg.token.split(":")[0]), chat_id=96, user_id=96))
     harness.app.storage.write(fsm._write_state, key, "OldFlow:step")

@@ -1,5 +1,8 @@
 """aiogram wiring: the Bot, the Dispatcher, middlewares, polling, shutdown.
 
+Only the entry point (``bot.cli``) imports this module; it is the one place
+that includes the ``handlers`` routers.
+
 Handlers live in ``handlers/``; everything they need arrives through the
 middlewares here as handler arguments: ``app`` (services), ``person`` (None
 for a stranger), ``lang`` (the reader's language) and ``people``.
@@ -14,7 +17,6 @@ import re
 import signal
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
@@ -33,35 +35,13 @@ from aiohttp.payload import BytesPayload
 
 from glossary import LANGS
 
-from .app import App
+from bot.app import App
 from .fsm import SQLiteStorage, UpdateDeduplicator
-from .people import People, language_from_telegram
+from bot.people.directory import People, language_from_telegram
+
+from .texts import DOMAIN, LOCALES, N_, ensure_catalogs
 
 log = logging.getLogger("shopbot")
-
-LOCALES = Path(__file__).parent / "locales"
-TELEGRAM_LIMIT = 4096
-
-
-def ensure_catalogs(locales: Path = LOCALES) -> None:
-    """Compile any interface catalogue (.po) newer than its .mo.
-
-    ``make`` compiles them at install; this covers a plain ``pip install`` and
-    a .po edited since."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    for po in locales.glob("*/LC_MESSAGES/shopbot.po"):
-        mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        with po.open("rb") as f:
-            catalog = read_po(f)
-        tmp = mo.with_suffix(".mo.tmp")
-        with tmp.open("wb") as f:
-            write_mo(f, catalog)
-        tmp.replace(mo)
-
 
 # -- the token never reaches a log ------------------------------------------
 
@@ -250,7 +230,7 @@ def build_dispatcher(app: App) -> Dispatcher:
                     events_isolation=SimpleEventIsolation())
     dp.update.outer_middleware(UpdateDeduplicator(app.storage))
     context = ContextMiddleware(app, people)
-    i18n = PersonI18n(I18n(path=LOCALES, default_locale="en", domain="shopbot"))
+    i18n = PersonI18n(I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
     flood = FloodLimit()
     for observer in (dp.message, dp.edited_message, dp.callback_query, dp.inline_query,
                      dp.my_chat_member, dp.chat_member):
@@ -267,11 +247,6 @@ def build_dispatcher(app: App) -> Dispatcher:
     return dp
 
 
-def N_(message: str) -> str:
-    """Mark a string for extraction into the catalogues; translated later."""
-    return message
-
-
 async def warm_up(app: App, dispatcher: Dispatcher, **_) -> None:
     """Load the language detector (~50 MB, ~1 s) before the first message
     rather than during it. Translation models still load on first use.
@@ -284,7 +259,7 @@ async def warm_up(app: App, dispatcher: Dispatcher, **_) -> None:
     """
     import gc
 
-    from .text import latin_identifier
+    from bot.translation.text import latin_identifier
 
     await asyncio.get_running_loop().run_in_executor(None, latin_identifier)
     dispatcher["respot"] = asyncio.ensure_future(respot_fixes(app))  # referenced: not collected
@@ -293,8 +268,8 @@ async def warm_up(app: App, dispatcher: Dispatcher, **_) -> None:
 
 
 async def respot_fixes(app: App) -> int:
-    from .fixes import reindex_concepts
-    from .storage import StorageError
+    from bot.knowledge.fixes import reindex_concepts
+    from bot.storage import StorageError
 
     try:
         done = await asyncio.to_thread(reindex_concepts, app.storage.write, app.storage.read)
@@ -366,7 +341,7 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int]) -> N
     await dp["people"].ensure_admins(admins)
     me = await bot.get_me()
     log.info("shopbot running as @%s (id %s)", me.username, me.id)
-    await register_commands(bot, I18n(path=LOCALES, default_locale="en", domain="shopbot"))
+    await register_commands(bot, I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
 
     async def drain(**_):
         # aiogram cancels polling on stop but not the update tasks: wait for

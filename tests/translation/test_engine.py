@@ -11,8 +11,8 @@ import socket
 
 import pytest
 
-from bot.models import ModelStore
-from bot.translate import MissingModelError, TranslationEngine, TranslationError
+from bot.translation.models import ModelStore
+from bot.translation.engine import MissingModelError, TranslationEngine, TranslationError
 from glossary import store as glossary_store
 from tests.conftest import concept
 
@@ -33,7 +33,7 @@ def glossary(small, empty_storage):
 
 @pytest.fixture
 def memory(empty_storage):
-    from bot.memory import TranslationMemory
+    from bot.translation.memory import TranslationMemory
 
     return TranslationMemory(empty_storage.conn)
 
@@ -128,7 +128,7 @@ def test_a_message_that_is_one_term_needs_no_model(tmp_path, glossary, memory, p
 
 
 def test_memory_comes_before_the_machine(engine, empty_storage, memory):
-    from bot import memory as tm
+    from bot.translation import memory as tm
 
     empty_storage.write(tm.add_unit, {"en": "Stop the coater now.", "fr": "Arrêtez l'enduiseuse maintenant."},
                         status="approved", origin="manual", actor="tests")

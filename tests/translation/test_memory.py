@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from lxml import etree
 from rapidfuzz import fuzz
 
-from bot import memory
-from bot.memory import (
+from bot.translation import memory
+from bot.translation.memory import (
     MAX_TEXT_CHARS,
     MemoryMatch,
     TMError,
@@ -38,7 +38,7 @@ from bot.storage import Storage
 from glossary import LANGS, exchange
 from glossary.normalize import normalize, to_simplified
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 PAIRS = list(itertools.permutations(LANGS, 2))  # all 20 directions
 
 

@@ -1,4 +1,4 @@
-"""People, roles, invites and registered groups (bot/people.py)."""
+"""People, roles, invites and registered groups (bot/people/directory.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import people as pp
-from bot.people import (
+from bot.people import directory as pp
+from bot.people.directory import (
     SYSTEM,
     InvalidInput,
     InviteError,

@@ -22,8 +22,8 @@ import ctranslate2
 import pytest
 import sentencepiece as spm
 
-from bot import models
-from bot.models import InstallLimits, ModelError, ModelStore, parse_pair
+from bot.translation import models
+from bot.translation.models import InstallLimits, ModelError, ModelStore, parse_pair
 from tests.argos_factory import build_package, translate_with_package
 
 

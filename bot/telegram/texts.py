@@ -1,0 +1,40 @@
+"""The interface texts: where the catalogues live, how they are compiled,
+and ``N_`` to mark a string for extraction without translating it yet.
+
+Handlers import from here, never from the wiring (``bot.telegram.wiring``
+imports ``handlers``; the other way round would be a circle). It imports no
+aiogram, so the coming web app can share the same catalogue.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: bot/locales/<lang>/LC_MESSAGES/shopbot.po, one catalogue for every front end.
+LOCALES = Path(__file__).resolve().parents[1] / "locales"
+DOMAIN = "shopbot"
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction into the catalogues; translated later."""
+    return message
+
+
+def ensure_catalogs(locales: Path = LOCALES) -> None:
+    """Compile any interface catalogue (.po) newer than its .mo.
+
+    ``make`` compiles them at install; this covers a plain ``pip install`` and
+    a .po edited since."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in locales.glob(f"*/LC_MESSAGES/{DOMAIN}.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        tmp = mo.with_suffix(".mo.tmp")
+        with tmp.open("wb") as f:
+            write_mo(f, catalog)
+        tmp.replace(mo)

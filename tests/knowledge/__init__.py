@@ -1,0 +1,1 @@
+"""Tests of bot/knowledge/: fixes, search, files, suggestions, review."""

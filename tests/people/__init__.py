@@ -1,0 +1,1 @@
+"""Tests of bot/people/: persons, roles, invites, groups."""

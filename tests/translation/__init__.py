@@ -1,0 +1,1 @@
+"""Tests of bot/translation/: engine, models, memory, text."""
