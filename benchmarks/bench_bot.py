@@ -52,7 +52,7 @@ asyncio's default executor) and the garbage collector's pauses, which stop
 the event loop.
 
 The per-person flood limit (FloodLimit: 20 updates / 30 s) would hold 50
-people to 33 updates/s: it is LIFTED for this run (bot.telegram.FloodLimit is
+people to 33 updates/s: it is LIFTED for this run (bot.telegram.wiring.FloodLimit is
 replaced, while build_dispatcher runs, by a subclass allowing 10^9 / 30 s; the
 middleware still runs on every message) and the output says so.
 

@@ -11,7 +11,7 @@ from bot.people.directory import InviteError, can, language_from_telegram
 from glossary import LANGS
 from glossary.model import LANG_NAMES
 
-from .filters import command, private
+from .filters import command, on, private
 
 
 
@@ -106,6 +106,6 @@ def make_router() -> Router:
     router.message.filter(private, command)
     router.message(CommandStart())(start)
     router.message(Command("lang"))(choose_language)
-    router.callback_query(F.data.startswith("lang:"))(set_language)
+    router.callback_query(on(F.data.startswith("lang:")))(set_language)
     router.message(Command("help"))(help_command)
     return router

@@ -7,7 +7,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from .filters import known, private
+from .filters import known, on, private
 
 
 async def not_text(message: Message):
@@ -31,7 +31,7 @@ def make_router() -> Router:
     """A new router with this module's handlers (one per Dispatcher)."""
     router = Router(name="fallback")
     router.message.filter(private, known)
-    router.message(~F.text)(not_text)
-    router.message(F.text.startswith("/"))(unknown_command)
-    router.message(F.text)(lost_dialogue)
+    router.message(on(~F.text))(not_text)
+    router.message(on(F.text.startswith("/")))(unknown_command)
+    router.message(on(F.text))(lost_dialogue)
     return router

@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
-from aiogram.fsm.state import StatesGroup
+from aiogram.filters import Filter
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, TelegramObject
+from aiogram.utils.magic_filter import MagicFilter
 
 from bot.people.directory import can
+
+
+def on(*checks) -> "OnLoop":
+    """``on(F.data.startswith("fx:"))``: these synchronous checks, on the event loop."""
+    return OnLoop(*checks)
+
+
+class OnLoop(Filter):
+    """Synchronous checks (magic ``F`` filters, FSM states, plain functions of
+    the event), all of which must hold, checked on the event loop.
+
+    aiogram runs a filter that is not a coroutine function in a worker thread
+    (``asyncio.to_thread``): some fifteen thread round trips per private
+    message, for checks that take microseconds. A ``Filter`` subclass is
+    awaited in place, so every synchronous check goes through this one
+    (``tests/telegram/test_bot.py`` checks that no filter is left to a thread).
+    """
+
+    def __init__(self, *checks) -> None:
+        self.checks = checks
+
+    async def __call__(self, event: TelegramObject, raw_state: str | None = None) -> bool:
+        for check in self.checks:
+            if isinstance(check, State):
+                ok = check(event, raw_state)
+            elif isinstance(check, MagicFilter):
+                ok = check.resolve(event)
+            else:
+                ok = check(event)
+            if not ok:
+                return False
+        return True
 
 
 async def known(event: TelegramObject, person=None) -> bool:

@@ -32,7 +32,7 @@ from bot.people.directory import can
 from bot.telegram.texts import N_
 from glossary.model import LANG_NAMES
 
-from .filters import command_or_in, is_command, known, private
+from .filters import command_or_in, is_command, known, on, private
 from .render import LIMIT, pack, q, split_plain
 
 log = logging.getLogger(__name__)
@@ -478,14 +478,14 @@ def make_router() -> Router:
     router.message(Command("stats"))(stats_command)
     router.message(Command("suggest"))(suggest_command)
     router.message(Command("myfixes"))(my_fixes)
-    router.message(Correcting.text, typed)(finish_correction)
-    router.message(Reviewing.reason, typed)(reject_reason)
-    router.callback_query(F.data.startswith("fxo:"))(open_card)
-    router.callback_query(F.data.startswith("fx:"))(turn_step)
-    router.callback_query(F.data.startswith("fxv:"))(vote)
-    router.callback_query(F.data == "fxq")(ask_trainer)
-    router.callback_query(F.data.startswith("fxk:"))(verify)
-    router.callback_query(F.data.startswith("fxc:"))(start_correction)
-    router.callback_query(F.data.startswith("fxw:"))(withdraw)
-    router.callback_query(F.data.startswith("rv:"))(decide)
+    router.message(on(Correcting.text, typed))(finish_correction)
+    router.message(on(Reviewing.reason, typed))(reject_reason)
+    router.callback_query(on(F.data.startswith("fxo:")))(open_card)
+    router.callback_query(on(F.data.startswith("fx:")))(turn_step)
+    router.callback_query(on(F.data.startswith("fxv:")))(vote)
+    router.callback_query(on(F.data == "fxq"))(ask_trainer)
+    router.callback_query(on(F.data.startswith("fxk:")))(verify)
+    router.callback_query(on(F.data.startswith("fxc:")))(start_correction)
+    router.callback_query(on(F.data.startswith("fxw:")))(withdraw)
+    router.callback_query(on(F.data.startswith("rv:")))(decide)
     return router

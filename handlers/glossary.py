@@ -11,7 +11,7 @@ from aiogram.utils.i18n import gettext as _
 
 from glossary import store as glossary_store
 
-from .filters import known, outside_dialogue, private
+from .filters import known, on, outside_dialogue, private
 from .render import concept_card, concept_details, q
 
 
@@ -78,7 +78,7 @@ def make_router() -> Router:
     router.message.filter(private, known)
     router.callback_query.filter(known)
     # Free text first: most messages are that, and it can never be a command.
-    router.message(outside_dialogue, F.text.func(looks_like_lookup))(short_text)
+    router.message(outside_dialogue, on(F.text.func(looks_like_lookup)))(short_text)
     router.message(Command("term"))(term_command)
-    router.callback_query(F.data.startswith("more:"))(more)
+    router.callback_query(on(F.data.startswith("more:")))(more)
     return router

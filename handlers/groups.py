@@ -16,6 +16,7 @@ from bot.people.directory import PeopleError, can
 from bot.translation.engine import TranslationError
 from glossary import LANGS
 
+from .filters import on
 from .render import FLAGS, q
 
 
@@ -170,8 +171,8 @@ async def edited(message: Message, bot: Bot, app, people, person, outboxes: dict
 def make_router() -> Router:
     """A new router with this module's handlers (one per Dispatcher)."""
     router = Router(name="groups")
-    router.message.filter(F.chat.type.in_({"group", "supergroup"}))
-    router.edited_message.filter(F.chat.type.in_({"group", "supergroup"}))
+    router.message.filter(on(F.chat.type.in_({"group", "supergroup"})))
+    router.edited_message.filter(on(F.chat.type.in_({"group", "supergroup"})))
     router.my_chat_member()(added)
     router.message(Command("setup"))(setup)
     router.message()(group_message)

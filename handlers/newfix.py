@@ -32,7 +32,7 @@ from bot.translation.text import detect_language
 from bot.translation.engine import TranslationError
 from glossary.model import LANG_NAMES
 
-from .filters import command_or_in, known, private
+from .filters import command_or_in, known, on, private
 from .fixes import clip, full_blocks, keyboard, tell_reviewers, typed
 from .render import pack, q
 
@@ -320,19 +320,19 @@ def make_router() -> Router:
     router.message(Command("newfix"))(new_fix)
     router.message(Command("cancel"))(cancel)
     router.message(Command("editfix"))(edit_fix)
-    router.message(NewFix.equipment, text)(equipment_search)
-    router.callback_query(NewFix.equipment, F.data.startswith("nf:eq:"))(equipment_chosen)
-    router.message(NewFix.symptom, text)(symptom)
-    router.message(NewFix.codes, text)(codes)
-    router.message(NewFix.cause, text)(cause)
-    router.message(NewFix.steps, Command("done"))(steps_done)
-    router.callback_query(NewFix.steps, F.data == "nf:done")(steps_done)
-    router.message(NewFix.steps, text)(step)
-    router.message(NewFix.photos, F.photo)(photo)
-    router.message(NewFix.photos, F.document)(not_a_photo)
-    router.message(NewFix.photos, Command("skip", "done"))(photos_done)
-    router.message(NewFix.safety, Command("skip"))(safety)
-    router.message(NewFix.safety, text)(safety)
-    router.callback_query(NewFix.preview, F.data == "nf:submit")(submit)
-    router.message(StateFilter(NewFix), lambda m: not (m.text or "").startswith("/"))(unexpected)
+    router.message(on(NewFix.equipment, text))(equipment_search)
+    router.callback_query(on(NewFix.equipment, F.data.startswith("nf:eq:")))(equipment_chosen)
+    router.message(on(NewFix.symptom, text))(symptom)
+    router.message(on(NewFix.codes, text))(codes)
+    router.message(on(NewFix.cause, text))(cause)
+    router.message(on(NewFix.steps), Command("done"))(steps_done)
+    router.callback_query(on(NewFix.steps, F.data == "nf:done"))(steps_done)
+    router.message(on(NewFix.steps, text))(step)
+    router.message(on(NewFix.photos, F.photo))(photo)
+    router.message(on(NewFix.photos, F.document))(not_a_photo)
+    router.message(on(NewFix.photos), Command("skip", "done"))(photos_done)
+    router.message(on(NewFix.safety), Command("skip"))(safety)
+    router.message(on(NewFix.safety, text))(safety)
+    router.callback_query(on(NewFix.preview, F.data == "nf:submit"))(submit)
+    router.message(StateFilter(NewFix), on(lambda m: not (m.text or "").startswith("/")))(unexpected)
     return router

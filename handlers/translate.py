@@ -11,7 +11,7 @@ from bot.translation.engine import MissingModelError, Translation, TranslationEr
 from glossary import LANGS
 from glossary.model import LANG_NAMES
 
-from .filters import known, outside_dialogue, private
+from .filters import known, on, outside_dialogue, private
 from .render import q, split_plain
 
 
@@ -83,7 +83,7 @@ def make_router() -> Router:
     router = Router(name="translate")
     router.message.filter(private, known)
     # Free text first: most messages are that, and it can never be a command.
-    router.message(outside_dialogue, F.text & ~F.text.startswith("/"))(translate_text)
+    router.message(outside_dialogue, on(F.text & ~F.text.startswith("/")))(translate_text)
     router.message(Command("to"))(set_target)
     router.message(Command("tr"))(translate_reply)
     return router

@@ -20,17 +20,17 @@ from collections import OrderedDict
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
+from aiogram.client.default import Default, DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from aiogram.methods import GetUpdates
-from aiogram.methods.base import Response
+from aiogram.methods import GetUpdates, Response
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, TelegramObject, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
+import aiohttp
 from aiohttp.payload import BytesPayload
 
 from glossary import LANGS
@@ -111,38 +111,97 @@ class RetryRequests(BaseRequestMiddleware):
 class Session(AiohttpSession):
     """aiogram's aiohttp session, made cheaper per request (each reply is one).
 
+    It overrides ``make_request``, the one method aiogram asks a custom
+    session to implement (abstract in ``BaseSession``), and around it uses
+    only public parts: ``create_session``, ``prepare_value``,
+    ``build_form_data`` (uploads), ``check_response``, ``api.api_url`` and the
+    ``__api_method__``/``__returning__`` that every method class declares.
+
     - Bodies go out as JSON, which the Bot API accepts for every method
       without a file upload. aiogram sends a url-encoded form, and Python's
       url-encoder quotes byte by byte: a reply in Chinese or Korean cost more
-      to encode than to compose. Uploads still go as multipart forms.
+      to encode than to compose. Uploads still go as aiogram's multipart form.
     - The pydantic model ``Response[T]`` that parses a method's result is
       kept alive. pydantic caches such generic models only weakly, so the
       garbage collector kept dropping them and the next request rebuilt one,
       holding the event loop for 5 to 30 ms each time.
     """
 
-    _response_types: dict[Any, type] = {}
+    _response_models: dict[Any, type] = {}
 
-    def build_form_data(self, bot: Bot, method):
+    def json_body(self, bot: Bot, method) -> bytes | None:
+        """The method's parameters as a JSON body; None when it uploads a file."""
         files: dict[str, Any] = {}
         fields: dict[str, Any] = {}
         for key, value in method.model_dump(warnings=False).items():
-            value = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if isinstance(value, Default):
+                value = bot.default[value.name]
             if value is None or value == "":  # what the form leaves out, too
                 continue
-            fields[key] = value
-        if files:
-            return super().build_form_data(bot, method)
+            if isinstance(value, str):
+                fields[key] = value
+                continue
+            # prepare_value does what aiogram does for a form field (defaults
+            # inside objects, dates, enums, files) and returns its JSON text.
+            prepared = self.prepare_value(value, bot=bot, files=files)
+            if files:
+                return None
+            if prepared is None or prepared == "":
+                continue
+            try:
+                fields[key] = self.json_loads(prepared)
+            except ValueError:  # a plain string (an enum's value): as the form would send it
+                fields[key] = prepared
         # ASCII escapes: a lone surrogate (text Telegram itself sent as
         # "\\ud800") has no UTF-8 form and must not fail the reply.
-        body = json.dumps(fields, separators=(",", ":")).encode()
-        return BytesPayload(body, content_type="application/json")
+        return json.dumps(fields, separators=(",", ":")).encode()
 
-    def check_response(self, bot: Bot, method, status_code: int, content: str):
+    async def make_request(self, bot: Bot, method, timeout: float | None = None):
+        body = self.json_body(bot, method)
+        data = (BytesPayload(body, content_type="application/json") if body is not None
+                else self.build_form_data(bot, method))
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        wait = aiohttp.ClientTimeout(total=self.timeout if timeout is None else timeout)
+        http = await self.create_session()
+        try:
+            async with http.post(url, data=data, timeout=wait) as resp:
+                status, content = resp.status, await resp.text()
+        except asyncio.TimeoutError as exc:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from exc
+        except aiohttp.ClientError as exc:
+            raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
         returning = method.__returning__
-        if returning not in self._response_types:
-            self._response_types[returning] = Response[returning]
-        return super().check_response(bot, method, status_code, content)
+        if returning not in self._response_models:
+            self._response_models[returning] = Response[returning]
+        return self.check_response(bot=bot, method=method, status_code=status, content=content).result
+
+
+# -- updates in flight -------------------------------------------------------------
+
+class InFlight(BaseMiddleware):
+    """The updates being handled, so that shutdown can let them finish.
+
+    aiogram cancels polling on stop but not the update tasks it started, and
+    then closes the HTTP session under them. The first outer middleware of
+    ``dp.update`` sees every update from its first step (a new task reaches
+    it before it ever waits), so waiting for these tasks before the session
+    closes means no reply is half-sent."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task] = set()
+
+    async def __call__(self, handler, event: TelegramObject, data: dict[str, Any]):
+        task = asyncio.current_task()
+        self.tasks.add(task)
+        try:
+            return await handler(event, data)
+        finally:
+            self.tasks.discard(task)
+
+    async def wait(self, timeout: float) -> None:
+        pending = [t for t in self.tasks if not t.done() and t is not asyncio.current_task()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
 
 # -- per-update context -----------------------------------------------------------
@@ -228,6 +287,8 @@ def build_dispatcher(app: App) -> Dispatcher:
     # quick messages cannot race through a conversation's state (aiogram #1317).
     dp = Dispatcher(storage=SQLiteStorage(app.storage), fsm_strategy=FSMStrategy.USER_IN_CHAT,
                     events_isolation=SimpleEventIsolation())
+    in_flight = InFlight()
+    dp.update.outer_middleware(in_flight)  # first: it must see every update
     dp.update.outer_middleware(UpdateDeduplicator(app.storage))
     context = ContextMiddleware(app, people)
     i18n = PersonI18n(I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
@@ -238,11 +299,11 @@ def build_dispatcher(app: App) -> Dispatcher:
         observer.outer_middleware(i18n)
     dp.message.outer_middleware(flood)
     dp.include_routers(*get_routers())
-    inline_sync_filters(dp)
     dp.startup.register(warm_up)
     dp["app"] = app
     dp["people"] = people
     dp["outboxes"] = {}  # group chat id → handlers.groups.Outbox
+    dp["in_flight"] = in_flight
     dp["answered_strangers"] = {}  # user id → when the access message went out
     return dp
 
@@ -283,33 +344,6 @@ async def respot_fixes(app: App) -> int:
     return done
 
 
-def inline_sync_filters(router) -> None:
-    """Run our synchronous filters inline instead of in a worker thread.
-
-    aiogram sends every non-async filter (``F.text...``, a bare ``State``, a
-    lambda) through ``asyncio.to_thread``: some fifteen thread round trips per
-    private message. Ours are cheap pure checks, so they run on the loop.
-    """
-    handlers = []
-    for observer in router.observers.values():
-        handlers.append(observer._handler)
-        handlers.extend(observer.handlers)
-    for handler in handlers:
-        for flt in handler.filters or []:
-            if not flt.awaitable:
-                flt.callback = _as_coroutine(flt.callback)
-                flt.awaitable = True
-    for sub in router.sub_routers:
-        inline_sync_filters(sub)
-
-
-def _as_coroutine(fn):
-    async def call(*args, **kwargs):
-        return fn(*args, **kwargs)
-
-    return call
-
-
 COMMANDS = {
     # command: English description, translated at registration
     "term": N_("Look up an equipment term"),
@@ -344,11 +378,8 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int]) -> N
     await register_commands(bot, I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
 
     async def drain(**_):
-        # aiogram cancels polling on stop but not the update tasks: wait for
-        # them here, before the session closes, so no reply is half-sent.
-        pending = [t for t in dp._handle_update_tasks if not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=30)
+        # Shutdown handlers run before aiogram closes the session.
+        await dp["in_flight"].wait(timeout=30)
 
     dp.shutdown.register(drain)
     loop = asyncio.get_running_loop()

@@ -363,6 +363,54 @@ async def test_run_registers_menus_logs_username_never_token_and_stops_on_sigter
     assert "SECRETtokenVALUE" not in text and "<token>" in text
 
 
+async def test_sigterm_lets_an_update_in_flight_finish(tmp_path, seeded_template):
+    """SIGTERM while a reply waits out a 429: the reply still goes out, on
+    the same session, before run() returns (bot.telegram.wiring.InFlight)."""
+    import os
+    import signal
+
+    from bot.telegram.wiring import run
+
+    db = tmp_path / "run.db"
+    shutil.copy(seeded_template, db)
+    async with FakeTelegram() as tg:
+        app = App(Settings(db=db, models_dir=tmp_path / "models"))
+        task = asyncio.create_task(run(app, tg.token, tg.url, [ADMIN]))
+        try:
+            await tg.wait_for("getUpdates")
+            tg.fail_next("sendMessage", status=429, retry_after=2)
+            tg.message(ADMIN, ADMIN, "coater")
+            await tg.wait_for("sendMessage", predicate=lambda c: c.status == 429)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.wait_for(task, timeout=15)
+        finally:
+            app.close()
+        assert any("coater" in params["text"].lower() for params in tg.sent(ADMIN))
+
+
+def test_no_filter_is_left_to_a_thread(tmp_path, seeded_template):
+    """aiogram runs a filter that is not awaitable in a worker thread; every
+    synchronous check of ours goes through handlers.filters.on() instead.
+    White-box: this reads aiogram's handler objects (``filters``,
+    ``awaitable``, the router-level ``_handler``), so a new aiogram may need
+    this test, not the bot, adapted."""
+    db = tmp_path / "f.db"
+    shutil.copy(seeded_template, db)
+    app = App(Settings(db=db, models_dir=tmp_path / "models"))
+    try:
+        dp = build_dispatcher(app)
+        threaded = []
+        for router in dp.chain_tail:
+            for name, observer in router.observers.items():
+                handlers = [*observer.handlers, getattr(observer, "_handler", None)]
+                for handler in filter(None, handlers):
+                    threaded += [(router.name, name, repr(f.callback)) for f in handler.filters or []
+                                 if not f.awaitable]
+        assert threaded == []
+    finally:
+        app.close()
+
+
 @pytest.mark.parametrize("lang, sentence, term, memory", [
     ("fr", "The coater tab is torn near line 3, check it.", "enduiseuse", "Arrêtez la machine"),
     ("zh", "The coater tab is torn near line 3, check it.", "涂布机", "停"),
