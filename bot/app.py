@@ -13,10 +13,10 @@ from functools import cached_property
 from glossary import Glossary
 
 from .config import Settings
-from .translation.memory import TranslationMemory
-from .translation.models import ModelStore
 from .storage import Storage
 from .translation.engine import TranslationEngine
+from .translation.memory import TranslationMemory
+from .translation.models import ModelStore
 
 
 class App:

@@ -24,12 +24,12 @@ from glossary import LANGS, GlossaryError, SearchResult
 from glossary import exchange
 from glossary import store as glossary_store
 
-from .config import get_settings
-from .translation import memory as tm
 from .app import App
-from .translation.models import DEFAULT_INDEX_URL
-from .translation.engine import MissingModelError
+from .config import get_settings
 from .storage import StorageError
+from .translation import memory as tm
+from .translation.engine import MissingModelError
+from .translation.models import DEFAULT_INDEX_URL
 
 #: Exit codes: 1 for a refused operation (bad input, not found), 2 for usage
 #: and configuration problems, as click does.

@@ -28,8 +28,8 @@ from aiogram.utils.i18n import gettext as _
 from bot.knowledge import fixes
 from bot.people.directory import can
 from bot.telegram.texts import N_
-from bot.translation.text import detect_language
 from bot.translation.engine import TranslationError
+from bot.translation.text import detect_language
 from glossary.model import LANG_NAMES
 
 from .filters import command_or_in, known, on, private

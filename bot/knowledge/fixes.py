@@ -51,8 +51,8 @@ from glossary.normalize import is_han, is_hangul, normalize
 from glossary.store import ImportReport, audit, execute_script, glossary_rev
 from glossary.store import utcnow
 
-from bot.translation import memory as tm
 from bot.people import directory as people
+from bot.translation import memory as tm
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+import aiohttp
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.client.default import Default, DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -30,18 +31,17 @@ from aiogram.methods import GetUpdates, Response
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, TelegramObject, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
-import aiohttp
 from aiohttp.payload import BytesPayload
 
+from bot.app import App
+from bot.people.directory import People, language_from_telegram
 from glossary import LANGS
 
-from bot.app import App
 from .fsm import SQLiteStorage, UpdateDeduplicator
-from bot.people.directory import People, language_from_telegram
-
 from .texts import DOMAIN, LOCALES, N_, ensure_catalogs
 
 log = logging.getLogger("shopbot")
+
 
 # -- the token never reaches a log ------------------------------------------
 
