@@ -39,8 +39,20 @@ console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+#: Strings that must never leave the process (the bot token: it is part of
+#: every Bot API URL, so it turns up in network errors and their tracebacks).
+SECRETS: set[str] = set()
+
+
+def redact(text: str) -> str:
+    for secret in SECRETS:
+        text = text.replace(secret, "<token>")
+    return text
+
+
 class _OneLineErrors(click.Group):
-    """Turn every expected failure into ``Error: ...`` on stderr and exit 1."""
+    """Turn every expected failure into ``Error: ...`` on stderr and exit 1.
+    With SHOPBOT_DEBUG set, the traceback instead; either way redacted."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -49,11 +61,14 @@ class _OneLineErrors(click.Group):
             raise
         except Exception as exc:  # noqa: BLE001 - the one place that reports them
             if os.environ.get("SHOPBOT_DEBUG"):
-                raise
+                import traceback
+
+                click.echo(redact(traceback.format_exc()), err=True, nl=False)
+                ctx.exit(EXIT_FAILED)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not isinstance(exc, (GlossaryError, StorageError, ValueError, OSError)):
                 message = f"internal error ({type(exc).__name__}): {message}"
-            click.echo(f"Error: {message}", err=True)
+            click.echo(redact(f"Error: {message}"), err=True)
             ctx.exit(EXIT_FAILED)
 
 
@@ -105,11 +120,13 @@ def run(ctx: click.Context) -> None:
             "(/newbot), then set SHOPBOT_TOKEN=<the token it gives you>, in the environment "
             "or in a .env file.", err=True)
         ctx.exit(2)
+    token = settings.token.get_secret_value()
+    SECRETS.add(token)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .telegram.wiring import run as run_bot
 
     with App(settings) as app:
-        asyncio.run(run_bot(app, settings.token.get_secret_value(), settings.api_url, settings.admins))
+        asyncio.run(run_bot(app, token, settings.api_url, settings.admins))
 
 
 # -- glossary lookups -------------------------------------------------------
@@ -432,7 +449,7 @@ def fixes_import(app: App, file: Path) -> None:
     from .knowledge.fixes import import_fixes
 
     items, where = read_fixes(file)
-    report = app.storage.write(import_fixes, items, _actor(), where)
+    report = app.storage.write(import_fixes, items, _actor(), where, photos_dir=app.settings.photos_path)
     console.print(f"{file.name}: {report}")
 
 

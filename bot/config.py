@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     admins: Annotated[list[int], NoDecode] = []
     #: Installed Argos packages; default: a ``models/`` folder beside the database.
     models_dir: Path | None = None
+    #: Fix photos the bot downloaded; default: a ``photos/`` folder beside the
+    #: database. A fix may name local photo files only inside it.
+    photos_dir: Path | None = None
     #: Fuzzy translation-memory matches at or above this score (0-100) are served.
     tm_threshold: float = Field(85.0, ge=50, le=100)
     #: Longest message translated, in characters.
@@ -68,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def models_path(self) -> Path:
         return self.models_dir if self.models_dir is not None else self.db.parent / "models"
+
+    @property
+    def photos_path(self) -> Path:
+        return self.photos_dir if self.photos_dir is not None else self.db.parent / "photos"
 
 
 def get_settings(**overrides) -> Settings:

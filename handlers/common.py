@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -11,8 +12,7 @@ from bot.people.directory import InviteError, can, language_from_telegram
 from glossary import LANGS
 from glossary.model import LANG_NAMES
 
-from .filters import command, on, private
-
+from .filters import command, known, on, private
 
 
 def language_keyboard(proposed: str, prefix: str) -> InlineKeyboardMarkup:
@@ -64,7 +64,10 @@ async def start(message: Message, command: CommandObject, people, person, lang: 
             await message.answer(reasons.get(exc.reason, reasons["unknown"]))
             return
     if person is None:
-        return  # the strangers router answers
+        # Not an invite: let the next routers try, down to the strangers',
+        # which answers once. (Returning here would end the dispatch: aiogram
+        # stops at the first handler that matched.)
+        raise SkipHandler
     # Propose the language Telegram reports; the person confirms or picks another.
     proposed = language_from_telegram(user.language_code) if user.language_code else person.lang
     await message.answer(
@@ -73,9 +76,7 @@ async def start(message: Message, command: CommandObject, people, person, lang: 
     )
 
 
-async def choose_language(message: Message, person, lang: str):
-    if person is None:
-        return
+async def choose_language(message: Message, lang: str):
     await message.answer(_("Choose my language:"), reply_markup=language_keyboard(lang, "lang"))
 
 
@@ -95,8 +96,6 @@ async def set_language(callback: CallbackQuery, people, person):
 
 
 async def help_command(message: Message, person):
-    if person is None:
-        return
     await message.answer(help_text(person))
 
 
@@ -105,7 +104,8 @@ def make_router() -> Router:
     router = Router(name="common")
     router.message.filter(private, command)
     router.message(CommandStart())(start)
-    router.message(Command("lang"))(choose_language)
+    # known: a stranger's /lang or /help goes on to the strangers' router.
+    router.message(Command("lang"), known)(choose_language)
     router.callback_query(on(F.data.startswith("lang:")))(set_language)
-    router.message(Command("help"))(help_command)
+    router.message(Command("help"), known)(help_command)
     return router

@@ -142,14 +142,14 @@ async def visible_card(app, person, fix_id: int | None, lang: str):
     return card
 
 
-async def send_photos(message: Message, card) -> None:
+async def send_photos(message: Message, card, photos_dir: Path) -> None:
     caption = q(clip(card.symptom, CAPTION_CHARS))
     for photo in card.photos:
         if photo.file_id:
             source = photo.file_id
-        elif photo.local_path and Path(photo.local_path).is_file():
-            source = FSInputFile(photo.local_path)
-        else:
+        elif (path := fixes.photo_file(photos_dir, photo.local_path)) is not None and path.is_file():
+            source = FSInputFile(path)
+        else:  # no file, or one outside the photos folder (a planted path): never sent
             continue
         try:
             await message.answer_photo(source, caption=caption)
@@ -204,7 +204,7 @@ async def open_card(callback: CallbackQuery, app, person, lang: str):
     await callback.answer()
     if card is None or not callback.message:
         return
-    await send_photos(callback.message, card)
+    await send_photos(callback.message, card, app.settings.photos_path)
     await callback.message.answer(card_text(card, 1), reply_markup=card_keyboard(card, 1, person, lang))
 
 
@@ -326,7 +326,7 @@ async def show_item(message: Message, app, lang: str, item: review.QueueItem | N
     messages = pack(blocks)
     for text in messages[:-1]:
         await message.answer(text)
-    await send_photos(message, card)
+    await send_photos(message, card, app.settings.photos_path)
     await message.answer(messages[-1], reply_markup=buttons)
 
 
@@ -456,15 +456,14 @@ async def my_fixes(message: Message, app, person):
 
 async def withdraw(callback: CallbackQuery, app, person):
     fix_id = int_or_none(args_of(callback)[0])
-    card = await knowledge(app).aget(fix_id) if fix_id is not None else None
     try:
-        await app.storage.awrite(fixes.withdraw, fix_id, person.user_id)
+        unused = await app.storage.awrite(fixes.withdraw, fix_id, person.user_id)
     except FixError as exc:
         await callback.answer(clip(str(exc), 190))
         return
-    for photo in card.photos:  # the local copies belonged to this fix only
-        if photo.local_path:
-            Path(photo.local_path).unlink(missing_ok=True)
+    for local_path in unused:  # files no other fix names; never one outside the photos folder
+        if (path := fixes.photo_file(app.settings.photos_path, local_path)) is not None:
+            path.unlink(missing_ok=True)
     await callback.answer(_("Fix #{id} withdrawn.").format(id=fix_id))
 
 

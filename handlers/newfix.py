@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from pathlib import Path
 
 from aiogram import Bot, F, Router
@@ -51,8 +52,6 @@ class NewFix(StatesGroup):
     preview = State()
 
 
-def photo_dir(app) -> Path:
-    return app.settings.db.parent / "photos"
 
 
 def field_error(text: str | None, limit: int) -> str | None:
@@ -68,24 +67,26 @@ def field_error(text: str | None, limit: int) -> str | None:
     return None
 
 
-async def discard(state: FSMContext) -> None:
-    """Forget the flow in progress and the photo files it downloaded."""
+async def discard(state: FSMContext, photos_dir: Path) -> None:
+    """Forget the flow in progress and the photo files it downloaded (its own:
+    each download gets a file name of its own)."""
     for photo in (await state.get_data()).get("photos", []):
-        Path(photo["local_path"]).unlink(missing_ok=True)
+        if (path := fixes.photo_file(photos_dir, photo.get("local_path"))) is not None:
+            path.unlink(missing_ok=True)
     await state.clear()
 
 
-async def new_fix(message: Message, person, state: FSMContext):
+async def new_fix(message: Message, app, person, state: FSMContext):
     if not can(person.role, "trainer"):
         await message.answer(_("Only trainers, leads and admins can write fixes."))
         return
-    await discard(state)
+    await discard(state, app.settings.photos_path)
     await state.set_state(NewFix.equipment)
     await message.answer(_("New fix. Which equipment? Type a word, e.g. coater. /cancel stops at any step."))
 
 
-async def cancel(message: Message, state: FSMContext):
-    await discard(state)
+async def cancel(message: Message, app, state: FSMContext):
+    await discard(state, app.settings.photos_path)
     await message.answer(_("Cancelled. Nothing was saved."))
 
 
@@ -185,7 +186,9 @@ async def photo(message: Message, bot: Bot, app, person, state: FSMContext):
     if len(photos) >= fixes.MAX_PHOTOS:
         await message.answer(_("That is the most photos a fix can have. /skip to continue."))
         return
-    target = photo_dir(app) / f"{person.user_id}-{best.file_unique_id}.jpg"
+    # A name of its own per download: the same photo sent to two fixes is two
+    # files, so cancelling one flow or withdrawing one fix leaves the other's.
+    target = app.settings.photos_path / f"{person.user_id}-{best.file_unique_id}-{secrets.token_hex(4)}.jpg"
     target.parent.mkdir(parents=True, exist_ok=True)
     await bot.download(best.file_id, destination=target)
     await state.update_data(photos=photos + [{"file_id": best.file_id, "local_path": str(target)}])

@@ -490,11 +490,14 @@ class FakeTelegram:
     def photo_message(self, chat_id: int, user_id: int, *, caption: str | None = None,
                       data: bytes = b"\xff\xd8\xff fake jpeg", width: int = 1280,
                       height: int = 960, chat_type: str = "private", language_code: str = "en",
-                      first_name: str = "User", message_id: int | None = None) -> dict:
-        """A user sends a photo (a thumbnail and the full size; getFile serves ``data``)."""
+                      first_name: str = "User", message_id: int | None = None,
+                      sizes: list[dict] | None = None) -> dict:
+        """A user sends a photo (a thumbnail and the full size; getFile serves ``data``).
+        ``sizes``: the ``photo`` of an earlier update, to send the same photo
+        again (same ``file_unique_id``, as Telegram does for a resent photo)."""
         message = self._user_message(chat_id, user_id, chat_type, language_code, first_name,
                                      message_id, None)
-        message["photo"] = self._photo_sizes(data, width, height)
+        message["photo"] = sizes if sizes is not None else self._photo_sizes(data, width, height)
         if caption is not None:
             message["caption"] = caption
         return self.enqueue({"message": message})

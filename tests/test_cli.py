@@ -106,6 +106,31 @@ def test_run_without_a_token_says_how_to_get_one(run, monkeypatch):
     assert "@BotFather" in result.output and "SHOPBOT_TOKEN" in result.output
 
 
+@pytest.mark.parametrize("debug", ["", "1"])
+def test_a_failed_start_never_shows_the_token(tmp_path, seeded_template, debug):
+    """The Bot API URL is invalid (port 99999): the error (and, with
+    SHOPBOT_DEBUG, the traceback) names the URL, which holds the token. A real process, so that
+    everything it prints to stderr is seen, logging and warnings included."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    db = tmp_path / "run.db"
+    shutil.copy(seeded_template, db)
+    token = "4242:SECRETtokenVALUEforTHEtest"
+    env = {**os.environ, "SHOPBOT_TOKEN": token, "SHOPBOT_API_URL": "http://127.0.0.1:99999",
+           "SHOPBOT_DB": str(db), "SHOPBOT_DEBUG": debug, "PYTHONWARNINGS": "always"}
+    proc = subprocess.run([sys.executable, "-c", "from bot.cli import main; main()", "run"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "TelegramNetworkError" in out and "<token>" in out
+    assert "SECRETtokenVALUE" not in out
+    assert "Unclosed client session" not in out
+    assert ("Traceback" in out) == bool(debug)
+
+
 # -- translation, models, memory -----------------------------------------------
 
 def test_models_install_list_translate_remove(run, packages, tmp_path, monkeypatch):

@@ -29,12 +29,30 @@ FILE = """\
 
 @pytest.fixture
 def imported(run, tmp_path):
+    from bot.people.directory import ensure_admins
+    from bot.storage import Storage
+
+    with Storage(run.db) as storage:  # the file's author "42" must be a known person
+        storage.write(ensure_admins, [42])
     path = tmp_path / "fixes.yaml"
     path.write_text(FILE, encoding="utf-8")
     result = run("fixes", "import", str(path))
     assert result.exit_code == 0, result.output
     assert "fixes.yaml: 2 added, 0 updated, 0 unchanged" in result.output
     return path
+
+
+def test_import_refuses_an_unknown_author_and_a_photo_outside_the_folder(run, tmp_path):
+    path = tmp_path / "fixes.yaml"
+    path.write_text(FILE, encoding="utf-8")
+    result = run("fixes", "import", str(path))
+    assert result.exit_code == 1
+    assert "line 9 (fix 2): author '42': not a known person" in result.output
+    path.write_text(FILE.replace('author: "42"', "author: sample\n  photos: [{local_path: /etc/hostname}]"),
+                    encoding="utf-8")
+    result = run("fixes", "import", str(path))
+    assert result.exit_code == 1 and "inside the photos folder" in result.output
+    assert run("fixes", "search", "ZQ9001", "--json").output.strip() == "[]"  # nothing imported
 
 
 def test_import_twice_is_unchanged(run, imported):

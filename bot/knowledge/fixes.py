@@ -41,6 +41,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Union
 
 import sqlite_utils
@@ -217,6 +218,51 @@ def clean_photos(raw: Any) -> list[Photo]:
             raise FixError(f"photos[{i}]: needs a file_id or a local_path")
         photos.append(photo)
     return photos
+
+
+def photo_file(photos_dir: Path, local_path: str | None) -> Path | None:
+    """The file a photo's ``local_path`` names, if it lies inside ``photos_dir``
+    (symbolic links resolved; a relative path is taken from ``photos_dir``).
+
+    The bot uploads a fix's local photos to whoever opens its card and deletes
+    them when its author withdraws it: a fix file naming any other path could
+    read or delete any file the bot can. Checked at import, and again before
+    every read and every delete."""
+    if not local_path:
+        return None
+    try:
+        base = Path(photos_dir).resolve()
+        path = (base / local_path).resolve()
+    except (OSError, RuntimeError, ValueError):  # a NUL byte, a symlink loop
+        return None
+    return path if path != base and path.is_relative_to(base) else None
+
+
+#: Authors a fix file may name besides a person: tags that give nobody rights.
+AUTHOR_TAGS = ("import", "sample", "system")
+
+
+def check_import(db, data: FixData, photos_dir: Path | None) -> None:
+    """What a fix file may not claim: a photo outside the photos folder, or
+    an author who is not a known person (that person would get the rights of
+    an author over the fix: edit it, withdraw it and delete its photos)."""
+    for i, photo in enumerate(data.photos, 1):
+        if photo.local_path and (photos_dir is None or photo_file(photos_dir, photo.local_path) is None):
+            raise FixError(f"photos[{i}].local_path {clip_repr(photo.local_path)}: must name a file "
+                           f"inside the photos folder{f' ({photos_dir})' if photos_dir else ''}")
+    author = data.author
+    if author.isascii() and author.isdigit():
+        if len(author) > 15 or people.get_person(db, int(author)) is None:
+            raise FixError(f"author {clip_repr(author)}: not a known person (/users in the bot lists them; "
+                           "invite them first, or leave the author out)")
+    elif author not in AUTHOR_TAGS and not author.startswith("cli:"):
+        raise FixError(f"author {clip_repr(author)}: a known person's Telegram id, "
+                       f"or one of {', '.join(AUTHOR_TAGS)}")
+
+
+def clip_repr(text: str, limit: int = 80) -> str:
+    """``repr`` of a value for an error message, never longer than ``limit``."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def clean_fix(data: FixData) -> FixData:
@@ -746,8 +792,10 @@ def restore(db, fix_id: int, actor: Actor, role: str | None = None) -> None:
     _transition(db, fix_id, actor, "restore", role)
 
 
-def withdraw(db, fix_id: int, actor: Actor, role: str | None = None) -> None:
-    """Delete a draft or pending fix entirely; the audit row keeps its content."""
+def withdraw(db, fix_id: int, actor: Actor, role: str | None = None) -> list[str]:
+    """Delete a draft or pending fix entirely; the audit row keeps its content.
+    Returns the local photo paths that no other fix names any more: the
+    caller may delete those files (one file can serve two fixes)."""
     fix = fix_row(db, fix_id)
     _require_author(db, fix, actor, "withdraw this fix", role)
     if fix["status"] not in ("draft", "pending"):
@@ -756,6 +804,9 @@ def withdraw(db, fix_id: int, actor: Actor, role: str | None = None) -> None:
     snapshot = load_fix(db, fix_id).to_dict()
     db.execute("DELETE FROM fix WHERE id = ?", [fix_id])
     audit(db, actor_tag(actor), "withdraw", "fix", str(fix_id), {"snapshot": snapshot})
+    paths = {p["local_path"] for p in snapshot.get("photos", []) if p.get("local_path")}
+    return sorted(path for path in paths if db.execute(
+        "SELECT 1 FROM fix_photo WHERE local_path = ? LIMIT 1", [path]).fetchone() is None)
 
 
 # --------------------------------------------------------------------------
@@ -868,16 +919,19 @@ def log_search(db, query: str, lang: str | None, results: int, user: Actor | Non
 # Import (files: bot/knowledge/files.py)
 
 
-def import_fixes(db, items: list[FixData], actor: Actor, where: list[str] | None = None) -> ImportReport:
+def import_fixes(db, items: list[FixData], actor: Actor, where: list[str] | None = None, *,
+                 photos_dir: Path | None = None) -> ImportReport:
     """Merge fixes by slug: add, replace what changed, count the rest. Checks
     everything first; inside one transaction, a bad fix leaves nothing behind.
-    ``where`` names each item in errors (e.g. "line 12")."""
+    ``where`` names each item in errors (e.g. "line 12"). Local photo paths
+    must lie inside ``photos_dir`` (none is accepted without it)."""
     where = where or [f"item {i}" for i in range(1, len(items) + 1)]
     cleaned, seen = [], {}
     for at, item in zip(where, items):
         try:
             data = clean_fix(item)
             _check_equipment(db, data.equipment)
+            check_import(db, data, photos_dir)
         except FixError as exc:
             raise FixError(f"{at}: {exc}") from None
         if data.slug is None:

@@ -371,11 +371,17 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int]) -> N
     """Long polling until SIGTERM/SIGINT; in-flight updates finish first."""
     install_redaction(token)
     bot = build_bot(token, api_url)
-    dp = build_dispatcher(app)
-    await dp["people"].ensure_admins(admins)
-    me = await bot.get_me()
-    log.info("shopbot running as @%s (id %s)", me.username, me.id)
-    await register_commands(bot, I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
+    try:
+        dp = build_dispatcher(app)
+        await dp["people"].ensure_admins(admins)
+        me = await bot.get_me()
+        log.info("shopbot running as @%s (id %s)", me.username, me.id)
+        await register_commands(bot, I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
+    except BaseException:
+        # Polling closes the session when it ends; a start that fails before
+        # polling must close it here ("Unclosed client session" otherwise).
+        await bot.session.close()
+        raise
 
     async def drain(**_):
         # Shutdown handlers run before aiogram closes the session.

@@ -464,6 +464,59 @@ def test_bad_files_name_the_line_and_import_nothing(st_, tmp_path, name, text, m
     assert st_.conn().execute("SELECT count(*) FROM fix").fetchone()[0] == 0
 
 
+def _with_photo(local_path: str, author: str = "sample") -> str:
+    return YAML_OK.replace("  photos: []", f"  photos: [{{local_path: {json.dumps(local_path)}}}]").replace(
+        "  author: sample", f"  author: {json.dumps(author)}")
+
+
+def test_import_refuses_photo_paths_outside_the_photos_folder(st_, tmp_path):
+    """A fix file naming any path made the bot upload that file to whoever
+    opened the card, or delete it when the fix was withdrawn."""
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the plant's passwords")
+    (photos / "link.jpg").symlink_to(secret)
+    for bad in (str(secret), "../secret.txt", "sub/../../secret.txt", "link.jpg", str(photos)):
+        items, where = fix_files.read_fixes(tmp_path / "f.yaml", _with_photo(bad))
+        with pytest.raises(fx.FixError, match="line 1 .*photos\\[1\\].local_path .*inside the photos folder"):
+            st_.write(fx.import_fixes, items, "cli:test", where, photos_dir=photos)
+        with pytest.raises(fx.FixError, match="inside the photos folder"):  # no folder given: no local path
+            st_.write(fx.import_fixes, items, "cli:test", where)
+    items, where = fix_files.read_fixes(tmp_path / "f.yaml", _with_photo("a\x00b"))
+    with pytest.raises(fx.FixError, match="control character"):
+        st_.write(fx.import_fixes, items, "cli:test", where, photos_dir=photos)
+    assert st_.conn().execute("SELECT count(*) FROM fix").fetchone()[0] == 0
+    for good in ("sub/roller.jpg", str(photos / "roller.jpg")):
+        items, where = fix_files.read_fixes(tmp_path / "f.yaml", _with_photo(good))
+        st_.write(fx.import_fixes, items, "cli:test", where, photos_dir=photos)
+    assert fx.photo_file(photos, "sub/roller.jpg") == (photos / "sub" / "roller.jpg").resolve()
+    assert fx.photo_file(photos, str(secret)) is None and fx.photo_file(photos, None) is None
+
+
+@pytest.mark.parametrize("author, ok", [
+    ("3", True), ("sample", True), ("import", True), ("cli:alice", True),
+    ("98765", False), ("42" * 20, False), ("²", False), ("evil", False), ("", False),
+])
+def test_import_author_is_a_known_person_or_a_tag(st_, tmp_path, author, ok):
+    """An imported author gets an author's rights over the fix (edit,
+    withdraw, delete its photos): only a known person, or a tag nobody is."""
+    items, where = fix_files.read_fixes(tmp_path / "f.yaml", _with_photo("p.jpg", author))
+    if ok:
+        st_.write(fx.import_fixes, items, "cli:test", where, photos_dir=tmp_path)
+    else:
+        with pytest.raises(fx.FixError, match="line 1 .*author"):
+            st_.write(fx.import_fixes, items, "cli:test", where, photos_dir=tmp_path)
+
+
+def test_withdraw_names_only_photo_files_no_other_fix_uses(st_):
+    shared = {"local_path": "/photos/3-same.jpg"}
+    first = draft(st_, photos=[shared, {"local_path": "/photos/3-own.jpg"}])
+    second = draft(st_, photos=[shared])
+    assert st_.write(fx.withdraw, first, TRAINER) == ["/photos/3-own.jpg"]  # the shared one stays
+    assert st_.write(fx.withdraw, second, TRAINER) == ["/photos/3-same.jpg"]
+
+
 # -- the shipped samples -------------------------------------------------------------
 
 def test_samples_load_once(storage):

@@ -99,6 +99,24 @@ async def test_stranger_gets_one_polite_message_and_nothing_else(harness):
         assert call.params["results"] in ([], "[]")
 
 
+@pytest.mark.parametrize("first", ["/start", "/help", "/lang", "/fix coater", "/nonsense"])
+async def test_a_strangers_command_gets_the_polite_message_once(harness, first):
+    """/start and /help used to get no answer at all: the common router matched
+    them and returned early, and aiogram stops at the first match."""
+    tg = harness.tg
+    async with harness.running():
+        [text] = await harness.ask(8, 8, first, language_code="fr")
+        assert "/start" in text and "code" in text.lower()
+        assert "accès" in text.lower() or "invitation" in text.lower()  # in the stranger's language
+        before = len(tg.sent(8))
+        for again in ("/start", "/help", "coater"):
+            tg.message(8, 8, again, language_code="fr")
+        await tg.wait_for("sendMessage", count=1)
+        await asyncio.sleep(0.5)
+        assert len(tg.sent(8)) == before  # then quiet
+        assert await harness.people.get(8) is None
+
+
 async def test_invites_wrong_and_used_codes(harness):
     async with harness.running():
         await harness.invite("trainer", 20, language_code="ko")

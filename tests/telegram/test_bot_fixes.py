@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-
+from pathlib import Path
 
 from tests.telegram.test_bot import ADMIN, Harness, copy_packages, harness  # noqa: F401 - fixtures
 
@@ -250,6 +250,37 @@ async def test_cancel_leaves_nothing_behind(harness):
                    f"%{TRAINER}%") == (0,)
         # The steps state is gone: a text is a lookup again.
         assert "enduiseuse" in await ask(h, TRAINER, "coater")
+
+
+async def test_one_photo_in_two_fixes_is_two_files(harness):
+    """Photos were stored as {user}-{file_unique_id}.jpg: the same photo sent
+    to a second /newfix was the first fix's file, and /cancel deleted it."""
+    h, tg = harness, harness.tg
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        await start_fix(h, TRAINER, "Coater photo shared by two fixes")
+        await ask(h, TRAINER, "A step.")
+        await ask(h, TRAINER, "/done")
+        before = len(tg.sent(TRAINER))
+        update = tg.photo_message(TRAINER, TRAINER)
+        await h.replies(TRAINER, before)
+        await ask(h, TRAINER, "/skip")
+        tg.message(TRAINER, TRAINER, "/skip")
+        await wait_sent(h, TRAINER, lambda p: "nf:submit" in markup_buttons(p))
+        [received] = await press(h, TRAINER, "nf:submit")
+        first = int(re.search(r"#(\d+)", received).group(1))
+        [(path,)] = h.app.storage.read(lambda db: db.execute(
+            "SELECT local_path FROM fix_photo WHERE snippet_id = ?", [first]).fetchall())
+
+        await start_fix(h, TRAINER, "Coater second fix, same photo")
+        await ask(h, TRAINER, "A step.")
+        await ask(h, TRAINER, "/done")
+        before = len(tg.sent(TRAINER))
+        tg.photo_message(TRAINER, TRAINER, sizes=update["message"]["photo"])
+        await h.replies(TRAINER, before)
+        assert len(list(Path(path).parent.glob("*"))) == 2
+        assert "Nothing was saved" in await ask(h, TRAINER, "/cancel")
+        assert Path(path).is_file()  # the first fix keeps its photo
 
 
 async def test_no_result_asks_a_trainer(harness):

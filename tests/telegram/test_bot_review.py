@@ -331,3 +331,35 @@ async def test_malformed_speaker_callbacks_are_answered(harness):
             await h.tg.wait_for("answerCallbackQuery", timeout=3,
                                 predicate=lambda c, start=start: h.tg.calls.index(c) >= start)
         assert fr_text(h, fix_id)[0] == "machine"
+
+
+async def test_a_planted_photo_path_is_never_sent_nor_deleted(harness, tmp_path):
+    """A fix row naming a file outside the photos folder (an old database, a
+    hand edit: imports refuse it): the card goes out without it, and
+    withdrawing the fix leaves the file alone."""
+    from bot.knowledge import fixes as fx
+
+    h, tg = harness, harness.tg
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the plant's passwords")
+    async with h.running():
+        for role, user in (("trainer", TRAINER), ("lead", LEAD), ("operator", OPERATOR)):
+            await h.invite(role, user)
+
+        def planted(db, status: str) -> int:
+            fix_id = fx.create_draft(db, author=TRAINER, equipment="coater", original_lang="en",
+                                     symptom=f"Planted photo path, {status}", steps=["Stop."],
+                                     codes=["E-4242"], photos=[{"local_path": str(secret)}])
+            fx.submit(db, fix_id, TRAINER)
+            if status == "approved":
+                fx.approve(db, fix_id, LEAD)
+            return fix_id
+
+        shown = await h.app.storage.awrite(planted, "approved")
+        pending = await h.app.storage.awrite(planted, "pending")
+        before = len(tg.calls)
+        tg.callback_query(OPERATOR, f"fxo:{shown}")
+        await wait_new(h, OPERATOR, 0, lambda p: f"fxv:{shown}:1" in markup_buttons(p))
+        assert [c for c in tg.calls[before:] if c.method.lower() == "sendphoto"] == []
+        await answered(h, TRAINER, f"fxw:{pending}", lambda t: f"#{pending} withdrawn" in t)
+        assert secret.read_text() == "the plant's passwords"
