@@ -123,6 +123,10 @@ def run(ctx: click.Context) -> None:
     token = settings.token.get_secret_value()
     SECRETS.add(token)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not os.environ.get("SHOPBOT_DEBUG"):
+        # aiogram logs every update at INFO: a line per message, and a log a
+        # stranger's flood could fill. Warnings and errors still show.
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     from .telegram.wiring import run as run_bot
 
     with App(settings) as app:

@@ -36,6 +36,20 @@ _SPACE_RUN = re.compile(r"\s{2,}")
 _FLAT_DROP = re.compile(r"[\s\-_./·・]+")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD. JSON can carry
+    one ("\\ud800", as Telegram may send it) and a command line can (bytes
+    that are not UTF-8); UTF-8 cannot, so SQLite, logs and files refuse it."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def has_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
+
+
 def is_han(ch: str) -> bool:
     cp = ord(ch)
     return (

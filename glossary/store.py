@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import sqlite_utils
 
 from .model import LANGS, Concept, Term, validate_concept
-from .normalize import flat, is_han, is_hangul, normalize, pinyin_keys, script_of
+from .normalize import flat, is_han, is_hangul, normalize, pinyin_keys, script_of, scrub
 
 SEED_VERSION = "1"
 
@@ -152,7 +152,7 @@ def migrate_missing_queries(db: sqlite_utils.Database) -> None:
 
 
 def log_missing(db: sqlite_utils.Database, query: str, lang: str | None, actor: str) -> None:
-    query = query.strip()[:200]
+    query = scrub(query.strip()[:200])
     if query:
         db.execute("INSERT INTO missing_query (query, norm, lang, actor, at) VALUES (?, ?, ?, ?, ?)",
                     [query, normalize(query), lang, actor, utcnow()])

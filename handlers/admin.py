@@ -10,7 +10,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.people.directory import ROLES, PeopleError
 
 from .filters import at_least, command, private
-from .render import pack, q
+from .render import pack, parse_int, q
 
 
 
@@ -39,10 +39,10 @@ async def users(message: Message, people):
 
 async def _change(message: Message, command: CommandObject, people, person, action: str):
     args = (command.args or "").split()
-    if not args or not args[0].lstrip("-").isdigit() or (action != "remove" and len(args) < 2):
+    user_id = parse_int(args[0]) if args else None
+    if user_id is None or (action != "remove" and len(args) < 2):
         await message.answer(_("Usage: /promote ID ROLE, /demote ID ROLE, /remove ID"))
         return
-    user_id = int(args[0])
     try:
         if action == "remove":
             await people.remove(user_id, person.user_id)

@@ -33,7 +33,7 @@ from bot.telegram.texts import N_
 from glossary.model import LANG_NAMES
 
 from .filters import command_or_in, is_command, known, on, private
-from .render import LIMIT, pack, q, split_plain
+from .render import LIMIT, pack, parse_int, q, split_plain
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +63,13 @@ def clip(text: str, limit: int) -> str:
 
 
 def args_of(callback: CallbackQuery) -> list[str]:
-    """The parts after the prefix; ids checked by the caller with ``int_or_none``."""
+    """The parts after the prefix; ids checked by the caller with ``parse_int``."""
     return callback.data.split(":")[1:]
 
 
 def typed(message: Message) -> bool:
     """Text that is not a command: commands keep working in the middle of a dialogue."""
     return bool(message.text) and not is_command(message.text)
-
-
-def int_or_none(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) < 12 else None
 
 
 # -- rendering ----------------------------------------------------------------
@@ -176,7 +172,7 @@ async def tell_reviewers(bot: Bot, people, author: int, msgid: str, **values) ->
 
 
 def author_id(author: str) -> int | None:
-    return int(author) if author.isdigit() else None
+    return parse_int(author)
 
 
 # -- operators: search, card, feedback, ask a trainer -------------------------
@@ -200,7 +196,7 @@ async def fix_command(message: Message, command: CommandObject, app, person, lan
 
 
 async def open_card(callback: CallbackQuery, app, person, lang: str):
-    card = await visible_card(app, person, int_or_none(args_of(callback)[0]), lang)
+    card = await visible_card(app, person, parse_int(args_of(callback)[0]), lang)
     await callback.answer()
     if card is None or not callback.message:
         return
@@ -210,8 +206,8 @@ async def open_card(callback: CallbackQuery, app, person, lang: str):
 
 async def turn_step(callback: CallbackQuery, app, person, lang: str):
     parts = args_of(callback)
-    card = await visible_card(app, person, int_or_none(parts[0]), lang)
-    step = int_or_none(parts[1]) if len(parts) > 1 else None
+    card = await visible_card(app, person, parse_int(parts[0]), lang)
+    step = parse_int(parts[1]) if len(parts) > 1 else None
     await callback.answer()
     if card is None or step is None or not 1 <= step <= len(card.steps) or not callback.message:
         return
@@ -220,7 +216,7 @@ async def turn_step(callback: CallbackQuery, app, person, lang: str):
 
 async def vote(callback: CallbackQuery, app, person):
     parts = args_of(callback)
-    fix_id = int_or_none(parts[0])
+    fix_id = parse_int(parts[0])
     try:
         worked, failed = await app.storage.awrite(fixes.feedback, fix_id, person.user_id, parts[-1] == "1")
     except FixError:
@@ -257,7 +253,7 @@ async def verify(callback: CallbackQuery, app, person):
         await callback.answer()
         return
     try:
-        changed = await app.storage.awrite(fixes.verify_text, int_or_none(parts[0]), parts[1], person.user_id)
+        changed = await app.storage.awrite(fixes.verify_text, parse_int(parts[0]), parts[1], person.user_id)
     except FixError as exc:
         await callback.answer(clip(str(exc), 190))
         return
@@ -270,7 +266,7 @@ async def start_correction(callback: CallbackQuery, app, person, lang: str, stat
         # Only speakers with a trainer role correct; a forged button opens nothing.
         await callback.answer(_("Only a trainer or a lead can correct translations."))
         return
-    card = await visible_card(app, person, int_or_none(parts[0]), parts[1])
+    card = await visible_card(app, person, parse_int(parts[0]), parts[1])
     await callback.answer()
     if card is None or card.lang != parts[1] or card.kind == "original" or not callback.message:
         return
@@ -339,7 +335,7 @@ async def review_command(message: Message, app, person, lang: str):
 
 async def decide(callback: CallbackQuery, bot: Bot, app, people, person, lang: str, state: FSMContext):
     kind, raw_id, action = (args_of(callback) + ["", "", ""])[:3]
-    item_id = int_or_none(raw_id)
+    item_id = parse_int(raw_id)
     if not can(person.role, "lead") or item_id is None or kind not in ("f", "s"):
         await callback.answer(_("Only leads and admins can review fixes."))
         return
@@ -455,7 +451,7 @@ async def my_fixes(message: Message, app, person):
 
 
 async def withdraw(callback: CallbackQuery, app, person):
-    fix_id = int_or_none(args_of(callback)[0])
+    fix_id = parse_int(args_of(callback)[0])
     try:
         unused = await app.storage.awrite(fixes.withdraw, fix_id, person.user_id)
     except FixError as exc:

@@ -12,7 +12,7 @@ from aiogram.utils.i18n import gettext as _
 from glossary import store as glossary_store
 
 from .filters import known, on, outside_dialogue, private
-from .render import concept_card, concept_details, q
+from .render import concept_card, concept_details, parse_int, q
 
 
 _SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
@@ -65,8 +65,8 @@ async def short_text(message: Message, app, person, lang: str):
 
 
 async def more(callback: CallbackQuery, app, lang: str):
-    raw = callback.data.split(":", 1)[1]
-    concept = await app.storage.arun(app.glossary.concept_by_key, int(raw)) if raw.isdigit() else None
+    key = parse_int(callback.data.split(":", 1)[1])
+    concept = await app.storage.arun(app.glossary.concept_by_key, key) if key is not None else None
     await callback.answer()
     if concept is not None and callback.message:
         await callback.message.answer(concept_details(concept, lang))

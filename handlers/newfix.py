@@ -35,7 +35,7 @@ from glossary.model import LANG_NAMES
 
 from .filters import command_or_in, known, on, private
 from .fixes import clip, full_blocks, keyboard, tell_reviewers, typed
-from .render import pack, q
+from .render import pack, parse_int, q
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 EQUIPMENT_CHOICES = 6
@@ -107,8 +107,8 @@ async def equipment_search(message: Message, app, lang: str):
 
 
 async def equipment_chosen(callback: CallbackQuery, app, lang: str, state: FSMContext):
-    raw = callback.data.rsplit(":", 1)[1]
-    concept = await app.storage.arun(app.glossary.concept_by_key, int(raw)) if raw.isdigit() else None
+    key = parse_int(callback.data.rsplit(":", 1)[1])
+    concept = await app.storage.arun(app.glossary.concept_by_key, key) if key is not None else None
     await callback.answer()
     if concept is None:
         return
@@ -299,12 +299,12 @@ def edit_value(field: str, text: str):
 
 async def edit_fix(message: Message, app, person):
     parts = (message.text or "").split(maxsplit=3)
-    if len(parts) < 4 or not parts[1].isdigit() or parts[2].lower() not in EDITABLE:
+    if len(parts) < 4 or parse_int(parts[1]) is None or parts[2].lower() not in EDITABLE:
         await message.answer(_("Usage: /editfix ID FIELD TEXT, FIELD one of: {fields}. "
                                "Steps and safety notes: one per line; - for none.").format(
             fields=", ".join(EDITABLE)))
         return
-    fix_id, field, text = int(parts[1]), parts[2].lower(), parts[3]
+    fix_id, field, text = parse_int(parts[1]), parts[2].lower(), parts[3]
     try:
         version = await app.storage.awrite(fixes.update_draft, fix_id, person.user_id, role=person.role,
                                            **{field: edit_value(field, text)})

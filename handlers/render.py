@@ -1,5 +1,6 @@
 """HTML rendering shared by the routers: every user and glossary string is
-escaped here, and long replies are split under Telegram's 4096 characters."""
+escaped here, and long replies are split under Telegram's 4096 characters.
+Also the one parser of the numbers people type and buttons carry."""
 
 from __future__ import annotations
 
@@ -14,6 +15,24 @@ LIMIT = 4096
 
 def q(text: str) -> str:
     return html.quote(text or "")
+
+
+#: SQLite's integers are 64-bit; Telegram's ids fit in 52 bits.
+MAX_ID = 2**53
+
+
+def parse_int(text: str | None, *, signed: bool = False, high: int = MAX_ID) -> int | None:
+    """A number typed in a command or carried by a button, else None.
+
+    ASCII digits only (and a leading ``-`` when ``signed``), within
+    ``high``: ``str.isdigit()`` also accepts ``²``, which ``int()`` refuses,
+    and ``٣``, which it reads as 3; a 20-digit number overflows SQLite."""
+    text = (text or "").strip()
+    digits = text[1:] if signed and text.startswith("-") else text
+    if not digits or len(digits) > 19 or not (digits.isascii() and digits.isdigit()):
+        return None
+    value = int(text)
+    return value if abs(value) <= high else None
 
 
 def concept_card(concept: Concept, lang: str, result: SearchResult | None = None) -> str:

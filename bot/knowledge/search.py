@@ -19,7 +19,7 @@ from itertools import groupby
 from typing import Any
 
 from glossary.model import LANGS
-from glossary.normalize import normalize
+from glossary.normalize import normalize, scrub
 from glossary.store import stats as glossary_stats
 
 from .fixes import (MAX_QUERY, STATUSES, Actor, FixError, FixNotFound, FixText, Photo,
@@ -135,7 +135,7 @@ class FixBase:
         results = self._search(query, lang, limit)
         # The log is queued, not awaited: an answer never waits for an fsync.
         if isinstance(query, str) and query.strip():
-            future = self.storage.submit(log_search, query, lang, len(results), user)
+            future = self.storage.submit(log_search, scrub(query), lang, len(results), user)
             future.add_done_callback(_log_failure)
         return results
 

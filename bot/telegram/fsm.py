@@ -282,8 +282,12 @@ class UpdateDeduplicator(BaseMiddleware):
     and not retried either way, since polling confirms it regardless).
     """
 
-    def __init__(self, storage: Storage, *, prune_interval: float = PRUNE_INTERVAL):
+    def __init__(self, storage: Storage, *, prune_interval: float = PRUNE_INTERVAL,
+                 needs_record: Callable[[Update], Awaitable[bool]] | None = None):
         self.storage = storage
+        #: None: record every update; else asked first (a stranger's private
+        #: message needs no record, bot.telegram.wiring.needs_record).
+        self.needs_record = needs_record
         self.prune_interval = prune_interval
         self._last_prune = -math.inf
         self._batch: tuple[list[int], asyncio.Future] | None = None
@@ -295,6 +299,8 @@ class UpdateDeduplicator(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         if not isinstance(event, Update):
+            return await handler(event, data)
+        if self.needs_record is not None and not await self.needs_record(event):
             return await handler(event, data)
         if not await self._record(event.update_id):
             log.info("update %d was delivered again: dropped", event.update_id)

@@ -17,6 +17,7 @@ import re
 import signal
 import time
 from collections import OrderedDict
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -28,7 +29,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import GetUpdates, Response
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, TelegramObject, User
+from aiogram.types import (BotCommand, BotCommandScopeAllPrivateChats, CallbackQuery, InlineQuery,
+                           Message, TelegramObject, Update, User)
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
 from aiohttp.payload import BytesPayload
@@ -36,6 +38,7 @@ from aiohttp.payload import BytesPayload
 from bot.app import App
 from bot.people.directory import People, language_from_telegram
 from glossary import LANGS
+from glossary.normalize import has_surrogate, scrub
 
 from .fsm import SQLiteStorage, UpdateDeduplicator
 from .texts import DOMAIN, LOCALES, N_, ensure_catalogs
@@ -204,6 +207,21 @@ class InFlight(BaseMiddleware):
             await asyncio.wait(pending, timeout=timeout)
 
 
+async def needs_record(people: People, update: Update) -> bool:
+    """Whether the deduplicator must record this update's id. Not for what a
+    stranger sends in private (or inline): they get one message an hour
+    whatever arrives twice, and a flood of them would otherwise write a row
+    per update. Except an invite code, which must not be redeemed twice."""
+    event = update.event
+    user = getattr(event, "from_user", None)
+    chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
+    if user is None or (chat is not None and chat.type != "private"):
+        return True
+    if isinstance(event, Message) and (event.text or "").startswith("/start "):
+        return True
+    return await people.get(user.id) is not None
+
+
 # -- per-update context -----------------------------------------------------------
 
 class ContextMiddleware(BaseMiddleware):
@@ -214,6 +232,7 @@ class ContextMiddleware(BaseMiddleware):
         self.people = people
 
     async def __call__(self, handler, event: TelegramObject, data: dict[str, Any]):
+        event = scrubbed(event)
         user: User | None = data.get("event_from_user")
         person = None
         if user is not None and not user.is_bot:
@@ -227,6 +246,16 @@ class ContextMiddleware(BaseMiddleware):
         return await handler(event, data)
 
 
+def scrubbed(event: TelegramObject) -> TelegramObject:
+    """The event with every lone surrogate in what a person typed replaced by
+    U+FFFD (glossary.normalize.scrub): Telegram's JSON can carry one, and
+    SQLite, the logs and the models cannot. A copy only when there is one."""
+    names = {Message: ("text", "caption"), CallbackQuery: ("data",), InlineQuery: ("query",)}
+    fields = {name: scrub(value) for name in names.get(type(event), ())
+              if isinstance(value := getattr(event, name), str) and has_surrogate(value)}
+    return event.model_copy(update=fields) if fields else event
+
+
 class PersonI18n(I18nMiddleware):
     """The interface speaks the person's stored language (else Telegram's)."""
 
@@ -235,8 +264,9 @@ class PersonI18n(I18nMiddleware):
 
 
 class FloodLimit(BaseMiddleware):
-    """At most ``rate`` updates per ``per`` seconds per person; the first one
-    over the limit gets one localised "slow down", the others are dropped."""
+    """At most ``rate`` updates (messages, button presses, inline queries) per
+    ``per`` seconds per person; the first one over the limit gets one
+    localised "slow down", the others are dropped."""
 
     def __init__(self, rate: int = 20, per: float = 30.0):
         self.rate = rate
@@ -255,11 +285,16 @@ class FloodLimit(BaseMiddleware):
             self._trim()
             return await handler(event, data)
         self.buckets[user.id] = (tokens, now, True)
-        if not warned and hasattr(event, "answer") and getattr(event, "chat", None) is not None \
-                and event.chat.type == "private":
+        # The first one over gets one word, then silence. Inline queries and
+        # strangers (who had their one message already): silence.
+        if not warned and data.get("person") is not None:
             from aiogram.utils.i18n import gettext as _
 
-            await event.answer(_("You are sending messages too fast. Please wait a moment."))
+            text = _("You are sending messages too fast. Please wait a moment.")
+            if isinstance(event, CallbackQuery):
+                await event.answer(text)
+            elif isinstance(event, Message) and event.chat.type == "private":
+                await event.answer(text)
         return None
 
     def _trim(self) -> None:
@@ -289,7 +324,7 @@ def build_dispatcher(app: App) -> Dispatcher:
                     events_isolation=SimpleEventIsolation())
     in_flight = InFlight()
     dp.update.outer_middleware(in_flight)  # first: it must see every update
-    dp.update.outer_middleware(UpdateDeduplicator(app.storage))
+    dp.update.outer_middleware(UpdateDeduplicator(app.storage, needs_record=partial(needs_record, people)))
     context = ContextMiddleware(app, people)
     i18n = PersonI18n(I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
     flood = FloodLimit()
@@ -297,7 +332,10 @@ def build_dispatcher(app: App) -> Dispatcher:
                      dp.my_chat_member, dp.chat_member):
         observer.outer_middleware(context)
         observer.outer_middleware(i18n)
-    dp.message.outer_middleware(flood)
+    # Buttons and inline queries too: a forged or scripted flood of either
+    # costs as much as messages.
+    for observer in (dp.message, dp.callback_query, dp.inline_query):
+        observer.outer_middleware(flood)
     dp.include_routers(*get_routers())
     dp.startup.register(warm_up)
     dp["app"] = app

@@ -117,6 +117,74 @@ async def test_a_strangers_command_gets_the_polite_message_once(harness, first):
         assert await harness.people.get(8) is None
 
 
+FORGED = ["fxo:²", "fxo:٣", "fx:²:1", "fx:1:²", "fxv:²:1", "fxk:²:fr", "fxc:²:fr", "fxw:²",
+          "rv:f:²:a", "rv:s:²:r", "more:²", "more:99999999999999999999", "fxo:-1", "lang:²", "fxq"]
+
+
+async def test_odd_digits_surrogates_and_forged_buttons_never_crash_a_handler(harness, caplog):
+    """str.isdigit() accepted '²' and int() then raised; a 20-digit id
+    overflowed SQLite; a lone surrogate failed the missing-query log. Each
+    crashed its handler with a traceback and no reply."""
+    import logging
+
+    tg = harness.tg
+    caplog.set_level(logging.WARNING)
+    async with harness.running():
+        await harness.invite("trainer", 95)
+        from bot.telegram.wiring import FloodLimit  # more than 20 updates in 30 s here
+
+        [flood] = [m for m in harness.dp.message.outer_middleware if isinstance(m, FloodLimit)]
+        flood.rate = 1000
+        for data in FORGED:  # every button press gets its answer (the spinner stops)
+            before = len(tg.calls)
+            tg.callback_query(95, data)
+            await tg.wait_for("answerCallbackQuery", predicate=lambda c: tg.calls.index(c) >= before)
+        for text in ("/promote ² admin", "/editfix 99999999999999999999 symptom x", "/editfix ² symptom x",
+                     "/fix \ud800", "\ud800", "coater \udfff", "/term a\ud800b", "/fix ²"):
+            [reply] = await harness.ask(95, 95, text)
+            assert reply
+        [usage] = await harness.ask(ADMIN, ADMIN, "/promote ² admin")
+        assert "Usage" in usage
+        [usage] = await harness.ask(95, 95, "/editfix 99999999999999999999 symptom x")
+        assert "Usage" in usage
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert not any("surrogates not allowed" in r.getMessage() for r in caplog.records)
+
+
+async def test_buttons_and_inline_queries_have_a_flood_limit_too(harness):
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 96)
+        start = len(tg.calls)
+        for _ in range(40):
+            tg.callback_query(96, "more:1")
+        await asyncio.sleep(3)
+        answers = [c for c in tg.calls[start:] if c.method.lower() == "answercallbackquery"]
+        assert len(answers) <= 21
+        assert sum("too fast" in str(c.params.get("text")) for c in answers) == 1
+        start = len(tg.calls)
+        for _ in range(40):
+            tg.inline_query(96, "coater")
+        await asyncio.sleep(3)
+        assert len([c for c in tg.calls[start:] if c.method.lower() == "answerinlinequery"]) <= 21
+
+
+async def test_a_strangers_flood_writes_nothing(harness):
+    """No processed-update row per message of a stranger (the deduplicator
+    has nothing to protect: one polite message an hour whatever arrives)."""
+    tg = harness.tg
+    count = lambda: harness.app.storage.read(  # noqa: E731
+        lambda db: db.execute("SELECT count(*) FROM processed_update").fetchone()[0])
+    async with harness.running():
+        before = count()
+        for i in range(60):
+            tg.message(97, 97, f"coater {i}")
+        await tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == 97)
+        await asyncio.sleep(1)
+        assert count() == before
+        assert len(tg.sent(97)) == 1
+
+
 async def test_invites_wrong_and_used_codes(harness):
     async with harness.running():
         await harness.invite("trainer", 20, language_code="ko")

@@ -258,6 +258,9 @@ async def test_one_photo_in_two_fixes_is_two_files(harness):
     h, tg = harness, harness.tg
     async with h.running():
         await h.invite("trainer", TRAINER)
+        from tests.telegram.test_bot_review import relax_flood_limit  # two whole flows in 30 s
+
+        relax_flood_limit(h)
         await start_fix(h, TRAINER, "Coater photo shared by two fixes")
         await ask(h, TRAINER, "A step.")
         await ask(h, TRAINER, "/done")
