@@ -227,22 +227,38 @@ def glossary_export(app: App, file: Path, fmt: str | None, force: bool) -> None:
     """Write the whole glossary to FILE (CSV or TBX-Basic)."""
     concepts = app.storage.read(glossary_store.all_concepts)
     fmt = exchange.format_of(file, fmt)
-    _write_safely(file, force, lambda tmp: exchange.write_file(concepts, tmp, fmt=fmt))
+    _write_safely(file, force, lambda: exchange.file_bytes(concepts, file, fmt=fmt))
     console.print(f"{len(concepts)} concepts written to {file}")
 
 
-def _write_safely(file: Path, force: bool, write) -> None:
-    """Write beside the target, then rename: an interrupted export never
-    leaves half a file where a good one was, and nothing is overwritten
-    unless asked."""
+def _write_safely(file: Path, force: bool, content) -> None:
+    """Write ``content()`` (bytes) beside the target, then rename: an
+    interrupted export never leaves half a file where a good one was, and
+    nothing is overwritten unless asked.
+
+    The temporary file is created new (O_EXCL, a random name) and written
+    through the descriptor that created it: a name known in advance let a
+    symlink planted there redirect the write to any file we may write.
+    The rename replaces a symlink at the target itself, never what it
+    points to."""
+    import tempfile
+
     if file.exists() and not force:
         raise click.ClickException(f"{file} exists; use --force to overwrite it")
-    tmp = file.with_name(f".{file.name}.tmp")
+    data = content()
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
     try:
-        write(tmp)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(out.fileno(), 0o666 & ~umask)  # as a plain open() would (mkstemp: 0600)
         os.replace(tmp, file)
     finally:
-        tmp.unlink(missing_ok=True)
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
 
 
 @glossary.command("stats")
@@ -432,7 +448,7 @@ def memory_import(app: App, file: Path) -> None:
 def memory_export(app: App, file: Path, force: bool) -> None:
     """Write the whole translation memory to a TMX file."""
     units = app.storage.read(tm.all_units)
-    _write_safely(file, force, lambda tmp: tm.write_tmx(units, tmp))
+    _write_safely(file, force, lambda: tm.tmx_bytes(units))
     console.print(f"{len(units)} units written to {file}")
 
 
@@ -463,14 +479,14 @@ def fixes_import(app: App, file: Path) -> None:
 @with_app
 def fixes_export(app: App, file: Path, force: bool) -> None:
     """Write every fix (all statuses) to FILE: YAML or JSON, from the extension."""
-    from .knowledge.files import write_fixes
+    from .knowledge.files import fixes_bytes
     from .knowledge.fixes import all_fixes
 
     if file.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise click.ClickException(f"{file.name}: use a .yaml, .yml or .json file")
     items = app.storage.read(all_fixes)
     fmt = "json" if file.suffix.lower() == ".json" else "yaml"
-    _write_safely(file, force, lambda tmp: write_fixes(items, tmp, fmt=fmt))
+    _write_safely(file, force, lambda: fixes_bytes(items, fmt))
     console.print(f"{len(items)} fixes written to {file}")
 
 

@@ -246,13 +246,17 @@ def _check_pos(pos: str, line: int, lang: str) -> str:
 
 def write_csv(concepts: Iterable[Concept], dest) -> None:
     """Write concepts as glossary CSV, UTF-8 with a BOM, all columns."""
+    Path(dest).write_bytes(csv_bytes(concepts))
+
+
+def csv_bytes(concepts: Iterable[Concept]) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for concept in _write_checked(concepts):
         cells = _row_of(concept)
         writer.writerow(_escape_cell(cells.get(name, "")) for name in CSV_COLUMNS)
-    Path(dest).write_text(out.getvalue(), encoding="utf-8-sig", newline="")
+    return out.getvalue().encode("utf-8-sig")
 
 
 def _row_of(concept: Concept) -> dict[str, str]:
@@ -524,6 +528,10 @@ def _resolve_types(lang: str, terms, has_preferred: bool) -> list[Term]:
 
 def write_tbx(concepts: Iterable[Concept], dest) -> None:
     """Write concepts as TBX-Basic (ISO 30042:2019, DCA style), UTF-8."""
+    Path(dest).write_bytes(tbx_bytes(concepts))
+
+
+def tbx_bytes(concepts: Iterable[Concept]) -> bytes:
     root = etree.Element("tbx", nsmap={None: TBX_NS})
     root.set("type", "TBX-Basic")
     root.set("style", "dca")
@@ -538,10 +546,9 @@ def write_tbx(concepts: Iterable[Concept], dest) -> None:
             _entry_of(body, concept)
         except ValueError as exc:  # lxml refuses control characters in text
             raise GlossaryError(f"concept {number} ({concept.id!r}): {exc}") from None
-    data = etree.tostring(
+    return etree.tostring(
         root.getroottree(), pretty_print=True, xml_declaration=True, encoding="UTF-8"
     )
-    Path(dest).write_bytes(data)
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str):
@@ -622,5 +629,9 @@ def read_file(path, fmt: str | None = None) -> list[Concept]:
 
 
 def write_file(concepts: Iterable[Concept], path, fmt: str | None = None) -> None:
-    writer = write_csv if format_of(path, fmt) == "csv" else write_tbx
-    writer(concepts, path)
+    Path(path).write_bytes(file_bytes(concepts, path, fmt))
+
+
+def file_bytes(concepts: Iterable[Concept], path, fmt: str | None = None) -> bytes:
+    """The export file's content, CSV or TBX by ``fmt`` or the extension."""
+    return (csv_bytes if format_of(path, fmt) == "csv" else tbx_bytes)(concepts)

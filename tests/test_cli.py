@@ -99,6 +99,25 @@ def test_bad_database_path_is_one_line(run, tmp_path):
     assert result.output.startswith("Error:") and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command, name", [("glossary", "out.csv"), ("glossary", "out.tbx"),
+                                           ("memory", "out.tmx"), ("fixes", "out.yaml")])
+def test_exports_never_follow_a_planted_symlink(run, tmp_path, command, name):
+    """Exports wrote through a predictable ``.<name>.tmp``: a symlink planted
+    there had its target overwritten. And with --force, a symlink at the
+    target itself is replaced, not written through."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = tmp_path / name
+    (tmp_path / f".{name}.tmp").symlink_to(victim)
+    assert run(command, "export", str(out)).exit_code == 0
+    assert victim.read_text() == "keep me" and out.stat().st_size > 0
+    out.unlink()
+    out.symlink_to(victim)
+    assert run(command, "export", str(out), "--force").exit_code == 0
+    assert victim.read_text() == "keep me" and not out.is_symlink() and out.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.glob(f".{name}*")) == [f".{name}.tmp"]  # ours left nothing
+
+
 def test_run_without_a_token_says_how_to_get_one(run, monkeypatch):
     monkeypatch.delenv("SHOPBOT_TOKEN", raising=False)
     result = run("run")

@@ -96,14 +96,17 @@ def read_fixes(path: str | Path, text: str | None = None) -> tuple[list[FixData]
 
 def write_fixes(fixes: list[FixData], path: str | Path, fmt: str | None = None) -> None:
     path = Path(path)
-    data = [f.to_dict() for f in fixes]
-    if (fmt or path.suffix.lower().lstrip(".")) == "json":
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    else:
-        import yaml
+    path.write_bytes(fixes_bytes(fixes, fmt or path.suffix.lower().lstrip(".")))
 
-        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100),
-                        encoding="utf-8")
+
+def fixes_bytes(fixes: list[FixData], fmt: str) -> bytes:
+    """The fixes as a JSON (``fmt`` "json") or YAML file's content."""
+    data = [f.to_dict() for f in fixes]
+    if fmt == "json":
+        return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    import yaml
+
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100).encode("utf-8")
 
 
 def seed(db) -> ImportReport | None:
