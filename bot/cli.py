@@ -66,6 +66,8 @@ class _OneLineErrors(click.Group):
                 click.echo(redact(traceback.format_exc()), err=True, nl=False)
                 ctx.exit(EXIT_FAILED)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if len(message) > 1000:  # an error line, not a dump of the input
+                message = message[:1000] + "…"
             if not isinstance(exc, (GlossaryError, StorageError, ValueError, OSError)):
                 message = f"internal error ({type(exc).__name__}): {message}"
             click.echo(redact(f"Error: {message}"), err=True)

@@ -67,7 +67,7 @@ def _line_at(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> str:
     """UTF-8 text (a BOM is dropped); otherwise an error naming the line."""
     if b"\x00" in data:
         line = _line_at(data, data.index(b"\x00"))
@@ -144,7 +144,7 @@ def _split_multi(cell: str) -> list[str]:
 
 def read_csv(source) -> list[Concept]:
     """Concepts from a glossary CSV (a path or bytes)."""
-    text = _decode(read_bytes(source))
+    text = decode_text(read_bytes(source))
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = _read_header(next(reader, None))
@@ -360,7 +360,7 @@ def read_tbx_report(source) -> tuple[list[Concept], dict[str, int]]:
 def parse_xml(data: bytes) -> etree._Element:
     """The root of an XML document, parsed safely: UTF-8 only, no DTD, no
     entity expansion, no network. Also used for TMX (bot.translation.memory)."""
-    text = _decode(data)  # our own check, for a message naming the line
+    text = decode_text(data)  # our own check, for a message naming the line
     found = _INTERNAL_SUBSET.search(text)
     if found:
         line = text.count("\n", 0, found.start()) + 1

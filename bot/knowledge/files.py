@@ -13,12 +13,34 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from glossary.exchange import decode_text, read_bytes
+from glossary.model import GlossaryError
 from glossary.store import ImportReport
 
-from .fixes import FixData, FixError, import_fixes, mark_concepts_fresh
+from .fixes import MAX_AUTHOR, FixData, FixError, clip_repr, import_fixes, mark_concepts_fresh
 
 SAMPLES = "data/sample_fixes.yaml"  # inside the bot package
 SAMPLES_VERSION = "1"
+
+
+#: Nesting deeper than a fix needs (a list of fixes, a fix, texts, a text,
+#: its steps): refused before Python's recursion limit is reached.
+MAX_DEPTH = 12
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deep ``value`` nests, counting no further than ``limit`` + 1."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > limit:
+            break
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
 
 
 def _item(raw: Any) -> FixData:
@@ -27,12 +49,20 @@ def _item(raw: Any) -> FixData:
     known = {"slug", "sample", "status", "equipment", "codes", "original_lang", "author",
              "photos", "texts", "reject_reason"}
     if set(raw) - known:
-        raise FixError(f"unknown field(s): {', '.join(sorted(map(str, set(raw) - known)))}")
+        unknown = ", ".join(sorted(clip_repr(str(k), 40) for k in set(raw) - known)[:5])
+        raise FixError(f"unknown field(s): {unknown}")
     if not isinstance(raw.get("texts"), dict):
         raise FixError("texts: a mapping of language → text is required")
+    # Types first, then conversions: str() of a nested value could be huge.
+    author = raw.get("author", "import")
+    if isinstance(author, bool) or not isinstance(author, (str, int)) or len(str(author)) > MAX_AUTHOR:
+        raise FixError(f"author: a Telegram user id or a short tag (at most {MAX_AUTHOR} characters)")
+    for name in ("slug", "equipment", "original_lang", "status"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise FixError(f"{name}: must be text")
     return FixData(slug=raw.get("slug"), equipment=raw.get("equipment"),
                    original_lang=raw.get("original_lang"), texts=raw["texts"],
-                   codes=raw.get("codes") or [], author=str(raw.get("author", "import")),
+                   codes=raw.get("codes") or [], author=str(author),
                    sample=bool(raw.get("sample", False)), status=raw.get("status", "draft"),
                    reject_reason=raw.get("reject_reason"), photos=raw.get("photos") or [])
 
@@ -40,8 +70,27 @@ def _item(raw: Any) -> FixData:
 def _yaml_items(text: str) -> tuple[list, list[int]]:
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    # libyaml when PyYAML has it: the pure-Python parser took 30 s on 40 kB
+    # of nested brackets.
+    safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = safe_loader(text)
     try:
+        # One pass over the events before anything is built. No anchors or
+        # aliases: a 500-byte file of nested aliases expands to gigabytes when
+        # its values are built (the "billion laughs"), and a fix file has no
+        # use for them. No nesting deeper than a fix needs.
+        depth = 0
+        for event in yaml.parse(text, Loader=safe_loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise FixError(f"line {event.start_mark.line + 1}: YAML anchors and aliases "
+                               "(& and *) are not accepted in a fix file")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise FixError(f"line {event.start_mark.line + 1}: nested too deep "
+                                   f"(a fix file nests {MAX_DEPTH} levels at most)")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
         node = loader.get_single_node()
         if node is None:  # an empty file: no fixes
             return [], []
@@ -81,8 +130,16 @@ def read_fixes(path: str | Path, text: str | None = None) -> tuple[list[FixData]
     if suffix not in (".yaml", ".yml", ".json"):
         raise FixError(f"{path.name}: use a .yaml, .yml or .json file")
     if text is None:
-        text = path.read_bytes().decode("utf-8-sig")
-    raw, lines = _json_items(text) if suffix == ".json" else _yaml_items(text)
+        try:  # at most 50 MB, as a glossary file; not UTF-8: the line says where
+            text = decode_text(read_bytes(path))
+        except GlossaryError as exc:
+            raise FixError(f"{path.name}: {exc}") from None
+    try:
+        raw, lines = _json_items(text) if suffix == ".json" else _yaml_items(text)
+    except RecursionError:
+        raise FixError(f"{path.name}: nested too deep (a fix file nests {MAX_DEPTH} levels at most)") from None
+    if _depth(raw) > MAX_DEPTH:
+        raise FixError(f"{path.name}: nested too deep (a fix file nests {MAX_DEPTH} levels at most)")
     items, where = [], []
     for i, (item, line) in enumerate(zip(raw, lines), 1):
         at = f"line {line} (fix {i})"

@@ -147,10 +147,10 @@ def is_cjk(ch: str) -> bool:
 
 def clean_code(code: Any) -> str:
     if not isinstance(code, (str, int)):
-        raise FixError(f"code {code!r} is not text")
+        raise FixError(f"code {clip_repr(code)} is not text")
     text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(code)).upper())
     if not CODE_RE.fullmatch(text) or not re.search(r"\d", text):
-        raise FixError(f"code {code!r} is not an alarm code (letters and digits, e.g. E-203)")
+        raise FixError(f"code {clip_repr(code)} is not an alarm code (letters and digits, e.g. E-203)")
     return text
 
 
@@ -193,7 +193,7 @@ def clean_text(raw: Any, where: str, *, kind: str | None = None) -> FixText:
         raise FixError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     kind = kind or raw.get("kind", "original")
     if kind not in KINDS:
-        raise FixError(f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)}")
+        raise FixError(f"{where}.kind: {clip_repr(kind)} is not one of {', '.join(KINDS)}")
     return FixText(symptom=_text(raw.get("symptom"), f"{where}.symptom", MAX_SYMPTOM, True),
                    cause=_text(raw.get("cause"), f"{where}.cause", MAX_CAUSE),
                    steps=_items(raw.get("steps"), f"{where}.steps", MAX_STEPS, True),
@@ -240,6 +240,7 @@ def photo_file(photos_dir: Path, local_path: str | None) -> Path | None:
 
 #: Authors a fix file may name besides a person: tags that give nobody rights.
 AUTHOR_TAGS = ("import", "sample", "system")
+MAX_AUTHOR = 64
 
 
 def check_import(db, data: FixData, photos_dir: Path | None) -> None:
@@ -260,27 +261,31 @@ def check_import(db, data: FixData, photos_dir: Path | None) -> None:
                        f"or one of {', '.join(AUTHOR_TAGS)}")
 
 
-def clip_repr(text: str, limit: int = 80) -> str:
-    """``repr`` of a value for an error message, never longer than ``limit``."""
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+def clip_repr(value: Any, limit: int = 80) -> str:
+    """``repr`` of a value for an error message, about ``limit`` characters at
+    most: a 40 MB field must not become a 40 MB error line."""
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("…" if len(value) > limit else "")
+    text = repr(value)  # bounded by the file's size, which is capped
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def clean_fix(data: FixData) -> FixData:
     """The fix as it will be stored, or FixError naming the field."""
     if data.slug is not None and (not isinstance(data.slug, str) or not SLUG_RE.fullmatch(data.slug)):
-        raise FixError(f"slug {data.slug!r}: lower-case letters, digits and '-', at most 80")
+        raise FixError(f"slug {clip_repr(data.slug)}: lower-case letters, digits and '-', at most 80")
     if not isinstance(data.equipment, str) or not data.equipment:
         raise FixError("equipment: a glossary concept id is required")
     if data.original_lang not in LANGS:
-        raise FixError(f"original_lang {data.original_lang!r} is not one of {', '.join(LANGS)}")
+        raise FixError(f"original_lang {clip_repr(data.original_lang)} is not one of {', '.join(LANGS)}")
     if data.status not in STATUSES:
-        raise FixError(f"status {data.status!r} is not one of {', '.join(STATUSES)}")
+        raise FixError(f"status {clip_repr(data.status)} is not one of {', '.join(STATUSES)}")
     if not isinstance(data.texts, dict) or data.original_lang not in data.texts:
         raise FixError(f"texts: the original language ({data.original_lang}) needs a text")
     texts = {}
     for lang, raw in data.texts.items():
         if lang not in LANGS:
-            raise FixError(f"texts: unknown language {lang!r}")
+            raise FixError(f"texts: unknown language {clip_repr(lang)}")
         texts[lang] = clean_text(raw, f"texts.{lang}")
         if (lang == data.original_lang) != (texts[lang].kind == "original"):
             raise FixError(f"texts.{lang}.kind: only the original language's text is 'original'")
@@ -633,7 +638,7 @@ def _put_photos(db, fix_id: int, photos: list[Photo]) -> None:
 
 def _check_equipment(db, concept_id: str) -> None:
     if not db.execute("SELECT 1 FROM concept WHERE id = ?", [concept_id]).fetchone():
-        raise FixError(f"equipment {concept_id!r} is not a glossary concept")
+        raise FixError(f"equipment {clip_repr(concept_id)} is not a glossary concept")
 
 
 def _make_slug(db, data: FixData) -> str:
@@ -833,7 +838,7 @@ def add_machine_texts(db, fix_id: int, texts: dict[str, FixText], actor: Actor) 
 def _translation(db, fix_id: int, lang: str) -> tuple[dict, FixText | None]:
     fix = fix_row(db, fix_id)
     if lang not in LANGS:
-        raise FixError(f"unknown language {lang!r}")
+        raise FixError(f"unknown language {clip_repr(lang)}")
     if fix["status"] != "approved":
         raise FixStateError(f"fix {fix_id} is {fix['status']}: translations are reviewed once it is approved")
     if lang == fix["original_lang"]:
@@ -937,7 +942,7 @@ def import_fixes(db, items: list[FixData], actor: Actor, where: list[str] | None
         if data.slug is None:
             raise FixError(f"{at}: a slug is required in a file (it is what import merges on)")
         if data.slug in seen:
-            raise FixError(f"{at}: slug {data.slug!r} also at {seen[data.slug]}")
+            raise FixError(f"{at}: slug {clip_repr(data.slug)} also at {seen[data.slug]}")
         seen[data.slug] = at
         cleaned.append(data)
     report = ImportReport()

@@ -517,6 +517,46 @@ def test_withdraw_names_only_photo_files_no_other_fix_uses(st_):
     assert st_.write(fx.withdraw, second, TRAINER) == ["/photos/3-same.jpg"]
 
 
+def test_a_yaml_alias_bomb_is_refused_before_anything_is_built(tmp_path):
+    """494 bytes of nested aliases became a 351 MB author string."""
+    import resource
+
+    lines = ["- &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"- &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    lines += ["- slug: bomb\n  author: *a8\n  equipment: coater\n  original_lang: en\n"
+              "  texts: {en: {symptom: s, steps: [x]}}"]
+    text = "\n".join(lines) + "\n"
+    assert len(text) < 1000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(fx.FixError, match="line 1: YAML anchors and aliases"):
+        fix_files.read_fixes(tmp_path / "bomb.yaml", text)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "nested too deep"),
+    ("deep.yaml", "- " + "[" * 20_000 + "]" * 20_000, "line 1: .*nest"),
+    ("deep.yaml", "- " + "[" * 14 + "]" * 14, "line 1: nested too deep"),
+    ("huge.yaml", "- slug: a\n  author: " + "x" * 5_000_000 + "\n  texts: {}\n", "author: a Telegram user id"),
+    ("huge.yaml", "- slug: " + "x" * 5_000_000 + "\n  equipment: coater\n  original_lang: en\n"
+                  "  texts: {en: {symptom: s, steps: [x]}}\n", "slug 'xxx"),
+    ("keys.yaml", "- {" + ", ".join(f"k{i}{'y' * 1000}: 1" for i in range(2000)) + "}\n", "unknown field"),
+    ("list.yaml", "- slug: [a, b]\n  texts: {}\n", "slug: must be text"),
+])
+def test_hostile_fix_files_get_a_short_clear_error(st_, tmp_path, name, text, message):
+    with pytest.raises(fx.FixError, match=message) as caught:
+        items, where = fix_files.read_fixes(tmp_path / name, text)
+        st_.write(fx.import_fixes, items, "cli:test", where)
+    assert len(str(caught.value)) < 600
+
+
+def test_a_fix_file_not_in_utf8_names_the_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("- slug: a\n  texts: {en: {symptom: ok}}\n- slug: é\n".encode("latin-1"))
+    with pytest.raises(fx.FixError, match="latin1.yaml: not UTF-8 \\(line 3\\)"):
+        fix_files.read_fixes(path)
+
+
 # -- the shipped samples -------------------------------------------------------------
 
 def test_samples_load_once(storage):
