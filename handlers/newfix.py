@@ -177,10 +177,40 @@ async def steps_done(event: Message | CallbackQuery, state: FSMContext):
     await message.answer(_("Photos? Send them one by one, or /skip."))
 
 
+async def download_capped(bot: Bot, file_id: str, destination: Path, limit: int) -> bool:
+    """Download a file to ``destination`` unless it is over ``limit`` bytes,
+    counting the bytes actually read: ``file_size`` may be missing or false
+    (a self-hosted Bot API server). False, and nothing left, when too large."""
+    file = await bot.get_file(file_id)
+    if file.file_size and file.file_size > limit:
+        return False
+    part = destination.with_name(destination.name + ".part")
+    api = bot.session.api
+    try:
+        with part.open("wb") as out:
+            if api.is_local:  # a local Bot API server hands out paths on this machine
+                with open(api.wrap_local_file.to_local(file.file_path), "rb") as source:
+                    while chunk := source.read(65536):
+                        if out.tell() + len(chunk) > limit:
+                            return False
+                        out.write(chunk)
+            else:
+                async for chunk in bot.session.stream_content(api.file_url(bot.token, file.file_path),
+                                                              timeout=60, chunk_size=65536):
+                    if out.tell() + len(chunk) > limit:
+                        return False
+                    out.write(chunk)
+        part.replace(destination)
+        return True
+    finally:
+        part.unlink(missing_ok=True)
+
+
 async def photo(message: Message, bot: Bot, app, person, state: FSMContext):
     best = message.photo[-1]  # the largest size Telegram made
+    too_large = _("This photo is too large (over 10 MB). Send a smaller one, or /skip.")
     if best.file_size and best.file_size > MAX_PHOTO_BYTES:
-        await message.answer(_("This photo is too large (over 10 MB). Send a smaller one, or /skip."))
+        await message.answer(too_large)
         return
     photos = (await state.get_data()).get("photos", [])
     if len(photos) >= fixes.MAX_PHOTOS:
@@ -190,7 +220,9 @@ async def photo(message: Message, bot: Bot, app, person, state: FSMContext):
     # files, so cancelling one flow or withdrawing one fix leaves the other's.
     target = app.settings.photos_path / f"{person.user_id}-{best.file_unique_id}-{secrets.token_hex(4)}.jpg"
     target.parent.mkdir(parents=True, exist_ok=True)
-    await bot.download(best.file_id, destination=target)
+    if not await download_capped(bot, best.file_id, target, MAX_PHOTO_BYTES):
+        await message.answer(too_large)
+        return
     await state.update_data(photos=photos + [{"file_id": best.file_id, "local_path": str(target)}])
     await message.answer(_("Photo {n} saved. Send another, or /skip to go on.").format(n=len(photos) + 1))
 

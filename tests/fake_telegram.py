@@ -236,6 +236,7 @@ class FakeTelegram:
         self.members: dict[tuple[int, int], str] = {}  # (chat_id, user_id) -> status
         self.messages: dict[tuple[int, int], dict] = {}  # (chat_id, message_id) -> Message
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, data)
+        self.declared_sizes: dict[str, int | None] = {}  # file_id -> file_size to report (a lie)
         self._queue: list[_Queued] = []
         self._last_update_id = 0
         self._message_ids: dict[int, int] = {}
@@ -491,13 +492,21 @@ class FakeTelegram:
                       data: bytes = b"\xff\xd8\xff fake jpeg", width: int = 1280,
                       height: int = 960, chat_type: str = "private", language_code: str = "en",
                       first_name: str = "User", message_id: int | None = None,
-                      sizes: list[dict] | None = None) -> dict:
+                      sizes: list[dict] | None = None, file_size: int | None | bool = True) -> dict:
         """A user sends a photo (a thumbnail and the full size; getFile serves ``data``).
         ``sizes``: the ``photo`` of an earlier update, to send the same photo
-        again (same ``file_unique_id``, as Telegram does for a resent photo)."""
+        again (same ``file_unique_id``, as Telegram does for a resent photo).
+        ``file_size``: True, the real size; None, left out; a number, that lie
+        (in the update and in getFile, as a self-hosted server may)."""
         message = self._user_message(chat_id, user_id, chat_type, language_code, first_name,
                                      message_id, None)
         message["photo"] = sizes if sizes is not None else self._photo_sizes(data, width, height)
+        if file_size is not True:
+            for size in message["photo"]:
+                self.declared_sizes[size["file_id"]] = file_size
+                size.pop("file_size", None)
+                if file_size is not None:
+                    size["file_size"] = file_size
         if caption is not None:
             message["caption"] = caption
         return self.enqueue({"message": message})
@@ -680,8 +689,9 @@ class FakeTelegram:
         if file_id not in self.files:
             raise ApiError(400, "Bad Request: invalid file_id")
         file_path, data = self.files[file_id]
-        return {"file_id": file_id, "file_unique_id": _unique_id(file_id),
-                "file_size": len(data), "file_path": file_path}
+        size = self.declared_sizes.get(file_id, len(data))
+        return {"file_id": file_id, "file_unique_id": _unique_id(file_id), "file_path": file_path,
+                **({"file_size": size} if size is not None else {})}
 
     def _get_chat(self, params: dict) -> dict:
         return {**self._chat(params["chat_id"]), "accent_color_id": 0,

@@ -67,6 +67,14 @@ class Harness:
         code = text.split("/start ", 1)[1].split("<", 1)[0].split()[0]
         await self.ask(user_id, user_id, f"/start {code}", language_code=language_code)
 
+    def lift_flood_limit(self) -> None:
+        """For a test that sends more than 20 updates in 30 s on purpose (the
+        limit itself is tested in test_flood_limit_answers_once)."""
+        from bot.telegram.wiring import FloodLimit
+
+        [flood] = [m for m in self.dp.message.outer_middleware if isinstance(m, FloodLimit)]
+        flood.rate = 1000
+
     def close(self):
         self.app.close()
 
@@ -131,10 +139,7 @@ async def test_odd_digits_surrogates_and_forged_buttons_never_crash_a_handler(ha
     caplog.set_level(logging.WARNING)
     async with harness.running():
         await harness.invite("trainer", 95)
-        from bot.telegram.wiring import FloodLimit  # more than 20 updates in 30 s here
-
-        [flood] = [m for m in harness.dp.message.outer_middleware if isinstance(m, FloodLimit)]
-        flood.rate = 1000
+        harness.lift_flood_limit()
         for data in FORGED:  # every button press gets its answer (the spinner stops)
             before = len(tg.calls)
             tg.callback_query(95, data)
