@@ -4,9 +4,11 @@ translation of each message into the group's other languages."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import ChatMemberUpdated, Message
 from aiogram.utils.i18n import gettext as _
@@ -17,11 +19,14 @@ from bot.translation.engine import TranslationError
 from glossary import LANGS
 
 from .filters import on
-from .render import FLAGS, q
+from .render import FLAGS, LIMIT, q, quoted_pieces
 
+
+log = logging.getLogger("shopbot")
 
 GROUP_RATE = 20  # messages a minute Telegram allows a bot in one group
 MERGE_LIMIT = 3500
+PIECE_LIMIT = 4000  # one reply's text, under Telegram's 4,096
 
 
 class Outbox:
@@ -83,9 +88,13 @@ def outbox(outboxes: dict, bot: Bot, app, chat_id: int) -> Outbox:
     return box
 
 
-async def render_translations(app, text: str, langs: list[str], prior: str | None) -> str | None:
-    """One line per other language of the group: "🇫🇷 text"."""
-    lines = []
+async def render_translations(app, text: str, langs: list[str], prior: str | None) -> list[str]:
+    """One line per other language of the group, "🇫🇷 text", in as few pieces
+    of at most PIECE_LIMIT characters as it takes (usually one): whole
+    language lines while they fit, a longer line cut at sentences. Four
+    languages of an 800-character message came to 4,711 characters, which
+    Telegram refused: the translation was lost."""
+    lines: list[str] = []
     source = None
     for target in langs:
         try:
@@ -94,8 +103,17 @@ async def render_translations(app, text: str, langs: list[str], prior: str | Non
             continue
         source = result.source
         if result.provenance != "unchanged" and result.source != target:
-            lines.append(f"{FLAGS[target]} {q(result.text)}")
-    return "\n".join(lines) if lines and source else None
+            flag = FLAGS[target]
+            lines += [f"{flag} {piece}" for piece in quoted_pieces(result.text, PIECE_LIMIT - len(flag) - 1)]
+    if not (lines and source):
+        return []
+    pieces = [lines[0]]
+    for line in lines[1:]:
+        if len(pieces[-1]) + 1 + len(line) <= PIECE_LIMIT:
+            pieces[-1] += "\n" + line
+        else:
+            pieces.append(line)
+    return pieces
 
 
 async def added(event: ChatMemberUpdated, bot: Bot, people, person):
@@ -147,9 +165,10 @@ async def group_message(message: Message, bot: Bot, app, people, person, outboxe
     text = message.text or message.caption
     if not group.auto_translate or not text or text.startswith("/"):
         return
-    block = await render_translations(app, text, group.langs, person.lang if person else None)
-    if block:
-        await outbox(outboxes, bot, app, message.chat.id).submit(message.message_id, block)
+    pieces = await render_translations(app, text, group.langs, person.lang if person else None)
+    box = outbox(outboxes, bot, app, message.chat.id)
+    for piece in pieces:
+        await box.submit(message.message_id, piece)
 
 
 async def edited(message: Message, bot: Bot, app, people, person, outboxes: dict):
@@ -157,15 +176,20 @@ async def edited(message: Message, bot: Bot, app, people, person, outboxes: dict
     text = message.text or message.caption
     if group is None or not group.auto_translate or not text:
         return
-    block = await render_translations(app, text, group.langs, person.lang if person else None)
-    if block is None:
+    pieces = await render_translations(app, text, group.langs, person.lang if person else None)
+    if not pieces:
         return
-    found = await app.storage.awrite(chats.update_block, message.chat.id, message.message_id, block)
-    if found is None:
-        await outbox(outboxes, bot, app, message.chat.id).submit(message.message_id, block)
-        return
-    reply_id, blocks = found
-    await bot.edit_message_text("\n\n".join(blocks), chat_id=message.chat.id, message_id=reply_id)
+    if len(pieces) == 1:  # edit the reply that carries it, if it still fits there
+        found = await app.storage.awrite(chats.update_block, message.chat.id, message.message_id, pieces[0])
+        if found is not None and len(merged := "\n\n".join(found[1])) <= LIMIT:
+            try:
+                await bot.edit_message_text(merged, chat_id=message.chat.id, message_id=found[0])
+                return
+            except TelegramBadRequest as exc:  # too old to edit, deleted...: a new reply
+                log.info("group %s: reply %s not edited (%s): sent anew", message.chat.id, found[0], exc)
+    box = outbox(outboxes, bot, app, message.chat.id)
+    for piece in pieces:
+        await box.submit(message.message_id, piece)
 
 
 def make_router() -> Router:

@@ -4,6 +4,8 @@ Also the one parser of the numbers people type and buttons carry."""
 
 from __future__ import annotations
 
+import re
+
 from aiogram.utils.i18n import gettext as _
 from aiogram import html
 
@@ -74,13 +76,19 @@ def concept_details(concept: Concept, lang: str) -> str:
     return "\n".join(lines)
 
 
+_SENTENCE_END = re.compile(r"[.!?。！？](?=\s|$)|[。！？]")
+
+
 def split_plain(text: str, limit: int = 3500) -> list[str]:
-    """Cut plain text (before escaping: escaping can grow it) at line or word
-    boundaries into pieces of at most ``limit`` characters."""
+    """Cut plain text (before escaping: escaping can grow it) at line,
+    sentence or word boundaries into pieces of at most ``limit`` characters."""
     pieces: list[str] = []
     rest = text
     while len(rest) > limit:
         cut = rest.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            ends = [m.end() for m in _SENTENCE_END.finditer(rest, limit // 2, limit)]
+            cut = ends[-1] if ends else -1
         if cut < limit // 2:
             cut = rest.rfind(" ", 0, limit)
         if cut < limit // 2:
@@ -90,6 +98,16 @@ def split_plain(text: str, limit: int = 3500) -> list[str]:
     if rest or not pieces:
         pieces.append(rest)
     return pieces
+
+
+def quoted_pieces(text: str, limit: int) -> list[str]:
+    """Plain ``text`` cut as split_plain does, each piece escaped and at most
+    ``limit`` characters once escaped (``&`` grows to five)."""
+    out = []
+    for piece in split_plain(text, limit):
+        quoted = q(piece)
+        out.extend([quoted] if len(quoted) <= limit else quoted_pieces(piece, max(1, limit // 2)))
+    return out
 
 
 def pack(blocks: list[str], limit: int = LIMIT) -> list[str]:

@@ -539,6 +539,32 @@ async def test_group_in_five_languages(harness):
         assert "🇬🇧" not in reply
 
 
+async def test_a_long_group_message_in_four_languages_is_split_not_lost(harness):
+    """An 800-character message into four languages came to 4,711 characters:
+    Telegram refused the reply and the translation was lost (edits too)."""
+    tg = harness.tg
+    sentence = "The coater tab is torn near line 3 & the web tension alarm rings, check the rollers. "
+    text = (sentence * 22)[:1900]
+    async with harness.running():
+        await harness.ask(GROUP, ADMIN, "/setup zh ko ms fr en auto", chat_type="supergroup")
+        before = len(tg.sent(GROUP))
+        sent = tg.message(GROUP, 302, text, chat_type="supergroup")
+        replies = await harness.replies(GROUP, before, count=2, timeout=30)
+        await asyncio.sleep(0.5)
+        replies = [p["text"] for p in tg.sent(GROUP)[before:]]
+        assert all(len(r) <= 4096 for r in replies) and len(replies) >= 2
+        joined = "\n".join(replies)
+        for flag in ("🇨🇳", "🇰🇷", "🇲🇾", "🇫🇷"):
+            assert flag in joined
+        assert not [c for c in tg.calls if c.status == 400]
+        before = len(tg.sent(GROUP))
+        tg.edited_message(GROUP, 302, text.replace("line 3", "line 4"), chat_type="supergroup",
+                          message_id=sent["message"]["message_id"])
+        await harness.replies(GROUP, before, count=2, timeout=30)
+        assert "line 4" in "\n".join(p["text"] for p in tg.sent(GROUP)[before:])
+        assert not [c for c in tg.calls if c.status == 400]
+
+
 async def test_expired_invite_is_refused(harness):
     from datetime import datetime, timedelta, timezone
 
