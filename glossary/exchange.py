@@ -145,7 +145,9 @@ def _split_multi(cell: str) -> list[str]:
 def read_csv(source) -> list[Concept]:
     """Concepts from a glossary CSV (a path or bytes)."""
     text = decode_text(read_bytes(source))
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a quote left open is an error, not a cell that swallows the
+    # rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = _read_header(next(reader, None))
         concepts, lines = [], []
@@ -325,7 +327,10 @@ _WORKING_STATUS = {"draft": "workingElement", "reviewed": "consolidatedElement"}
 _REVIEWED = {"consolidatedelement", "finalizedelement"}
 _TRADITIONAL_SUBTAGS = {"tw", "hk", "mo", "hant"}
 #: An internal DTD subset is where entity bombs live; TBX never needs one.
-_INTERNAL_SUBSET = re.compile(r"<!DOCTYPE[^>\[]*\[")
+#: A DOCTYPE with an internal subset, its external id quoted or not (a ">"
+#: inside quotes once hid the subset from a simpler pattern). The parsed
+#: document's docinfo is checked too, whatever the text looked like.
+_INTERNAL_SUBSET = re.compile(r"""<!DOCTYPE(?:[^>\["']|"[^"]*"|'[^']*')*\[""")
 
 
 def _term_type(status: str | None, term_type: str | None) -> str | None:
@@ -370,9 +375,14 @@ def parse_xml(data: bytes) -> etree._Element:
         encoding="utf-8",  # whatever the declaration says: we checked UTF-8
     )
     try:
-        return etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise GlossaryError(f"line {exc.lineno}: malformed XML: {exc.msg}") from None
+    dtd = root.getroottree().docinfo.internalDTD  # there for any DOCTYPE: look inside
+    if dtd is not None and (any(True for _ in dtd.iterentities()) or dtd.elements()):
+        line = text.count("\n", 0, max(text.find("<!DOCTYPE"), 0)) + 1
+        raise GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
+    return root
 
 
 def local_name(el: etree._Element) -> str:

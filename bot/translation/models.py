@@ -312,6 +312,8 @@ def _read_metadata(source: _Source, member: _Member) -> dict:
         metadata = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{source.label}: metadata.json is not valid JSON ({exc})") from None
+    except RecursionError:  # 1 MB of brackets is deeper than the JSON decoder goes
+        raise ModelError(f"{source.label}: metadata.json is nested too deep") from None
     if not isinstance(metadata, dict):
         raise ModelError(f"{source.label}: metadata.json is not a JSON object")
     version = metadata.get("package_version", "")
@@ -427,8 +429,8 @@ class ModelStore:
         try:
             metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
             from_code, to_code = metadata["from_code"], metadata["to_code"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("skipping %s: unreadable metadata.json (%s)", path, exc)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            log.warning("skipping %s: unreadable metadata.json (%s)", path, type(exc).__name__)
             return None
         return InstalledPackage(
             pair=path.name,
@@ -601,7 +603,7 @@ class ModelStore:
             raise ModelError(f"package index {index_url}: {_describe_http_error(exc)}") from None
         try:
             index = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ModelError(f"package index {index_url}: not valid JSON") from None
         if not isinstance(index, list):
             raise ModelError(f"package index {index_url}: not a JSON list")

@@ -420,6 +420,7 @@ def test_format_by_extension_and_name(tmp_path):
         (["id,en,en_pos", "a1,coater,tab=noun | coater=noun"], "line 2: en_pos names 'tab'"),
         (["id,zh_definition", "a1,定义"], "line 2: concept 'a1' has no term"),
         ([], "line 1: the file is empty"),
+        (["id,en", 'a1,"coater', "a2,tab"], "line 3: unexpected end of data"),  # a quote left open
     ],
 )
 def test_bad_csv(rows, message):
@@ -483,6 +484,8 @@ BOMB = """<!DOCTYPE tbx [
          r"line 6: malformed XML: .*mismatch"),
         (b"", "line 1: malformed XML"),
         (tbx(GOOD_ENTRY.replace("coater", "&c;"), BOMB), "line 2: a DOCTYPE with an internal subset is refused"),
+        (tbx(GOOD_ENTRY.replace("coater", "&c;"), BOMB.replace("<!DOCTYPE tbx [", '<!DOCTYPE tbx SYSTEM "a>b" [')),
+         "line 2: a DOCTYPE with an internal subset is refused"),  # a ">" in quotes hid the subset
         (tbx("\n<conceptEntry id='c1'><langSec xml:lang='en'>\n<termSec><term> </term></termSec>"
              "</langSec></conceptEntry>"), r"line 6: <termSec> has no <term>"),
         (tbx("<conceptEntry id='c1'><langSec xml:lang='en'>\n<termSec><termNote type='partOfSpeech'>"

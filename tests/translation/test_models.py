@@ -270,6 +270,8 @@ BAD_ZIPS = {
         lambda m: [(name, data) for name, data in sorted(m.items())], "not inside the package folder"),
     "missing metadata": (lambda m: package_entries(_with(m, {"metadata.json": None})), "missing metadata.json"),
     "metadata bad json": (lambda m: package_entries(_with(m, {"metadata.json": b"{not json"})), "not valid JSON"),
+    "metadata nested too deep": (
+        lambda m: package_entries(_with(m, {"metadata.json": b"[" * 200_000 + b"]" * 200_000})), "nested too deep"),
     "metadata not an object": (lambda m: package_entries(_with(m, {"metadata.json": b"[1, 2]"})), "not a JSON object"),
     "unknown language": (lambda m: package_entries(_with(m, {"metadata.json": _metadata(to_code="de")})), "'de'"),
     "same language twice": (
