@@ -412,16 +412,17 @@ def models_remove(app: App, pair: str) -> None:
 @click.option("--sha256", help="Expected SHA-256 of the package file.")
 @click.option("--index-url", default=DEFAULT_INDEX_URL, show_default=True)
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds without data before giving up.")
+@click.option("--deadline", default=3600.0, show_default=True, help="Seconds the whole download may take.")
 @click.option("--upgrade", is_flag=True)
 @with_app
 def models_download(app: App, from_code: str, to_code: str, sha256: str | None,
-                    index_url: str, timeout: float, upgrade: bool) -> None:
+                    index_url: str, timeout: float, deadline: float, upgrade: bool) -> None:
     """Download a package from the Argos index (needs a network) and install it."""
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task(f"{from_code}→{to_code}", total=None)
         package = app.models.download(
             from_code, to_code, index_url=index_url, expected_sha256=sha256, timeout=timeout,
-            upgrade=upgrade, progress=lambda done, total: progress.update(task, completed=done, total=total),
+            deadline=deadline, upgrade=upgrade, progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     console.print(f"installed {package.pair.replace('_', '→')} {package.version}")
 

@@ -29,6 +29,7 @@ import re
 import shutil
 import stat
 import threading
+import time
 import uuid
 import zipfile
 import zlib
@@ -53,6 +54,8 @@ DOWNLOAD_PREFIX = ".download-"
 
 METADATA_MAX_BYTES = 1024 * 1024
 INDEX_MAX_BYTES = 16 * 1024 * 1024
+#: The longest a whole download may take (seconds); each wait has its own timeout.
+DOWNLOAD_DEADLINE = 3600.0
 _CHUNK = 1024 * 1024
 _PAIR_DIR = re.compile(r"^([a-z]{2,3})_([a-z]{2,3})$")
 # "en_fr", "en-fr", "en→fr", "en->fr", "en fr", any case, spaces around
@@ -153,6 +156,13 @@ class _ZipSource(_Source):
         infos = self._zip.infolist()
         if len(infos) > limits.max_files + 1:  # + the top-level folder entry
             raise ModelError(f"{self.label}: {len(infos)} entries, more than the limit of {limits.max_files} files")
+        # The ratio over the whole archive too: 1,900 members of 1 MB of zeros
+        # each stay under the per-member floor, yet inflate 1,000-fold.
+        inflated = sum(info.file_size for info in infos)
+        packed = sum(info.compress_size for info in infos)
+        if inflated > limits.ratio_floor and inflated / max(packed, 1) > limits.max_ratio:
+            raise ModelError(f"{self.label}: the archive inflates {inflated / max(packed, 1):.0f}x "
+                             f"(limit {limits.max_ratio:.0f}x): not a model")
         roots: set[str] = set()
         members: list[_Member] = []
         for info in infos:
@@ -353,6 +363,26 @@ def _copy_capped(src: BinaryIO, out: BinaryIO, limit: int, what: str) -> None:
         out.write(chunk)
 
 
+def _check_loads(path: Path, label: str) -> None:
+    """Load the package's model and tokenizer once, as the engine will."""
+    import ctranslate2
+    import sentencepiece
+
+    try:
+        translator = ctranslate2.Translator(str(path / "model"), device="cpu", inter_threads=1,
+                                            intra_threads=1)
+        del translator
+        tokenizer = path / "sentencepiece.model"
+        if not tokenizer.exists():
+            raise ModelError(f"{label}: only sentencepiece packages are supported")
+        sentencepiece.SentencePieceProcessor(model_file=str(tokenizer))
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the libraries raise for a bad model
+        raise ModelError(f"{label}: the model does not load ({type(exc).__name__}: "
+                         f"{str(exc).strip()[:200]})") from None
+
+
 def _tree_size(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
@@ -445,7 +475,8 @@ class ModelStore:
 
     # -- install ------------------------------------------------------------
 
-    def install(self, paths: list[Path], upgrade: bool = False) -> list[InstalledPackage]:
+    def install(self, paths: list[Path], upgrade: bool = False, *,
+                expect: str | None = None) -> list[InstalledPackage]:
         """Install packages (``.argosmodel`` zips or unpacked package folders).
 
         All or nothing: every path is validated, then every package is
@@ -458,15 +489,24 @@ class ModelStore:
         next start restores any pair left aside.
 
         An installed pair is replaced only with ``upgrade=True`` (any version).
+        ``expect``: the pair the caller asked for ("en_fr"); a package for any
+        other pair is refused. Each model is loaded once from the staging
+        folder: one that does not load is refused here, not at the first
+        translation.
         """
         with self._lock:
             sources: list[_Source] = []
             staging = self._scratch(STAGING_PREFIX)
             try:
                 plans = self._plan(paths, upgrade, sources)
+                for plan in plans:
+                    if expect is not None and plan.pair != expect:
+                        raise ModelError(f"{plan.source.label}: a package for {plan.pair}, "
+                                         f"not the {expect} asked for")
                 staging.mkdir()
                 for plan in plans:
                     _extract(plan.source, staging / plan.pair)
+                    _check_loads(staging / plan.pair, plan.source.label)
                 self._commit(staging, [plan.pair for plan in plans])
             except OSError as exc:  # moving into place
                 raise ModelError(f"install failed: {exc}") from exc
@@ -552,14 +592,16 @@ class ModelStore:
         index_url: str = DEFAULT_INDEX_URL,
         expected_sha256: str | None = None,
         timeout: float = 60,
+        deadline: float = DOWNLOAD_DEADLINE,
         progress: Callable[[int, int | None], None] | None = None,
         client: httpx.Client | None = None,
         upgrade: bool = False,
     ) -> InstalledPackage:
         """Download the pair's package named in the Argos index and install it.
 
-        ``timeout`` bounds each network wait (connect, each read), not the
-        whole transfer.  The file is streamed to a temporary file inside
+        ``timeout`` bounds each network wait (connect, each read); ``deadline``
+        the whole download, index included (a server that trickles a byte
+        just inside each timeout would otherwise hold it for days).  The file is streamed to a temporary file inside
         models_dir; a failed, timed-out, short or checksum-mismatched
         download raises ``ModelError``, installs nothing and leaves no file.
         ``progress(bytes_done, total_or_None)`` is called as chunks arrive.
@@ -571,15 +613,16 @@ class ModelStore:
         own_client = client is None
         if own_client:
             client = httpx.Client()
+        ends = time.monotonic() + deadline
         try:
-            entry = self._find_in_index(client, index_url, from_code, to_code, timeout)
+            entry = self._find_in_index(client, index_url, from_code, to_code, timeout, ends)
             errors = []
             for url in _links(entry):
                 part = self._scratch(DOWNLOAD_PREFIX, ".part")
                 try:
-                    digest = self._fetch(client, url, part, timeout, progress)
+                    digest = self._fetch(client, url, part, timeout, progress, ends)
                     _check_sha256(url, digest, expected_sha256)
-                    return self._install_download(part, url, upgrade)
+                    return self._install_download(part, url, upgrade, f"{from_code}_{to_code}")
                 except ModelError as exc:
                     errors.append(str(exc))
                 finally:
@@ -590,12 +633,13 @@ class ModelStore:
                 client.close()
 
     def _find_in_index(self, client: httpx.Client, index_url: str, from_code: str, to_code: str,
-                       timeout: float) -> dict:
+                       timeout: float, ends: float) -> dict:
         body = bytearray()
         try:
             with client.stream("GET", index_url, timeout=timeout, follow_redirects=True) as response:
                 response.raise_for_status()
                 for chunk in response.iter_bytes():
+                    _check_deadline(index_url, ends)
                     body += chunk
                     if len(body) > INDEX_MAX_BYTES:
                         raise ModelError(f"package index {index_url}: more than {INDEX_MAX_BYTES} bytes")
@@ -616,7 +660,7 @@ class ModelStore:
         return max(matches, key=lambda item: _version_key(item.get("package_version")))
 
     def _fetch(self, client: httpx.Client, url: str, part: Path, timeout: float,
-               progress: Callable[[int, int | None], None] | None) -> str:
+               progress: Callable[[int, int | None], None] | None, ends: float) -> str:
         """Stream ``url`` into ``part``; return the sha256 hex digest."""
         hasher = hashlib.sha256()
         try:
@@ -628,6 +672,7 @@ class ModelStore:
                 done = 0
                 with open(part, "xb") as out:
                     for chunk in response.iter_bytes(_CHUNK):
+                        _check_deadline(url, ends)
                         done += len(chunk)
                         if done > self.limits.max_total_bytes:
                             raise ModelError(f"{url}: more than the limit of {self.limits.max_total_bytes} bytes")
@@ -647,12 +692,17 @@ class ModelStore:
             raise ModelError(f"{url}: incomplete download ({received} of {total} bytes)")
         return hasher.hexdigest()
 
-    def _install_download(self, part: Path, url: str, upgrade: bool) -> InstalledPackage:
+    def _install_download(self, part: Path, url: str, upgrade: bool, pair: str) -> InstalledPackage:
         try:
-            return self.install([part], upgrade=upgrade)[0]
+            return self.install([part], upgrade=upgrade, expect=pair)[0]
         except ModelError as exc:
             # Name the URL rather than the temporary file.
             raise ModelError(str(exc).replace(str(part), url)) from None
+
+
+def _check_deadline(url: str, ends: float) -> None:
+    if time.monotonic() > ends:
+        raise ModelError(f"{url}: the download took longer than its deadline")
 
 
 def _links(entry: dict) -> list[str]:

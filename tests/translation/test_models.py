@@ -288,6 +288,11 @@ BAD_ZIPS = {
                        "symbolic link"),
     "duplicate member": (lambda m: package_entries(m) + [(f"{TOP}/metadata.json", b"{}")], "duplicate"),
     "zip bomb": (lambda m: package_entries(m) + [(f"{TOP}/padding.bin", bytes(3 * 1024 * 1024))], "inflates"),
+    # Each member under the 1 MB floor of the per-member check, the archive 1,000-fold.
+    "many small bombs": (lambda m: package_entries(m) + [(f"{TOP}/pad{i}.bin", bytes(900 * 1024))
+                                                         for i in range(40)], "the archive inflates"),
+    "model does not load": (lambda m: package_entries(_with(m, {"model/model.bin": b"not a model"})),
+                            "does not load"),
 }
 
 
@@ -420,6 +425,7 @@ class Route:
     delay: float = 0.0  # before the headers
     send_bytes: int | None = None  # send only this many body bytes (Content-Length stays full)
     headers: dict[str, str] = field(default_factory=dict)
+    trickle: float = 0.0  # seconds between 4 kB pieces of the body
 
 
 @dataclass
@@ -445,7 +451,13 @@ def _handler_for(server_state: LocalServer):
                 for name, value in route.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(route.body[: route.send_bytes])
+                body = route.body[: route.send_bytes]
+                step = 4096 if route.trickle else max(len(body), 1)
+                for start in range(0, len(body), step):
+                    self.wfile.write(body[start:start + step])
+                    if route.trickle:
+                        self.wfile.flush()
+                        time.sleep(route.trickle)
             except OSError:
                 pass  # the client gave up (timeout test)
 
@@ -536,6 +548,30 @@ def test_failed_download_installs_nothing(route, expected_sha256, timeout, messa
         store.download("en", "fr", index_url=url, expected_sha256=expected_sha256, timeout=timeout)
     assert "/en_fr.argosmodel" in str(excinfo.value)
     assert snapshot(store.models_dir) == before  # no package, no temp file
+
+
+def test_download_refuses_a_package_for_another_pair(store, packages, server):
+    """The index's en→fr entry served an fr→en package: it was installed (and
+    with upgrade replaced the installed fr→en)."""
+    store.install([packages.fr_en_folder])
+    before = snapshot(store.models_dir)
+    server.routes["/en_fr.argosmodel"] = Route(body=packages.zh_ko_copy_zip.read_bytes())
+    url = server.index([_entry(server, "/en_fr.argosmodel")])
+    for upgrade in (False, True):
+        with pytest.raises(ModelError, match="a package for zh_ko, not the en_fr asked for"):
+            store.download("en", "fr", index_url=url, upgrade=upgrade)
+    assert snapshot(store.models_dir) == before
+
+
+def test_a_download_has_an_overall_deadline(store, packages, server):
+    """Each read came within the timeout; the whole download had no end."""
+    server.routes["/slow.argosmodel"] = Route(body=packages.en_fr_zip.read_bytes(), trickle=0.05)
+    url = server.index([_entry(server, "/slow.argosmodel")])
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="longer than its deadline"):
+        store.download("en", "fr", index_url=url, timeout=5, deadline=0.5)
+    assert time.monotonic() - started < 5
+    assert snapshot(store.models_dir) == []
 
 
 def test_download_index_problems(store, server):
