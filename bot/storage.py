@@ -17,9 +17,11 @@ The access pattern is Datasette's, made for an asyncio bot:
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -35,6 +37,15 @@ from .translation import memory
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
+#: How long a write waits for another process's lock, in busy timeouts
+#: tried one after the other, before it fails (a large import: about a minute).
+LOCK_PATIENCE = 600.0
+
+log = logging.getLogger("shopbot")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 #: The ordered list of schema migrations. Entry N (1-based) brings the database
 #: to ``PRAGMA user_version = N``. Never edit a released entry: append.
@@ -125,10 +136,11 @@ def migrate(db: sqlite_utils.Database) -> int:
 class _Writer(threading.Thread):
     """The single writer: a thread that owns the write connection."""
 
-    def __init__(self, path: Path, seed: bool):
+    def __init__(self, path: Path, seed: bool, lock_patience: float = LOCK_PATIENCE):
         super().__init__(name="shopbot-writer", daemon=True)
         self.path = path
         self.seed = seed
+        self.lock_patience = lock_patience
         self.jobs: queue.Queue = queue.Queue()
         self.ready: Future = Future()
 
@@ -165,11 +177,29 @@ class _Writer(threading.Thread):
         db.conn.close()
 
     @staticmethod
-    def _run_batch(db: sqlite_utils.Database, batch: list) -> None:
+    def _begin(conn: sqlite3.Connection, patience: float) -> None:
+        """BEGIN IMMEDIATE, waiting out another process's long write.
+
+        Each attempt waits the busy timeout (10 s); a CLI import can hold the
+        lock longer. Nothing has run yet, so trying again is safe: the bot's
+        writes wait for the lock instead of failing, and the update behind
+        them is answered late rather than never (it was already confirmed to
+        Telegram, which would not deliver it again)."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                log.warning("database locked by another process; still waiting to write")
+
+    def _run_batch(self, db: sqlite_utils.Database, batch: list) -> None:
         conn = db.conn
         done: list[tuple[Future, Any]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn, self.lock_patience)
             for fn, args, kwargs, future in batch:
                 if not future.set_running_or_notify_cancel():
                     continue
@@ -201,7 +231,8 @@ class _Writer(threading.Thread):
 class Storage:
     """The database of one shopbot: one writer thread, thread-local readers."""
 
-    def __init__(self, path: str | Path, *, read_threads: int = 4, seed: bool = True):
+    def __init__(self, path: str | Path, *, read_threads: int = 4, seed: bool = True,
+                 lock_patience: float = LOCK_PATIENCE):
         self.path = Path(path)
         if self.path.is_dir():
             raise StorageError(f"{self.path} is a folder, not a database file")
@@ -210,7 +241,7 @@ class Storage:
         self._local = threading.local()
         self._readers: list[sqlite_utils.Database] = []
         self._readers_lock = threading.Lock()
-        self._writer = _Writer(self.path, seed)
+        self._writer = _Writer(self.path, seed, lock_patience)
         self._writer.start()
         self._writer.ready.result()  # raises the migration error, if any
         self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="shopbot-read")

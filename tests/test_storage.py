@@ -124,6 +124,31 @@ def test_another_process_writing_meanwhile_waits_instead_of_failing(empty_storag
     proc.wait()
 
 
+@pytest.mark.parametrize("patience, held, lands", [(30.0, 1.5, True), (0.5, 3.0, False)])
+def test_a_lock_held_past_the_busy_timeout_is_waited_out(tmp_path, monkeypatch, patience, held, lands):
+    """A CLI import held the write lock for longer than the busy timeout: the
+    bot's writes failed with "database is locked" and their updates were
+    never answered. The writer now tries again, up to its patience."""
+    import bot.storage as storage_module
+
+    monkeypatch.setattr(storage_module, "BUSY_TIMEOUT_MS", 200)  # so a 1.5 s hold outlasts it
+    script = (
+        "import sqlite3,time,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None);"
+        "c.execute('BEGIN IMMEDIATE'); c.execute(\"UPDATE meta SET value=value WHERE key='glossary_rev'\");"
+        "print('locked', flush=True); time.sleep(float(sys.argv[2])); c.execute('COMMIT')"
+    )
+    with Storage(tmp_path / "lock.db", seed=False, lock_patience=patience) as storage:
+        proc = subprocess.Popen([sys.executable, "-c", script, str(storage.path), str(held)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "locked"
+        if lands:
+            assert storage.write(glossary_store.upsert_concepts, SMALL[:1], "t").added == 1
+        else:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                storage.write(glossary_store.upsert_concepts, SMALL[:1], "t")
+        proc.wait()
+
+
 def test_acknowledged_write_survives_a_killed_process(tmp_path):
     path = tmp_path / "crash.db"
     Storage(path, seed=False).close()
