@@ -203,8 +203,10 @@ def glossary_import(app: App, file: Path) -> None:
     with Progress(console=err_console, transient=True,
                   disable=len(concepts) < 2000 or not err_console.is_terminal) as progress:
         task = progress.add_task("importing", total=len(concepts))
-        report = app.storage.write(glossary_store.upsert_concepts, concepts, actor,
-                               lambda n: progress.advance(task, n))
+        # In batches of 500, each its own short transaction (a running bot
+        # keeps writing), all or nothing: a failure undoes what was written.
+        report = glossary_store.import_in_batches(app.storage.write, concepts, actor,
+                                                  lambda n: progress.advance(task, n))
     console.print(f"{file.name}: {report}")
     _respot_fixes(app)
 

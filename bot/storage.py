@@ -58,6 +58,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     chats.migrate_replies,
     fixes.migrate_fixes,
     suggestions.migrate_suggestions,
+    glossary_store.migrate_import_journal,
 ]
 
 
@@ -246,6 +247,9 @@ class Storage:
         self._writer.ready.result()  # raises the migration error, if any
         self._pool = ThreadPoolExecutor(read_threads, thread_name_prefix="shopbot-read")
         self._closed = False
+        # A glossary import whose process died left its batches behind: undo them.
+        for import_id in glossary_store.recover_imports(self.write, self.read):
+            log.warning("rolled back glossary import %s, left unfinished by a process that ended", import_id)
 
     # -- reads -----------------------------------------------------------
     def conn(self) -> sqlite_utils.Database:

@@ -282,6 +282,10 @@ class ImportReport:
     def __str__(self) -> str:
         return f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged"
 
+    def __add__(self, other: "ImportReport") -> "ImportReport":
+        return ImportReport(self.added + other.added, self.updated + other.updated,
+                            self.unchanged + other.unchanged)
+
 
 def _write_concept(db: sqlite_utils.Database, concept: Concept, now: str, exists: bool) -> None:
     row = (concept.category, int(concept.equipment), concept.status,
@@ -316,6 +320,38 @@ def _write_concept(db: sqlite_utils.Database, concept: Concept, now: str, exists
     )
 
 
+def _check_all(concepts: list[Concept]) -> None:
+    seen: set[str] = set()
+    for concept in concepts:
+        validate_concept(concept, where=f"concept {concept.id!r}")
+        if concept.id in seen:
+            raise ValueError(f"concept {concept.id!r} appears twice")
+        seen.add(concept.id)
+
+
+def _upsert_chunk(db: sqlite_utils.Database, chunk: list[Concept], actor: str, now: str,
+                  report: ImportReport, journal: str | None = None) -> None:
+    """Write one chunk of checked concepts. With ``journal`` (an import id),
+    first keep each changed concept as it was, so that the import can be
+    undone (``rollback_import``)."""
+    existing = load_concepts(db, [c.id for c in chunk])
+    for concept in chunk:
+        old = existing.get(concept.id)
+        if old is not None and old.key() == concept.key():
+            report.unchanged += 1
+            continue
+        if journal is not None:
+            db.execute("INSERT OR IGNORE INTO import_undo (import_id, concept_id, before) VALUES (?, ?, ?)",
+                       [journal, concept.id, None if old is None else _concept_json(old)])
+        _write_concept(db, concept, now, exists=old is not None)
+        if old is None:
+            report.added += 1
+            audit(db, actor, "create", "concept", concept.id)
+        else:
+            report.updated += 1
+            audit(db, actor, "update", "concept", concept.id)
+
+
 def upsert_concepts(
     db: sqlite_utils.Database,
     concepts: list[Concept],
@@ -326,36 +362,182 @@ def upsert_concepts(
 
     Validates everything first, so that a bad concept raises before any row is
     written; run it inside one transaction and a failure leaves nothing behind.
+    (A large file: ``import_in_batches``, which holds the write lock briefly.)
     """
-    seen: set[str] = set()
-    for concept in concepts:
-        validate_concept(concept, where=f"concept {concept.id!r}")
-        if concept.id in seen:
-            raise ValueError(f"concept {concept.id!r} appears twice")
-        seen.add(concept.id)
+    _check_all(concepts)
     report = ImportReport()
     now = utcnow()
     batch = 500
     for start in range(0, len(concepts), batch):
         chunk = concepts[start:start + batch]
-        existing = load_concepts(db, [c.id for c in chunk])
-        for concept in chunk:
-            old = existing.get(concept.id)
-            if old is not None and old.key() == concept.key():
-                report.unchanged += 1
-                continue
-            _write_concept(db, concept, now, exists=old is not None)
-            if old is None:
-                report.added += 1
-                audit(db, actor, "create", "concept", concept.id)
-            else:
-                report.updated += 1
-                audit(db, actor, "update", "concept", concept.id)
+        _upsert_chunk(db, chunk, actor, now, report)
         if progress:
             progress(len(chunk))
     if report.added or report.updated:
         _bump_rev(db)
     return report
+
+
+# -- large imports: short transactions, still all or nothing ------------------
+#
+# One transaction for 100,000 concepts held the write lock for about 80 s;
+# a running bot could not write meanwhile. import_in_batches commits every
+# IMPORT_BATCH concepts and journals what each batch replaced (import_undo).
+# The import is finished by one small transaction (journal dropped, glossary
+# revision bumped: the bot's in-memory index sees the new glossary at once);
+# a failure rolls the journal back, and an import whose process died is
+# rolled back by the next process that opens the database (recover_imports).
+
+IMPORT_BATCH = 500
+
+
+def migrate_import_journal(db: sqlite_utils.Database) -> None:
+    execute_script(db,
+        """
+        CREATE TABLE import_run (
+            id TEXT PRIMARY KEY,
+            actor TEXT NOT NULL,
+            pid INTEGER NOT NULL,      -- the importing process, to tell a crash from a run
+            host TEXT NOT NULL,
+            started_at TEXT NOT NULL
+        );
+        CREATE TABLE import_undo (
+            import_id TEXT NOT NULL REFERENCES import_run(id) ON DELETE CASCADE,
+            concept_id TEXT NOT NULL,
+            before TEXT,               -- the concept as it was (JSON); NULL: it was new
+            PRIMARY KEY (import_id, concept_id)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+def _concept_json(concept: Concept) -> str:
+    return json.dumps({"id": concept.id, "category": concept.category, "equipment": concept.equipment,
+                       "status": concept.status, "source": concept.source, "notes": concept.notes,
+                       "terms": [[t.lang, t.text, t.type, t.pos] for t in concept.terms],
+                       "definitions": concept.definitions}, ensure_ascii=False)
+
+
+def _concept_from_json(text: str) -> Concept:
+    raw = json.loads(text)
+    return Concept(id=raw["id"], category=raw["category"], equipment=raw["equipment"],
+                   status=raw["status"], source=raw["source"], notes=raw["notes"],
+                   terms=[Term(lang=a, text=b, type=c, pos=d) for a, b, c, d in raw["terms"]],
+                   definitions=raw["definitions"])
+
+
+def import_in_batches(write: Callable, concepts: list[Concept], actor: str,
+                      progress: Callable[[int], None] | None = None,
+                      batch: int = IMPORT_BATCH, pause: float = 0.05) -> ImportReport:
+    """``upsert_concepts`` in short transactions, all or nothing.
+
+    ``write(fn, *args)`` runs ``fn(db, *args)`` in one committed transaction
+    (``Storage.write``). Everything is checked before the first write; if a
+    batch fails, the batches already committed are undone before the error
+    is raised. Between batches other writers get the lock (``pause``: another
+    process waiting on it polls every 100 ms at most, so the lock must stay
+    free a moment), and readers may see the batches committed so far."""
+    import os
+    import socket
+    import time
+    import uuid
+
+    _check_all(concepts)
+    import_id = uuid.uuid4().hex
+    write(_start_import, import_id, actor, os.getpid(), socket.gethostname())
+    report = ImportReport()
+    now = utcnow()
+    try:
+        for start in range(0, len(concepts), batch):
+            chunk = concepts[start:start + batch]
+            report += write(_import_chunk, import_id, chunk, actor, now)
+            if progress:
+                progress(len(chunk))
+            time.sleep(pause)
+        write(_finish_import, import_id, bool(report.added or report.updated))
+    except BaseException:
+        rollback_import(write, import_id)
+        raise
+    return report
+
+
+def _start_import(db, import_id: str, actor: str, pid: int, host: str) -> None:
+    db.execute("INSERT INTO import_run (id, actor, pid, host, started_at) VALUES (?, ?, ?, ?, ?)",
+               [import_id, actor, pid, host, utcnow()])
+
+
+def _import_chunk(db, import_id: str, chunk: list[Concept], actor: str, now: str) -> ImportReport:
+    report = ImportReport()
+    _upsert_chunk(db, chunk, actor, now, report, journal=import_id)
+    return report
+
+
+def _finish_import(db, import_id: str, changed: bool) -> None:
+    db.execute("DELETE FROM import_run WHERE id = ?", [import_id])  # and its journal (cascade)
+    if changed:
+        _bump_rev(db)
+
+
+def rollback_import(write: Callable, import_id: str, batch: int = IMPORT_BATCH) -> int:
+    """Put back what an unfinished import changed, a batch per transaction
+    (each batch also drops its journal rows, so an interrupted rollback
+    carries on where it stopped). Returns the number of concepts restored."""
+    restored = 0
+    while True:
+        done = write(_rollback_chunk, import_id, batch)
+        restored += done
+        if done == 0:
+            return restored
+
+
+def _rollback_chunk(db, import_id: str, batch: int) -> int:
+    rows = db.execute("SELECT concept_id, before FROM import_undo WHERE import_id = ? LIMIT ?",
+                      [import_id, batch]).fetchall()
+    now = utcnow()
+    for concept_id, before in rows:
+        if before is None:
+            db.execute("DELETE FROM concept WHERE id = ?", [concept_id])
+        else:
+            _write_concept(db, _concept_from_json(before), now, exists=True)
+        db.execute("DELETE FROM import_undo WHERE import_id = ? AND concept_id = ?", [import_id, concept_id])
+    if not rows:
+        actor = db.execute("SELECT actor FROM import_run WHERE id = ?", [import_id]).fetchone()
+        if actor is not None:
+            db.execute("DELETE FROM import_run WHERE id = ?", [import_id])
+            audit(db, actor[0], "rollback", "import", import_id)
+            _bump_rev(db)  # concepts may have changed and changed back: indexes rebuild
+    return len(rows)
+
+
+def recover_imports(write: Callable, read: Callable) -> list[str]:
+    """Roll back the imports whose process is gone (killed, crashed); leave
+    a running one alone. Called by each process that opens the database."""
+    import os
+    import socket
+
+    host = socket.gethostname()
+    dead = []
+    for import_id, pid, run_host in read(lambda db: db.execute(
+            "SELECT id, pid, host FROM import_run").fetchall()):
+        if run_host != host:  # another machine's import (a shared folder): cannot tell
+            continue
+        if pid == os.getpid() or _alive(pid):  # still running (a reused pid waits for its end)
+            continue
+        rollback_import(write, import_id)
+        dead.append(import_id)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def delete_concept(db: sqlite_utils.Database, concept_id: str, actor: str) -> bool:
