@@ -113,7 +113,6 @@ def cli(ctx: click.Context, db: Path | None) -> None:
 def run(ctx: click.Context) -> None:
     """Start the Telegram bot (long polling) until SIGTERM or Ctrl-C."""
     import asyncio
-    import logging
 
     settings = get_settings(db=ctx.obj.get("db"))
     if settings.token is None or not settings.token.get_secret_value().strip():
@@ -124,15 +123,16 @@ def run(ctx: click.Context) -> None:
         ctx.exit(2)
     token = settings.token.get_secret_value()
     SECRETS.add(token)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not os.environ.get("SHOPBOT_DEBUG"):
-        # aiogram logs every update at INFO: a line per message, and a log a
-        # stranger's flood could fill. Warnings and errors still show.
-        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    from .telegram.wiring import run as run_bot
+    from .telegram.wiring import run as run_bot, set_up_logging
 
-    with App(settings) as app:
-        asyncio.run(run_bot(app, token, settings.api_url, settings.admins))
+    set_up_logging(debug=bool(os.environ.get("SHOPBOT_DEBUG")))
+
+    try:  # uvloop where it installs (not on Windows): less CPU per update
+        from uvloop import new_event_loop as loop_factory
+    except ImportError:
+        loop_factory = None
+    with App(settings) as app, asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(run_bot(app, token, settings.api_url, settings.admins))
 
 
 # -- glossary lookups -------------------------------------------------------

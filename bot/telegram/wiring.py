@@ -70,6 +70,15 @@ class RedactToken(logging.Filter):
         return True
 
 
+def set_up_logging(debug: bool = False, handlers: list[logging.Handler] | None = None) -> None:
+    """How ``shopbot run`` logs: INFO, without aiogram's line per update
+    (one per message, a log a stranger's flood could fill) unless debugging."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers)
+    if not debug:
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+
+
 def install_redaction(token: str) -> RedactToken:
     redactor = RedactToken(token)
     for handler in logging.getLogger().handlers:
@@ -413,7 +422,8 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int]) -> N
         dp = build_dispatcher(app)
         await dp["people"].ensure_admins(admins)
         me = await bot.get_me()
-        log.info("shopbot running as @%s (id %s)", me.username, me.id)
+        log.info("shopbot running as @%s (id %s), event loop %s", me.username, me.id,
+                 type(asyncio.get_running_loop()).__module__)
         await register_commands(bot, I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
     except BaseException:
         # Polling closes the session when it ends; a start that fails before

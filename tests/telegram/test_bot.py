@@ -454,6 +454,38 @@ async def test_run_registers_menus_logs_username_never_token_and_stops_on_sigter
     assert "SECRETtokenVALUE" not in text and "<token>" in text
 
 
+async def test_shopbot_run_as_a_process_on_uvloop(tmp_path, seeded_template):
+    """The real entry point, `shopbot run`, in its own process: it polls on
+    uvloop, answers, and stops cleanly on SIGTERM, without the token in its log."""
+    import os
+    import signal
+    import sys
+
+    db = tmp_path / "proc.db"
+    shutil.copy(seeded_template, db)
+    async with FakeTelegram(token="4343:PROCESStokenSECRET") as tg:
+        env = {**os.environ, "SHOPBOT_TOKEN": tg.token, "SHOPBOT_API_URL": tg.url, "SHOPBOT_DB": str(db),
+               "SHOPBOT_ADMINS": str(ADMIN), "SHOPBOT_MODELS_DIR": str(tmp_path / "models")}
+        env.pop("SHOPBOT_DEBUG", None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from bot.cli import main; main()", "run", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            await tg.wait_for("getUpdates", timeout=60)
+            tg.message(ADMIN, ADMIN, "coater")
+            [reply] = await tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == ADMIN,
+                                        timeout=30)
+            assert "enduiseuse" in reply.params["text"]
+            proc.send_signal(signal.SIGTERM)
+            out = (await asyncio.wait_for(proc.communicate(), timeout=30))[0].decode()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 0, out
+    assert "event loop uvloop" in out and "PROCESStokenSECRET" not in out
+
+
 async def test_sigterm_lets_an_update_in_flight_finish(tmp_path, seeded_template):
     """SIGTERM while a reply waits out a 429: the reply still goes out, on
     the same session, before run() returns (bot.telegram.wiring.InFlight)."""
