@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import re
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from glossary import LANGS, Glossary
 from glossary.normalize import normalize
@@ -150,6 +152,19 @@ class _Protected:
     terms: list[EnforcedTerm]
 
 
+def _target_vocabulary(model_dir: Path) -> frozenset[str] | None:
+    """The tokens the model can produce (None: no vocabulary file found).
+    CTranslate2 refuses a whole batch when a suppressed sequence holds a
+    token it does not know: the deprecated terms are filtered against this."""
+    for name in ("target_vocabulary", "shared_vocabulary"):
+        as_json, as_text = model_dir / f"{name}.json", model_dir / f"{name}.txt"
+        if as_json.exists():
+            return frozenset(json.loads(as_json.read_text(encoding="utf-8")))
+        if as_text.exists():
+            return frozenset(as_text.read_text(encoding="utf-8").splitlines())
+    return None
+
+
 class _LoadedModel:
     def __init__(self, package: InstalledPackage, threads: int):
         import ctranslate2  # heavy imports only when a model is first needed
@@ -163,6 +178,7 @@ class _LoadedModel:
         if not model_file.exists():
             raise TranslationError(f"{package.pair}: only sentencepiece packages are supported")
         self.sp = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+        self.vocabulary = _target_vocabulary(package.path / "model")
         self.lock = threading.Lock()  # one translate_batch at a time per model
 
 
@@ -427,7 +443,11 @@ class TranslationEngine:
             return cached[1]
         terms = self.glossary.deprecated_terms(target)
         banned = [model.sp.encode(t, out_type=str) for t in terms]
-        model.banned = (rev, [b for b in banned if b])
+        known = model.vocabulary
+        # A token the model does not know cannot be produced, and CTranslate2
+        # would refuse the whole batch for it ("Token j is not in the
+        # vocabulary"): such a sequence needs no suppressing.
+        model.banned = (rev, [b for b in banned if b and (known is None or known.issuperset(b))])
         return model.banned[1]
 
     # -- after the models ---------------------------------------------------

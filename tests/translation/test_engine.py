@@ -114,6 +114,18 @@ def test_deprecated_target_terms_never_appear(engine):
     assert "refendeuse" in result.text
 
 
+def test_a_deprecated_term_the_model_cannot_spell_does_not_break_translation(engine, empty_storage):
+    """CTranslate2 refused the whole batch ("Token j is not in the vocabulary")
+    when a deprecated target term held a token the model does not know: the
+    seed review's deprecated Malay calques broke every translation into Malay."""
+    from tests.conftest import concept
+
+    empty_storage.write(glossary_store.upsert_concepts,
+                        [concept("odd-thing", en="odd thing", fr="chose bizarre|ǯǯǯ qxj*dep")], "tests")
+    result = engine.translate("The coater is stopped.", "fr", source="en")
+    assert "enduiseuse" in result.text and result.provenance == "machine"
+
+
 def test_verbs_are_not_forced(engine):
     result = engine.translate("Please reset the coater.", "fr", source="en")
     assert [t.concept_id for t in result.terms] == ["coater"]
