@@ -55,3 +55,38 @@ def test_the_examples_of_the_issue_find_the_right_concept(storage, query, expect
     results = Glossary(storage.conn).search(query, limit=3)
     english = [t.text.lower() for r in results[:1] for t in r.concept.terms_in("en")]
     assert any(expected_en in t for t in english), (query, english)
+
+
+# Rows of the seed review (shared/review/errors.tsv) applied to the seed; the
+# decisions are in docs/review-log.tsv. A wrong safety term sends someone for
+# the wrong item: these must not come back.
+REVIEWED = [
+    ("fire-blanket", "ko", "질식소화포", ["방화포"], []),
+    ("lockout-tagout", "ms", "LOTO", [], ["kunci keluar tag keluar"]),
+    ("dancer-roll", "ms", "dancer roll", [], ["penggelek penari"]),
+    ("pin-bed", "ms", "pin bed", [], ["katil pin"]),
+    ("welding-horn", "ms", "horn", [], ["hon kimpalan"]),
+    ("crimping", "ms", "crimping", [], ["pengelipan"]),
+    ("slitting", "ms", "slitting", [], ["pembelahan"]),
+    ("slitter", "ms", "slitter", [], ["mesin pembelah"]),
+    ("eol-test", "ms", "ujian EOL", [], ["ujian akhir talian"]),
+]
+
+
+@pytest.mark.parametrize("cid, lang, preferred, gone, deprecated", REVIEWED)
+def test_review_corrections_hold(seed_concepts, cid, lang, preferred, gone, deprecated):
+    [concept] = [c for c in seed_concepts if c.id == cid]
+    assert concept.preferred(lang).text == preferred
+    terms = {t.text: t.type for t in concept.terms_in(lang)}
+    assert not set(gone) & set(terms)
+    assert all(terms.get(text) == "deprecated" for text in deprecated)
+    for other in seed_concepts:  # a wrong term is not left on another concept either
+        if other.id != cid:
+            assert not {t.text for t in other.terms_in(lang)} & set(gone), other.id
+
+
+def test_a_deprecated_calque_still_finds_its_concept(storage):
+    """An operator who learnt the old word still gets the card (with the
+    preferred term and a deprecation warning)."""
+    [result] = Glossary(storage.conn).search("penggelek penari", limit=1)
+    assert result.concept.id == "dancer-roll" and result.matched.type == "deprecated"
