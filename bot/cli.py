@@ -504,6 +504,23 @@ def fixes_reindex(app: App) -> None:
     console.print("the fixes' glossary concepts are up to date")
 
 
+@fixes.command("remove")
+@click.option("--samples", is_flag=True, required=True,
+              help="Remove the sample fixes no lead has validated for this site.")
+@click.option("--json", "as_json", is_flag=True)
+@with_app
+def fixes_remove(app: App, samples: bool, as_json: bool) -> None:
+    """Remove the shipped sample fixes that were not validated for this site
+    (a lead validates one from its card); their content stays in the audit."""
+    from .knowledge.fixes import remove_samples
+
+    removed = app.storage.write(remove_samples, _actor())
+    if as_json:
+        click.echo(json.dumps({"removed": removed}))
+        return
+    console.print(f"{removed} sample fixes removed")
+
+
 @fixes.command("search")
 @click.argument("query")
 @click.option("--lang", type=click.Choice(LANGS), help="Show texts in this language when there is one.")

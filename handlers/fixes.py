@@ -100,6 +100,9 @@ def card_text(card, step: int, budget: int = 600) -> str:
     """Symptom, cause, safety, then step N of M. Fields are clipped to
     ``budget``; halved until the escaped card fits one message."""
     lines = [f"🔧 <b>{q(clip(card.symptom, budget))}</b>"]
+    if card.sample:  # written by us as an example: never passed off as the plant's procedure
+        lines.append("⚠️ <b>" + _("Example, not validated on this line: check it with your lead "
+                                 "before you follow it.") + "</b>")
     if card.codes:
         lines.append("<code>" + q(", ".join(card.codes)) + "</code>")
     if not card.in_reader_lang:
@@ -127,7 +130,20 @@ def card_keyboard(card, step: int, person, reader_lang: str) -> InlineKeyboardMa
         name = LANG_NAMES.get(reader_lang, reader_lang)
         speaker = [(_("Verify {lang}").format(lang=name), f"fxk:{card.id}:{reader_lang}"),
                    (_("Correct {lang}").format(lang=name), f"fxc:{card.id}:{reader_lang}")]
-    return keyboard(nav, vote, speaker)
+    adopt = [(_("Validate for this site"), f"fxs:{card.id}")] if card.sample and can(person.role, "lead") else []
+    return keyboard(nav, vote, speaker, adopt)
+
+
+async def adopt(callback: CallbackQuery, app, person):
+    """A lead validates a sample fix for this site (the banner goes)."""
+    fix_id = parse_int(args_of(callback)[0])
+    try:
+        adopted = await app.storage.awrite(fixes.adopt_sample, fix_id, person.user_id, role=person.role)
+    except FixError as exc:
+        await callback.answer(clip(str(exc), 190))
+        return
+    await callback.answer(_("Fix #{id} is now this site's procedure.").format(id=fix_id) if adopted
+                          else _("Fix #{id} is not an example.").format(id=fix_id))
 
 
 async def visible_card(app, person, fix_id: int | None, lang: str):
@@ -482,5 +498,6 @@ def make_router() -> Router:
     router.callback_query(on(F.data.startswith("fxk:")))(verify)
     router.callback_query(on(F.data.startswith("fxc:")))(start_correction)
     router.callback_query(on(F.data.startswith("fxw:")))(withdraw)
+    router.callback_query(on(F.data.startswith("fxs:")))(adopt)
     router.callback_query(on(F.data.startswith("rv:")))(decide)
     return router

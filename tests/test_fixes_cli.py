@@ -123,3 +123,21 @@ def test_a_glossary_import_makes_old_fixes_findable_by_the_new_term(run, importe
     assert "spotted again" not in run("glossary", "import", str(glossary)).output  # unchanged
     again = run("fixes", "reindex")
     assert again.exit_code == 0 and "up to date" in again.output and "spotted again" not in again.output
+
+
+def test_remove_samples_keeps_the_adopted_ones(run):
+    from bot.knowledge import fixes as fx
+    from bot.storage import Storage
+
+    with Storage(run.db) as storage:
+        total, = storage.read(lambda db: db.execute("SELECT count(*) FROM fix WHERE sample = 1").fetchone())
+        kept = storage.read(lambda db: db.execute("SELECT id FROM fix WHERE sample = 1 LIMIT 1").fetchone()[0])
+        assert storage.write(fx.adopt_sample, kept, "cli:lead") is True
+    result = run("fixes", "remove", "--samples", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"removed": total - 1}
+    with Storage(run.db) as storage:
+        assert storage.read(lambda db: db.execute("SELECT id FROM fix").fetchall()) == [(kept,)]
+        assert storage.read(lambda db: db.execute(
+            "SELECT count(*) FROM audit WHERE action = 'remove sample'").fetchone()[0]) == total - 1
+    assert run("fixes", "remove").exit_code == 2  # --samples is required: nothing else is removed

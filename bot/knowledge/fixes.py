@@ -797,6 +797,31 @@ def restore(db, fix_id: int, actor: Actor, role: str | None = None) -> None:
     _transition(db, fix_id, actor, "restore", role)
 
 
+def adopt_sample(db, fix_id: int, actor: Actor, role: str | None = None) -> bool:
+    """A lead checked a sample fix against this line: from now on it is the
+    site's own procedure, shown without the "example, not validated" banner.
+    False when it was not a sample (adopted already, or never one)."""
+    fix = fix_row(db, fix_id)
+    _require(db, actor, "lead", "validate a sample fix for this site", role)
+    if not fix["sample"]:
+        return False
+    db.execute("UPDATE fix SET sample = 0 WHERE id = ?", [fix_id])
+    _record(db, fix_id, actor, "adopt")
+    return True
+
+
+def remove_samples(db, actor: Actor) -> int:
+    """Delete every sample fix no lead has validated for this site; each one's
+    content stays in the audit trail. The samples are not seeded again."""
+    removed = 0
+    for (fix_id,) in db.execute("SELECT id FROM fix WHERE sample = 1").fetchall():
+        snapshot = load_fix(db, fix_id).to_dict()
+        db.execute("DELETE FROM fix WHERE id = ?", [fix_id])
+        audit(db, actor_tag(actor), "remove sample", "fix", str(fix_id), {"snapshot": snapshot})
+        removed += 1
+    return removed
+
+
 def withdraw(db, fix_id: int, actor: Actor, role: str | None = None) -> list[str]:
     """Delete a draft or pending fix entirely; the audit row keeps its content.
     Returns the local photo paths that no other fix names any more: the

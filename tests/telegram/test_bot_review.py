@@ -359,3 +359,26 @@ async def test_a_planted_photo_path_is_never_sent_nor_deleted(harness, tmp_path)
         assert [c for c in tg.calls[before:] if c.method.lower() == "sendphoto"] == []
         await answered(h, TRAINER, f"fxw:{pending}", lambda t: f"#{pending} withdrawn" in t)
         assert secret.read_text() == "the plant's passwords"
+
+
+async def test_a_sample_fix_says_it_is_an_example_until_a_lead_validates_it(harness):
+    """The samples were written by us, not validated on any line: every card
+    says so, in the reader's language, until a lead adopts the fix."""
+    h = harness
+    async with h.running():
+        await h.invite("operator", OPERATOR, language_code="fr")
+        await h.invite("lead", LEAD, language_code="fr")
+        fix_id = sample_id(h)
+        card = await open_card(h, OPERATOR, fix_id)
+        assert "Exemple, non validé sur cette ligne" in card["text"]
+        assert f"fxs:{fix_id}" not in markup_buttons(card)  # an operator cannot adopt it
+        refusal = await answered(h, OPERATOR, f"fxs:{fix_id}", lambda t: bool(t))
+        assert "lead" in refusal
+        card = await open_card(h, LEAD, fix_id)
+        assert f"fxs:{fix_id}" in markup_buttons(card)
+        await answered(h, LEAD, f"fxs:{fix_id}", lambda t: f"n°{fix_id}" in t and "procédure" in t)
+        assert one(h, "SELECT sample FROM fix WHERE id = ?", fix_id) == (0,)
+        card = await open_card(h, OPERATOR, fix_id)
+        assert "Exemple" not in card["text"]
+        again = await answered(h, LEAD, f"fxs:{fix_id}", lambda t: bool(t))
+        assert "pas un exemple" in again
