@@ -52,8 +52,6 @@ class NewFix(StatesGroup):
     preview = State()
 
 
-
-
 def field_error(text: str | None, limit: int) -> str | None:
     """Why a typed field is refused (None: it is fine). Too long is refused,
     not truncated: a cut-off procedure step is worse than a question."""
