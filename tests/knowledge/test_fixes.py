@@ -720,3 +720,24 @@ class ApprovalMachine(RuleBasedStateMachine):
 
 ApprovalMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
 TestApprovalMachine = ApprovalMachine.TestCase
+
+
+@pytest.mark.parametrize("slug, lang, must", [
+    ("filling-post-fill-weight-low", "en", ["calcium gluconate", "medical attention", "face shield"]),
+    ("filling-post-fill-weight-low", "zh", ["葡萄糖酸钙", "立即就医", "面罩"]),
+    ("filling-post-fill-weight-low", "fr", ["gluconate de calcium", "consultez immédiatement", "écran facial"]),
+    ("filling-post-fill-weight-low", "ko", ["글루콘산칼슘", "즉시 진료", "보안면"]),
+    ("filling-post-fill-weight-low", "ms", ["kalsium glukonat", "rawatan perubatan segera", "pelindung muka"]),
+    ("filling-needle-crystals-dripping", "en", ["LOTO", "depressurise", "face shield", "ignition"]),
+    ("filling-needle-crystals-dripping", "ko", ["LOTO", "압력을 빼고", "보안면", "점화원"]),
+])
+def test_reviewed_safety_content_of_the_samples(slug, lang, must):
+    """The review's major-safety rows (docs/review-log.tsv): HF first aid and
+    isolation before opening an electrolyte line, in every language."""
+    items, _ = fix_files.read_fixes("samples.yaml", fix_files.resources.files("bot").joinpath(
+        fix_files.SAMPLES).read_text(encoding="utf-8"))
+    [fix] = [f for f in items if f.slug == slug]
+    text = fix.texts[lang]
+    blob = " ".join([*text["steps"], *text.get("safety", [])])
+    for phrase in must:
+        assert phrase in blob, (slug, lang, phrase)
