@@ -730,6 +730,8 @@ TestApprovalMachine = ApprovalMachine.TestCase
     ("filling-post-fill-weight-low", "ms", ["kalsium glukonat", "rawatan perubatan segera", "pelindung muka"]),
     ("filling-needle-crystals-dripping", "en", ["LOTO", "depressurise", "face shield", "ignition"]),
     ("filling-needle-crystals-dripping", "ko", ["LOTO", "압력을 빼고", "보안면", "점화원"]),
+    ("formation-cell-over-temperature", "en", ["under watch", "fire-resistant quarantine bin", "face shield"]),
+    ("formation-cell-over-temperature", "ko", ["감시", "내화성 격리함", "보안면"]),
 ])
 def test_reviewed_safety_content_of_the_samples(slug, lang, must):
     """The review's major-safety rows (docs/review-log.tsv): HF first aid and
