@@ -732,6 +732,8 @@ TestApprovalMachine = ApprovalMachine.TestCase
     ("filling-needle-crystals-dripping", "ko", ["LOTO", "압력을 빼고", "보안면", "점화원"]),
     ("formation-cell-over-temperature", "en", ["under watch", "fire-resistant quarantine bin", "face shield"]),
     ("formation-cell-over-temperature", "ko", ["감시", "내화성 격리함", "보안면"]),
+    ("cap-plate-laser-weld-pinholes", "zh", ["上锁挂牌", "激光防护眼镜", "受控区域"]),
+    ("cap-plate-laser-weld-pinholes", "en", ["LOTO", "class 4", "controlled area"]),
 ])
 def test_reviewed_safety_content_of_the_samples(slug, lang, must):
     """The review's major-safety rows (docs/review-log.tsv): HF first aid and
