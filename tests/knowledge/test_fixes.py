@@ -734,6 +734,10 @@ TestApprovalMachine = ApprovalMachine.TestCase
     ("formation-cell-over-temperature", "ko", ["감시", "내화성 격리함", "보안면"]),
     ("cap-plate-laser-weld-pinholes", "zh", ["上锁挂牌", "激光防护眼镜", "受控区域"]),
     ("cap-plate-laser-weld-pinholes", "en", ["LOTO", "class 4", "controlled area"]),
+    ("busbar-laser-weld-ng", "en", ["LOTO", "treat every exposed conductor as live", "class 0"]),
+    ("busbar-laser-weld-ng", "zh", ["上锁挂牌", "0 级绝缘手套"]),
+    ("filling-chamber-low-vacuum", "ms", ["LOTO", "respirator"]),
+    ("filling-chamber-low-vacuum", "en", ["isolate", "LOTO", "respirator"]),
 ])
 def test_reviewed_safety_content_of_the_samples(slug, lang, must):
     """The review's major-safety rows (docs/review-log.tsv): HF first aid and
