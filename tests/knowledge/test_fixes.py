@@ -738,6 +738,8 @@ TestApprovalMachine = ApprovalMachine.TestCase
     ("busbar-laser-weld-ng", "zh", ["上锁挂牌", "0 级绝缘手套"]),
     ("filling-chamber-low-vacuum", "ms", ["LOTO", "respirator"]),
     ("filling-chamber-low-vacuum", "en", ["isolate", "LOTO", "respirator"]),
+    ("slot-die-coating-streaks", "fr", ["caoutchouc butyle", "LOTO"]),
+    ("mixer-slurry-viscosity-high", "ko", ["부틸 고무 장갑"]),
 ])
 def test_reviewed_safety_content_of_the_samples(slug, lang, must):
     """The review's major-safety rows (docs/review-log.tsv): HF first aid and
