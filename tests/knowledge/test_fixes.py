@@ -751,3 +751,15 @@ def test_reviewed_safety_content_of_the_samples(slug, lang, must):
     blob = " ".join([*text["steps"], *text.get("safety", [])])
     for phrase in must:
         assert phrase in blob, (slug, lang, phrase)
+
+
+@pytest.mark.parametrize("slug", ["stacking-double-sheet-alarm", "slitter-rewind-edge-shift",
+                                  "vision-camera-no-image", "vision-width-measurement-drift"])
+def test_hands_in_samples_start_with_lockout(slug):
+    """Hands go to suction cups, air shafts, axes and rollers in these fixes:
+    the lockout is step 1 in every language, not a trailing note."""
+    items, _ = fix_files.read_fixes("samples.yaml", fix_files.resources.files("bot").joinpath(
+        fix_files.SAMPLES).read_text(encoding="utf-8"))
+    [fix] = [f for f in items if f.slug == slug]
+    for lang, text in fix.texts.items():
+        assert "LOTO" in text["steps"][0], (slug, lang)
