@@ -740,6 +740,10 @@ TestApprovalMachine = ApprovalMachine.TestCase
     ("filling-chamber-low-vacuum", "en", ["isolate", "LOTO", "respirator"]),
     ("slot-die-coating-streaks", "fr", ["caoutchouc butyle", "LOTO"]),
     ("mixer-slurry-viscosity-high", "ko", ["부틸 고무 장갑"]),
+    ("agv-position-lost", "ms", ["Kenal pasti dahulu", "respirator"]),
+    ("agv-position-lost", "en", ["Identify any liquid first", "respirator"]),
+    ("degassing-second-seal-defect", "en", ["chemical-resistant gloves and goggles"]),
+    ("degassing-second-seal-defect", "zh", ["耐化学手套和护目镜"]),
 ])
 def test_reviewed_safety_content_of_the_samples(slug, lang, must):
     """The review's major-safety rows (docs/review-log.tsv): HF first aid and
