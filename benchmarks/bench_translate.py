@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import gc
 import hashlib
 import inspect
@@ -72,7 +71,7 @@ from bot.translation.memory import TranslationMemory  # noqa: E402
 from bot.translation.models import ModelStore  # noqa: E402
 from bot.storage import Storage  # noqa: E402
 from bot.translation.text import split_sentences  # noqa: E402
-from bot.translation.engine import TranslationEngine  # noqa: E402
+from bot.translation.engine import TranslationEngine, release_free_memory  # noqa: E402
 from glossary import Glossary  # noqa: E402
 from tests.argos_factory import DEFAULT_CORPUS, build_sized_package  # noqa: E402
 
@@ -298,7 +297,7 @@ def measure_memory(make_engine, texts: list[str], checkpoints: list[int], concur
             if end in checkpoints:
                 run.rss[end] = rss_mb()
                 run.objects[end] = len(gc.get_objects())
-                if malloc_trim():
+                if release_free_memory():
                     run.live[end] = rss_mb()
 
     t = time.perf_counter()
@@ -307,16 +306,6 @@ def measure_memory(make_engine, texts: list[str], checkpoints: list[int], concur
     run.pairs = engine.loaded_pairs()
     engine.close()
     return run
-
-
-def malloc_trim() -> bool:
-    """Have glibc return the free memory it keeps to the system; False
-    where there is no glibc."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from glossary import exchange
 from glossary import store as glossary_store
 
 from .app import App
-from .config import get_settings
+from .config import SECRETS, get_settings, redact
 from .storage import StorageError
 from .translation import memory as tm
 from .translation.engine import MissingModelError
@@ -37,17 +37,6 @@ EXIT_FAILED = 1
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
-
-
-#: Strings that must never leave the process (the bot token: it is part of
-#: every Bot API URL, so it turns up in network errors and their tracebacks).
-SECRETS: set[str] = set()
-
-
-def redact(text: str) -> str:
-    for secret in SECRETS:
-        text = text.replace(secret, "<token>")
-    return text
 
 
 class _OneLineErrors(click.Group):
@@ -245,24 +234,23 @@ def _write_safely(file: Path, force: bool, content) -> None:
     symlink planted there redirect the write to any file we may write.
     The rename replaces a symlink at the target itself, never what it
     points to."""
-    import tempfile
+    import secrets
 
     if file.exists() and not force:
         raise click.ClickException(f"{file} exists; use --force to overwrite it")
     data = content()
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    tmp = file.with_name(f".{file.name}.{secrets.token_hex(8)}.tmp")
+    # O_EXCL: a new file or an error, never one that exists (a planted
+    # symlink included); 0o666 less the umask, as a plain open() gives.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(out.fileno(), 0o666 & ~umask)  # as a plain open() would (mkstemp: 0600)
         os.replace(tmp, file)
     finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 @glossary.command("stats")

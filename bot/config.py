@@ -77,6 +77,18 @@ class Settings(BaseSettings):
         return self.photos_dir if self.photos_dir is not None else self.db.parent / "photos"
 
 
+#: Strings that must never leave the process: the bot token (part of every
+#: Bot API URL, so it turns up in network errors and their tracebacks).
+#: The CLI's error line and the log handlers both pass through ``redact``.
+SECRETS: set[str] = set()
+
+
+def redact(text: str) -> str:
+    for secret in SECRETS:
+        text = text.replace(secret, "<token>")
+    return text
+
+
 def get_settings(**overrides) -> Settings:
     """Build the settings; keyword overrides win over the environment (CLI options)."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})

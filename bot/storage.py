@@ -45,7 +45,12 @@ log = logging.getLogger("shopbot")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
+    """SQLITE_BUSY or SQLITE_LOCKED (extended codes included): another
+    connection holds the lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # raised without a code by the sqlite3 module itself
+        return "locked" in str(exc)
+    return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 #: The ordered list of schema migrations. Entry N (1-based) brings the database
 #: to ``PRAGMA user_version = N``. Never edit a released entry: append.

@@ -10,7 +10,11 @@ another one, learn that they are stale.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -437,11 +441,6 @@ def import_in_batches(write: Callable, concepts: list[Concept], actor: str,
     is raised. Between batches other writers get the lock (``pause``: another
     process waiting on it polls every 100 ms at most, so the lock must stay
     free a moment), and readers may see the batches committed so far."""
-    import os
-    import socket
-    import time
-    import uuid
-
     _check_all(concepts)
     import_id = uuid.uuid4().hex
     write(_start_import, import_id, actor, os.getpid(), socket.gethostname())
@@ -512,9 +511,6 @@ def _rollback_chunk(db, import_id: str, batch: int) -> int:
 def recover_imports(write: Callable, read: Callable) -> list[str]:
     """Roll back the imports whose process is gone (killed, crashed); leave
     a running one alone. Called by each process that opens the database."""
-    import os
-    import socket
-
     host = socket.gethostname()
     dead = []
     for import_id, pid, run_host in read(lambda db: db.execute(
@@ -529,8 +525,6 @@ def recover_imports(write: Callable, read: Callable) -> list[str]:
 
 
 def _alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -182,26 +182,30 @@ async def download_capped(bot: Bot, file_id: str, destination: Path, limit: int)
     file = await bot.get_file(file_id)
     if file.file_size and file.file_size > limit:
         return False
-    part = destination.with_name(destination.name + ".part")
     api = bot.session.api
+    if api.is_local:  # a local Bot API server hands out paths on this machine
+        chunks = _file_chunks(api.wrap_local_file.to_local(file.file_path))
+    else:
+        chunks = bot.session.stream_content(api.file_url(bot.token, file.file_path),
+                                            timeout=60, chunk_size=65536)
+    part = destination.with_name(destination.name + ".part")
     try:
         with part.open("wb") as out:
-            if api.is_local:  # a local Bot API server hands out paths on this machine
-                with open(api.wrap_local_file.to_local(file.file_path), "rb") as source:
-                    while chunk := source.read(65536):
-                        if out.tell() + len(chunk) > limit:
-                            return False
-                        out.write(chunk)
-            else:
-                async for chunk in bot.session.stream_content(api.file_url(bot.token, file.file_path),
-                                                              timeout=60, chunk_size=65536):
-                    if out.tell() + len(chunk) > limit:
-                        return False
-                    out.write(chunk)
+            async for chunk in chunks:
+                if out.tell() + len(chunk) > limit:
+                    return False
+                out.write(chunk)
         part.replace(destination)
         return True
     finally:
         part.unlink(missing_ok=True)
+
+
+async def _file_chunks(path, size: int = 65536):
+    """A local file's content, read off the event loop."""
+    with open(path, "rb") as source:
+        while chunk := await asyncio.to_thread(source.read, size):
+            yield chunk
 
 
 async def photo(message: Message, bot: Bot, app, person, state: FSMContext):

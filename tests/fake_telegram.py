@@ -450,6 +450,12 @@ class FakeTelegram:
         self._queue = [q for q in self._queue if allowed(q)]
         return self._queue
 
+    @property
+    def pending_updates(self) -> int:
+        """Updates queued and not yet confirmed by the bot's next getUpdates
+        (which it sends only after it has started handling them)."""
+        return len(self._queue)
+
     # -- enqueuing updates -------------------------------------------------
     def enqueue(self, update: dict) -> dict:
         """Queue an update as it is (an ``update_id`` is added when missing).

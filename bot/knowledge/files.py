@@ -113,6 +113,8 @@ def _json_items(text: str) -> tuple[list, list[int]]:
         raise FixError(f"line {exc.lineno}: not valid JSON: {exc.msg}") from None
     if not isinstance(data, list):
         raise FixError("line 1: the file must be a list of fixes")
+    if _depth(data) > MAX_DEPTH:  # (the YAML reader checks this on its events)
+        raise FixError(f"line 1: nested too deep (a fix file nests {MAX_DEPTH} levels at most)")
     # Where each item starts: decode the array again, one item at a time.
     decoder, lines, pos = json.JSONDecoder(), [], text.index("[") + 1
     for _ in data:
@@ -136,10 +138,8 @@ def read_fixes(path: str | Path, text: str | None = None) -> tuple[list[FixData]
             raise FixError(f"{path.name}: {exc}") from None
     try:
         raw, lines = _json_items(text) if suffix == ".json" else _yaml_items(text)
-    except RecursionError:
+    except RecursionError:  # deeper than the JSON decoder itself goes
         raise FixError(f"{path.name}: nested too deep (a fix file nests {MAX_DEPTH} levels at most)") from None
-    if _depth(raw) > MAX_DEPTH:
-        raise FixError(f"{path.name}: nested too deep (a fix file nests {MAX_DEPTH} levels at most)")
     items, where = [], []
     for i, (item, line) in enumerate(zip(raw, lines), 1):
         at = f"line {line} (fix {i})"
@@ -166,14 +166,22 @@ def fixes_bytes(fixes: list[FixData], fmt: str) -> bytes:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100).encode("utf-8")
 
 
+def read_samples() -> tuple[list[FixData], list[str]] | None:
+    """The shipped sample fixes, and where each starts; None if not shipped."""
+    source = resources.files("bot").joinpath(SAMPLES)
+    if not source.is_file():
+        return None
+    return read_fixes(Path(SAMPLES), source.read_text(encoding="utf-8-sig"))
+
+
 def seed(db) -> ImportReport | None:
     """Load the shipped sample fixes once, if the file ships with this version."""
     if db.execute("SELECT 1 FROM meta WHERE key = 'fixes_seed_version'").fetchone():
         return None
-    source = resources.files("bot").joinpath(SAMPLES)
-    if not source.is_file():
+    samples = read_samples()
+    if samples is None:
         return None  # not shipped (yet): loaded at the first start that has it
-    items, where = read_fixes(Path(SAMPLES), source.read_text(encoding="utf-8-sig"))
+    items, where = samples
     report = import_fixes(db, items, "seed", where=[f"{SAMPLES} {w}" for w in where])
     db.execute("INSERT INTO meta (key, value) VALUES ('fixes_seed_version', ?)", [SAMPLES_VERSION])
     if db.execute("SELECT count(*) FROM fix").fetchone()[0] == report.added:

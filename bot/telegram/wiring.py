@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import signal
 import time
 from collections import OrderedDict
@@ -36,6 +35,7 @@ from aiogram.utils.i18n.middleware import I18nMiddleware
 from aiohttp.payload import BytesPayload
 
 from bot.app import App
+from bot.config import SECRETS, redact
 from bot.people.directory import People, language_from_telegram
 from glossary import LANGS
 from glossary.normalize import has_surrogate, scrub
@@ -50,22 +50,23 @@ log = logging.getLogger("shopbot")
 
 class RedactToken(logging.Filter):
     """Replace the bot token in every log record (it is part of each request
-    URL, so it turns up in HTTP errors and tracebacks)."""
+    URL, so it turns up in HTTP errors and tracebacks): ``config.redact``,
+    the same as the CLI's error line."""
 
     def __init__(self, token: str):
         super().__init__()
-        self.token = token
-        self.pattern = re.compile(re.escape(token)) if token else None
+        if token:
+            SECRETS.add(token)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.pattern is None:
+        if not SECRETS:
             return True
         message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             message += "\n" + logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
             record.exc_text = None
-        record.msg = self.pattern.sub("<token>", message)
+        record.msg = redact(message)
         record.args = ()
         return True
 
@@ -277,16 +278,17 @@ class FloodLimit(BaseMiddleware):
     ``per`` seconds per person; the first one over the limit gets one
     localised "slow down", the others are dropped."""
 
-    def __init__(self, rate: int = 20, per: float = 30.0):
+    def __init__(self, rate: int = 20, per: float = 30.0, clock=time.monotonic):
         self.rate = rate
         self.per = per
+        self.clock = clock  # a test stops time to count without racing the refill
         self.buckets: OrderedDict[int, tuple[float, float, bool]] = OrderedDict()
 
     async def __call__(self, handler, event: TelegramObject, data: dict[str, Any]):
         user = data.get("event_from_user")
         if user is None:
             return await handler(event, data)
-        now = time.monotonic()
+        now = self.clock()
         tokens, last, warned = self.buckets.pop(user.id, (float(self.rate), now, False))
         tokens = min(self.rate, tokens + (now - last) * self.rate / self.per)
         if tokens >= 1:

@@ -29,19 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import json
 import re
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from glossary import LANGS, Glossary
 from glossary.normalize import normalize
 
-from .models import InstalledPackage, ModelStore
+from .models import InstalledPackage, ModelError, ModelStore, load_package, target_vocabulary
 from .text import detect_language, is_translatable, join_segments, split_sentences
 
 PIVOT = "en"
@@ -152,33 +150,16 @@ class _Protected:
     terms: list[EnforcedTerm]
 
 
-def _target_vocabulary(model_dir: Path) -> frozenset[str] | None:
-    """The tokens the model can produce (None: no vocabulary file found).
-    CTranslate2 refuses a whole batch when a suppressed sequence holds a
-    token it does not know: the deprecated terms are filtered against this."""
-    for name in ("target_vocabulary", "shared_vocabulary"):
-        as_json, as_text = model_dir / f"{name}.json", model_dir / f"{name}.txt"
-        if as_json.exists():
-            return frozenset(json.loads(as_json.read_text(encoding="utf-8")))
-        if as_text.exists():
-            return frozenset(as_text.read_text(encoding="utf-8").splitlines())
-    return None
-
-
 class _LoadedModel:
     def __init__(self, package: InstalledPackage, threads: int):
-        import ctranslate2  # heavy imports only when a model is first needed
-        import sentencepiece
-
         self.package = package
-        self.translator = ctranslate2.Translator(
-            str(package.path / "model"), device="cpu", inter_threads=1, intra_threads=threads
-        )
-        model_file = package.path / "sentencepiece.model"
-        if not model_file.exists():
-            raise TranslationError(f"{package.pair}: only sentencepiece packages are supported")
-        self.sp = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
-        self.vocabulary = _target_vocabulary(package.path / "model")
+        try:
+            self.translator, self.sp = load_package(package.path, package.pair, threads)
+        except ModelError as exc:
+            raise TranslationError(str(exc)) from None
+        # CTranslate2 refuses a whole batch when a suppressed sequence holds a
+        # token it does not know: the deprecated terms are filtered by this.
+        self.vocabulary = target_vocabulary(package.path / "model")
         self.lock = threading.Lock()  # one translate_batch at a time per model
 
 

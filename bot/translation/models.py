@@ -363,24 +363,36 @@ def _copy_capped(src: BinaryIO, out: BinaryIO, limit: int, what: str) -> None:
         out.write(chunk)
 
 
-def _check_loads(path: Path, label: str) -> None:
-    """Load the package's model and tokenizer once, as the engine will."""
-    import ctranslate2
+def load_package(path: Path, label: str, threads: int = 1):
+    """The package's CTranslate2 translator and sentencepiece tokenizer,
+    loaded as the engine runs them (install loads each package once this
+    way, so that one that does not load is refused there). ModelError when
+    they do not load."""
+    import ctranslate2  # heavy imports only when a model is first needed
     import sentencepiece
 
+    tokenizer = path / "sentencepiece.model"
+    if not tokenizer.exists():
+        raise ModelError(f"{label}: only sentencepiece packages are supported")
     try:
         translator = ctranslate2.Translator(str(path / "model"), device="cpu", inter_threads=1,
-                                            intra_threads=1)
-        del translator
-        tokenizer = path / "sentencepiece.model"
-        if not tokenizer.exists():
-            raise ModelError(f"{label}: only sentencepiece packages are supported")
-        sentencepiece.SentencePieceProcessor(model_file=str(tokenizer))
-    except ModelError:
-        raise
+                                            intra_threads=threads)
+        sp = sentencepiece.SentencePieceProcessor(model_file=str(tokenizer))
     except Exception as exc:  # noqa: BLE001 - whatever the libraries raise for a bad model
         raise ModelError(f"{label}: the model does not load ({type(exc).__name__}: "
                          f"{str(exc).strip()[:200]})") from None
+    return translator, sp
+
+
+def target_vocabulary(model_dir: Path) -> frozenset[str] | None:
+    """The tokens the model can produce (None: no vocabulary file found)."""
+    for name in ("target_vocabulary", "shared_vocabulary"):
+        as_json, as_text = model_dir / f"{name}.json", model_dir / f"{name}.txt"
+        if as_json.exists():
+            return frozenset(json.loads(as_json.read_text(encoding="utf-8")))
+        if as_text.exists():
+            return frozenset(as_text.read_text(encoding="utf-8").splitlines())
+    return None
 
 
 def _tree_size(path: Path) -> int:
@@ -506,7 +518,7 @@ class ModelStore:
                 staging.mkdir()
                 for plan in plans:
                     _extract(plan.source, staging / plan.pair)
-                    _check_loads(staging / plan.pair, plan.source.label)
+                    load_package(staging / plan.pair, plan.source.label)
                 self._commit(staging, [plan.pair for plan in plans])
             except OSError as exc:  # moving into place
                 raise ModelError(f"install failed: {exc}") from exc

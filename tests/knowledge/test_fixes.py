@@ -748,9 +748,7 @@ TestApprovalMachine = ApprovalMachine.TestCase
 def test_reviewed_safety_content_of_the_samples(slug, lang, must):
     """The review's major-safety rows (docs/review-log.tsv): HF first aid and
     isolation before opening an electrolyte line, in every language."""
-    items, _ = fix_files.read_fixes("samples.yaml", fix_files.resources.files("bot").joinpath(
-        fix_files.SAMPLES).read_text(encoding="utf-8"))
-    [fix] = [f for f in items if f.slug == slug]
+    [fix] = [f for f in fix_files.read_samples()[0] if f.slug == slug]
     text = fix.texts[lang]
     blob = " ".join([*text["steps"], *text.get("safety", [])])
     for phrase in must:
@@ -762,8 +760,6 @@ def test_reviewed_safety_content_of_the_samples(slug, lang, must):
 def test_hands_in_samples_start_with_lockout(slug):
     """Hands go to suction cups, air shafts, axes and rollers in these fixes:
     the lockout is step 1 in every language, not a trailing note."""
-    items, _ = fix_files.read_fixes("samples.yaml", fix_files.resources.files("bot").joinpath(
-        fix_files.SAMPLES).read_text(encoding="utf-8"))
-    [fix] = [f for f in items if f.slug == slug]
+    [fix] = [f for f in fix_files.read_samples()[0] if f.slug == slug]
     for lang, text in fix.texts.items():
         assert "LOTO" in text["steps"][0], (slug, lang)

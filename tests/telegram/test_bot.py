@@ -67,6 +67,17 @@ class Harness:
         code = text.split("/start ", 1)[1].split("<", 1)[0].split()[0]
         await self.ask(user_id, user_id, f"/start {code}", language_code=language_code)
 
+    async def settled(self, timeout: float = 10) -> None:
+        """Every update sent so far was fetched, confirmed and fully handled:
+        what has not been answered by now will not be (no sleep as proof)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        in_flight = self.dp["in_flight"]
+        while self.tg.pending_updates or any(not t.done() for t in in_flight.tasks):
+            if loop.time() > deadline:
+                raise AssertionError(f"not settled: {self.tg.pending_updates} updates pending")
+            await asyncio.sleep(0.02)
+
     def lift_flood_limit(self) -> None:
         """For a test that sends more than 20 updates in 30 s on purpose (the
         limit itself is tested in test_flood_limit_answers_once)."""
@@ -119,8 +130,7 @@ async def test_a_strangers_command_gets_the_polite_message_once(harness, first):
         before = len(tg.sent(8))
         for again in ("/start", "/help", "coater"):
             tg.message(8, 8, again, language_code="fr")
-        await tg.wait_for("sendMessage", count=1)
-        await asyncio.sleep(0.5)
+        await harness.settled()
         assert len(tg.sent(8)) == before  # then quiet
         assert await harness.people.get(8) is None
 
@@ -157,20 +167,25 @@ async def test_odd_digits_surrogates_and_forged_buttons_never_crash_a_handler(ha
 
 
 async def test_buttons_and_inline_queries_have_a_flood_limit_too(harness):
+    from bot.telegram.wiring import FloodLimit
+
     tg = harness.tg
+    [flood] = [m for m in harness.dp.message.outer_middleware if isinstance(m, FloodLimit)]
+    flood.clock = lambda: 1000.0  # time stands still: no refill however slow the machine
     async with harness.running():
         await harness.invite("operator", 96)
+        await harness.invite("operator", 98)  # inline queries: a budget of their own to spend
         start = len(tg.calls)
         for _ in range(40):
             tg.callback_query(96, "more:1")
-        await asyncio.sleep(3)
+        await harness.settled()
         answers = [c for c in tg.calls[start:] if c.method.lower() == "answercallbackquery"]
         assert len(answers) <= 21
         assert sum("too fast" in str(c.params.get("text")) for c in answers) == 1
         start = len(tg.calls)
         for _ in range(40):
-            tg.inline_query(96, "coater")
-        await asyncio.sleep(3)
+            tg.inline_query(98, "coater")
+        await harness.settled()
         assert len([c for c in tg.calls[start:] if c.method.lower() == "answerinlinequery"]) <= 21
 
 
@@ -184,8 +199,7 @@ async def test_a_strangers_flood_writes_nothing(harness):
         before = count()
         for i in range(60):
             tg.message(97, 97, f"coater {i}")
-        await tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == 97)
-        await asyncio.sleep(1)
+        await harness.settled()
         assert count() == before
         assert len(tg.sent(97)) == 1
 

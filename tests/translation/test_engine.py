@@ -232,7 +232,14 @@ async def test_freed_memory_is_given_back_when_a_model_goes_idle(engine, no_netw
                                for i in range(4)))
         await asyncio.sleep(0.05)
     assert trims == ["shopbot-translate_0"]
-    assert real() in (True, False)  # callable here; False only without glibc
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6")
+        glibc = True
+    except OSError:
+        glibc = False
+    assert real() is glibc  # it really trims where there is glibc (this machine and CI)
 
 
 def test_term_accuracy_on_a_test_set(tmp_path, glossary, memory, packages, capsys):
