@@ -198,7 +198,8 @@ class InFlight(BaseMiddleware):
     then closes the HTTP session under them. The first outer middleware of
     ``dp.update`` sees every update from its first step (a new task reaches
     it before it ever waits), so waiting for these tasks before the session
-    closes means no reply is half-sent."""
+    closes means no reply is half-sent. It must come before aiogram's own
+    FSM middleware, which may wait on a per-chat lock (``first_in_line``)."""
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task] = set()
@@ -215,6 +216,22 @@ class InFlight(BaseMiddleware):
         pending = [t for t in self.tasks if not t.done() and t is not asyncio.current_task()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
+
+
+def first_in_line(manager, middleware) -> None:
+    """Put ``middleware`` before those the Dispatcher registered itself.
+
+    Its FSM middleware holds the per-chat isolation lock: an update queued
+    behind another of the same person waits there, and a tracker placed after
+    it would not see that update at all (shutdown would close the session
+    under it; a test waiting for quiet would stop early). The manager's
+    public register/unregister keep their order, so take them out and back."""
+    registered = list(manager)
+    for existing in registered:
+        manager.unregister(existing)
+    manager.register(middleware)
+    for existing in registered:
+        manager.register(existing)
 
 
 async def needs_record(people: People, update: Update) -> bool:
@@ -334,7 +351,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp = Dispatcher(storage=SQLiteStorage(app.storage), fsm_strategy=FSMStrategy.USER_IN_CHAT,
                     events_isolation=SimpleEventIsolation())
     in_flight = InFlight()
-    dp.update.outer_middleware(in_flight)  # first: it must see every update
+    first_in_line(dp.update.outer_middleware, in_flight)
     dp.update.outer_middleware(UpdateDeduplicator(app.storage, needs_record=partial(needs_record, people)))
     context = ContextMiddleware(app, people)
     i18n = PersonI18n(I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
