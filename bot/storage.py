@@ -64,6 +64,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     fixes.migrate_fixes,
     suggestions.migrate_suggestions,
     glossary_store.migrate_import_journal,
+    glossary_store.migrate_term_gender,
 ]
 
 

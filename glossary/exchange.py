@@ -17,12 +17,15 @@ import functools
 import io
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from lxml import etree
 
 from glossary.model import (
     CATEGORIES,
+    GENDERED_LANGS,
+    GENDERS,
     LANGS,
     PARTS_OF_SPEECH,
     Concept,
@@ -110,9 +113,10 @@ _CONCEPT_COLUMNS = ("id", "category", "equipment", "status", "source", "notes")
 #: Term columns: suffix -> term type ("" is the bare language column).
 _TERM_COLUMNS = {"": "preferred", "_admitted": "admitted",
                  "_abbreviation": "abbreviation", "_deprecated": "deprecated"}
-_LANG_SUFFIXES = (*_TERM_COLUMNS, "_pos", "_definition")
 CSV_COLUMNS: tuple[str, ...] = _CONCEPT_COLUMNS + tuple(
-    lang + suffix for lang in LANGS for suffix in _LANG_SUFFIXES
+    lang + suffix
+    for lang in LANGS
+    for suffix in (*_TERM_COLUMNS, "_pos", *(("_gender",) if lang in GENDERED_LANGS else ()), "_definition")
 )
 _LANG_COLUMNS = frozenset(CSV_COLUMNS[len(_CONCEPT_COLUMNS):])
 
@@ -206,7 +210,10 @@ def _concept_from_row(row: dict[str, str], line: int) -> Concept:
             for suffix, term_type in _TERM_COLUMNS.items()
             for text in _split_multi(cells.get(lang + suffix, ""))
         ]
-        concept.terms += _apply_pos(terms, cells.get(lang + "_pos", ""), line, lang)
+        terms = _apply_pos(terms, cells.get(lang + "_pos", ""), line, lang)
+        if lang in GENDERED_LANGS:
+            terms = _apply_gender(terms, cells.get(lang + "_gender", ""), line, lang)
+        concept.terms += terms
         if cells.get(lang + "_definition"):
             concept.definitions[lang] = cells[lang + "_definition"]
     return concept
@@ -221,29 +228,40 @@ def _parse_equipment(value: str, line: int) -> bool:
 
 def _apply_pos(terms: list[Term], cell: str, line: int, lang: str) -> list[Term]:
     """Give terms their part of speech from an ``L_pos`` cell (both forms)."""
+    return _apply_per_term(terms, cell, line, lang, "pos", PARTS_OF_SPEECH, "part of speech")
+
+
+def _apply_gender(terms: list[Term], cell: str, line: int, lang: str) -> list[Term]:
+    """Give terms their gender from an ``L_gender`` cell (both forms)."""
+    return _apply_per_term(terms, cell, line, lang, "gender", GENDERS, "gender")
+
+
+def _apply_per_term(terms: list[Term], cell: str, line: int, lang: str,
+                    attribute: str, allowed: tuple[str, ...], what: str) -> list[Term]:
+    """A per-term attribute from its cell: one value for every term of the
+    language (``noun``), or ``term=value`` pairs separated by `` | ``."""
+    column = f"{lang}_{attribute}"
+
+    def check(value: str) -> str:
+        if value.lower() not in allowed:
+            raise GlossaryError(f"line {line}: {column}: unknown {what} {value!r} "
+                                f"(one of: {', '.join(allowed)})")
+        return value.lower()
+
     pieces = _split_multi(cell)
-    if len(pieces) == 1 and "=" not in pieces[0]:  # one pos for the language
-        pos = _check_pos(pieces[0], line, lang)
-        return [Term(t.lang, t.text, t.type, pos) for t in terms]
+    if len(pieces) == 1 and "=" not in pieces[0]:  # one value for the language
+        value = check(pieces[0])
+        return [replace(t, **{attribute: value}) for t in terms]
     by_text = {}
     for piece in pieces:
-        # rpartition: a term may contain '=', a part of speech never does.
-        text, eq, pos = (part.strip() for part in piece.rpartition("="))
+        # rpartition: a term may contain '=', a value never does.
+        text, eq, value = (part.strip() for part in piece.rpartition("="))
         if not eq:
-            raise GlossaryError(f"line {line}: {lang}_pos: expected term=pos, got {piece!r}")
+            raise GlossaryError(f"line {line}: {column}: expected term={attribute}, got {piece!r}")
         if text not in {t.text for t in terms}:
-            raise GlossaryError(f"line {line}: {lang}_pos names {text!r}, not a {lang} term")
-        by_text[text] = _check_pos(pos, line, lang)
-    return [Term(t.lang, t.text, t.type, by_text.get(t.text)) for t in terms]
-
-
-def _check_pos(pos: str, line: int, lang: str) -> str:
-    if pos.lower() not in PARTS_OF_SPEECH:
-        raise GlossaryError(
-            f"line {line}: {lang}_pos: unknown part of speech {pos!r} "
-            f"(one of: {', '.join(PARTS_OF_SPEECH)})"
-        )
-    return pos.lower()
+            raise GlossaryError(f"line {line}: {column} names {text!r}, not a {lang} term")
+        by_text[text] = check(value)
+    return [replace(t, **{attribute: by_text.get(t.text)}) for t in terms]
 
 
 def write_csv(concepts: Iterable[Concept], dest) -> None:
@@ -274,16 +292,18 @@ def _row_of(concept: Concept) -> dict[str, str]:
         terms = [t for t in concept.terms if t.lang == lang]
         for suffix, term_type in _TERM_COLUMNS.items():
             cells[lang + suffix] = " | ".join(t.text for t in terms if t.type == term_type)
-        cells[lang + "_pos"] = _pos_cell(terms)
+        cells[lang + "_pos"] = _per_term_cell(terms, "pos")
+        if lang in GENDERED_LANGS:
+            cells[lang + "_gender"] = _per_term_cell(terms, "gender")
         cells[lang + "_definition"] = concept.definitions.get(lang, "")
     return cells
 
 
-def _pos_cell(terms: list[Term]) -> str:
-    kinds = {t.pos for t in terms}
-    if len(kinds) <= 1:  # compact form: one pos (or none) for the language
-        return next(iter(kinds), None) or ""
-    return " | ".join(f"{t.text}={t.pos}" for t in terms if t.pos)
+def _per_term_cell(terms: list[Term], attribute: str) -> str:
+    values = [getattr(t, attribute) for t in terms]
+    if len(set(values)) <= 1:  # compact form: one value (or none) for the language
+        return next(iter(values), None) or ""
+    return " | ".join(f"{t.text}={v}" for t, v in zip(terms, values) if v)
 
 
 # --------------------------------------------------------------------------

@@ -28,6 +28,12 @@ TERM_TYPES: tuple[str, ...] = ("preferred", "admitted", "abbreviation", "depreca
 
 PARTS_OF_SPEECH: tuple[str, ...] = ("noun", "verb", "adjective", "adverb", "other")
 
+#: Grammatical gender of a term (of its head noun): masculine, feminine,
+#: neuter. Only French of our languages has one; translation needs it to fit
+#: the article to an enforced term (« le » → « la », « du » → « de la »).
+GENDERS: tuple[str, ...] = ("m", "f", "n")
+GENDERED_LANGS: tuple[str, ...] = ("fr",)
+
 #: Process areas. Kept as a closed list so that filters and statistics group
 #: cleanly; extend it here (and in a migration-free way: it is plain text).
 CATEGORIES: tuple[str, ...] = (
@@ -68,6 +74,7 @@ class Term:
     text: str
     type: str = "preferred"
     pos: str | None = None
+    gender: str | None = None
 
 
 @dataclass
@@ -140,6 +147,8 @@ def validate_concept(concept: Concept, where: str = "") -> None:
             raise GlossaryError(f"{at}unknown term type {term.type!r}")
         if term.pos is not None and term.pos not in PARTS_OF_SPEECH:
             raise GlossaryError(f"{at}unknown part of speech {term.pos!r}")
+        if term.gender is not None and term.gender not in GENDERS:
+            raise GlossaryError(f"{at}unknown gender {term.gender!r} (expected one of {', '.join(GENDERS)})")
         text = term.text
         if not text or not text.strip() or text != text.strip():
             raise GlossaryError(f"{at}empty term, or spaces around it: {text!r}")

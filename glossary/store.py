@@ -225,12 +225,12 @@ def load_concepts(db: sqlite_utils.Database, ids: Iterable[str]) -> dict[str, Co
                 id=row[0], category=row[1], equipment=bool(row[2]), status=row[3],
                 source=row[4], notes=row[5],
             )
-        for cid, lang, text, type_, pos in db.execute(
-            f"SELECT concept_id, lang, text, type, pos FROM term WHERE concept_id IN ({marks}) "
+        for cid, lang, text, type_, pos, gender in db.execute(
+            f"SELECT concept_id, lang, text, type, pos, gender FROM term WHERE concept_id IN ({marks}) "
             "ORDER BY concept_id, position",
             chunk,
         ):
-            found[cid].terms.append(Term(lang=lang, text=text, type=type_, pos=pos))
+            found[cid].terms.append(Term(lang=lang, text=text, type=type_, pos=pos, gender=gender))
         for cid, lang, text in db.execute(
             f"SELECT concept_id, lang, text FROM definition WHERE concept_id IN ({marks})", chunk
         ):
@@ -309,10 +309,11 @@ def _write_concept(db: sqlite_utils.Database, concept: Concept, now: str, exists
     for i, t in enumerate(concept.terms):
         keys = term_keys(t.lang, t.text)
         term_id = db.conn.execute(
-            "INSERT INTO term (concept_id, lang, text, type, pos, position, norm, flat, script, pinyin, initials) "
-            "VALUES (:concept_id, :lang, :text, :type, :pos, :position, :norm, :flat, :script, :pinyin, :initials)",
+            "INSERT INTO term (concept_id, lang, text, type, pos, gender, position, norm, flat, script, "
+            "pinyin, initials) VALUES (:concept_id, :lang, :text, :type, :pos, :gender, :position, :norm, "
+            ":flat, :script, :pinyin, :initials)",
             {"concept_id": concept.id, "lang": t.lang, "text": t.text, "type": t.type,
-             "pos": t.pos, "position": i, **keys},
+             "pos": t.pos, "gender": t.gender, "position": i, **keys},
         ).lastrowid
         grams = cjk_grams(keys["norm"])
         if grams:
@@ -415,10 +416,15 @@ def migrate_import_journal(db: sqlite_utils.Database) -> None:
     )
 
 
+def migrate_term_gender(db: sqlite_utils.Database) -> None:
+    """Terms get a grammatical gender (French), for fitting articles to them."""
+    db.execute("ALTER TABLE term ADD COLUMN gender TEXT")
+
+
 def _concept_json(concept: Concept) -> str:
     return json.dumps({"id": concept.id, "category": concept.category, "equipment": concept.equipment,
                        "status": concept.status, "source": concept.source, "notes": concept.notes,
-                       "terms": [[t.lang, t.text, t.type, t.pos] for t in concept.terms],
+                       "terms": [[t.lang, t.text, t.type, t.pos, t.gender] for t in concept.terms],
                        "definitions": concept.definitions}, ensure_ascii=False)
 
 
@@ -426,7 +432,8 @@ def _concept_from_json(text: str) -> Concept:
     raw = json.loads(text)
     return Concept(id=raw["id"], category=raw["category"], equipment=raw["equipment"],
                    status=raw["status"], source=raw["source"], notes=raw["notes"],
-                   terms=[Term(lang=a, text=b, type=c, pos=d) for a, b, c, d in raw["terms"]],
+                   # Journals written before terms had a gender hold four fields.
+                   terms=[Term(*fields) for fields in raw["terms"]],
                    definitions=raw["definitions"])
 
 

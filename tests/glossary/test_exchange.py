@@ -401,6 +401,30 @@ def test_format_by_extension_and_name(tmp_path):
 # Bad CSV
 
 
+def test_french_gender_per_term_round_trips_through_csv_and_storage(tmp_path):
+    import sqlite_utils
+
+    from glossary import store
+
+    data = csv_bytes("id,fr,fr_admitted,fr_gender,en",
+                     "coater,enduiseuse,coucheuse | applicateur,enduiseuse=f | coucheuse=f | applicateur=m,coater",
+                     "tape,ruban adhésif,,m,tape")
+    concepts = read_csv(data)
+    genders = {t.text: t.gender for c in concepts for t in c.terms}
+    assert genders == {"enduiseuse": "f", "coucheuse": "f", "applicateur": "m",
+                       "ruban adhésif": "m", "coater": None, "tape": None}
+    rows = list(csv.DictReader(io.StringIO(exchange.csv_bytes(concepts).decode("utf-8-sig"), newline="")))
+    assert rows[0]["fr_gender"] == "enduiseuse=f | coucheuse=f | applicateur=m"
+    assert rows[1]["fr_gender"] == "m"  # compact: one gender for the language
+    db = sqlite_utils.Database(tmp_path / "g.db")
+    store.migrate_v1(db)
+    store.migrate_term_gender(db)
+    with db.conn:
+        store.upsert_concepts(db, concepts, actor="test")
+    again = store.load_concepts(db, ["coater", "tape"])
+    assert {t.text: t.gender for c in again.values() for t in c.terms} == genders
+
+
 @pytest.mark.parametrize(
     "rows, message",
     [
@@ -418,6 +442,9 @@ def test_format_by_extension_and_name(tmp_path):
         (["id,en,en_pos", "a1,coater,thing"], "line 2: en_pos: unknown part of speech 'thing'"),
         (["id,en,en_pos", "a1,coater | coat,coater=noun | verb"], "line 2: en_pos: expected term=pos"),
         (["id,en,en_pos", "a1,coater,tab=noun | coater=noun"], "line 2: en_pos names 'tab'"),
+        (["id,fr,fr_gender", "a1,enduiseuse,fem"], "line 2: fr_gender: unknown gender 'fem'"),
+        (["id,fr,fr_gender", "a1,enduiseuse,bande=f"], "line 2: fr_gender names 'bande'"),
+        (["id,en,en_gender", "a1,coater,m"], r"line 1: unknown column\(s\) 'en_gender'"),  # no gender in English
         (["id,zh_definition", "a1,定义"], "line 2: concept 'a1' has no term"),
         ([], "line 1: the file is empty"),
         (["id,en", 'a1,"coater', "a2,tab"], "line 3: unexpected end of data"),  # a quote left open
