@@ -15,14 +15,14 @@ import socket
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Callable, Iterable
 
 import sqlite_utils
 
-from .model import LANGS, Concept, Term, validate_concept
+from .model import GENDERS, LANGS, Concept, GlossaryError, Term, validate_concept
 from .normalize import flat, is_han, is_hangul, normalize, pinyin_keys, script_of, scrub
 
 SEED_VERSION = "1"
@@ -556,16 +556,87 @@ def seed_files() -> list:
     )
 
 
-def seed(db: sqlite_utils.Database) -> ImportReport | None:
-    """Load the shipped seed glossary once, on a new database."""
-    done = db.execute("SELECT value FROM meta WHERE key = 'seed_version'").fetchone()
-    if done:
-        return None
+def gender_files() -> list:
+    """The seed's French gender lexicons: ``seed/fr_gender*.tsv``."""
+    return sorted(
+        (f for f in resources.files("glossary").joinpath("seed").iterdir()
+         if f.name.startswith("fr_gender") and f.name.endswith(".tsv")),
+        key=lambda f: f.name,
+    )
+
+
+def read_gender_lexicon(data: bytes, name: str = "lexicon") -> dict[str, str]:
+    """A ``term<TAB>gender`` file (UTF-8, header first) as {term text: m|f|n}.
+
+    The seed CSVs could carry the gender in their ``fr_gender`` column; the
+    lexicon keeps it in one reviewable list per author instead, so that a
+    gender is written once per French text however many concepts use it."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GlossaryError(f"{name}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    lines = text.split("\n")
+    if not lines or lines[0].rstrip("\r").split("\t") != ["term", "gender"]:
+        raise GlossaryError(f"{name}: line 1 must be the header 'term<TAB>gender'")
+    lexicon: dict[str, str] = {}
+    for number, line in enumerate(lines[1:], 2):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        if len(cells) != 2 or not cells[0] or cells[0] != cells[0].strip():
+            raise GlossaryError(f"{name}, line {number}: expected 'term<TAB>gender', got {line!r}")
+        term, gender = cells
+        if gender not in GENDERS:
+            raise GlossaryError(f"{name}, line {number}: gender {gender!r} is not one of {', '.join(GENDERS)}")
+        if lexicon.get(term, gender) != gender:
+            raise GlossaryError(f"{name}, line {number}: {term!r} is given two genders")
+        lexicon[term] = gender
+    return lexicon
+
+
+def seed_gender_lexicon() -> dict[str, str]:
+    """All the seed's gender lexicons in one; a term given two genders is an error."""
+    merged: dict[str, str] = {}
+    for f in gender_files():
+        for term, gender in read_gender_lexicon(f.read_bytes(), f.name).items():
+            if merged.get(term, gender) != gender:
+                raise GlossaryError(f"{f.name}: {term!r} has gender {gender} here and {merged[term]} elsewhere")
+            merged[term] = gender
+    return merged
+
+
+def apply_genders(concepts: Iterable[Concept], lexicon: dict[str, str], lang: str = "fr") -> set[str]:
+    """Give the ``lang`` terms whose gender is unset the lexicon's gender (in
+    place); a gender the CSV gave wins. Returns the lexicon entries used, so
+    that a test can catch a row that names no term (a typo)."""
+    used: set[str] = set()
+    for concept in concepts:
+        for i, term in enumerate(concept.terms):
+            if term.lang == lang and term.text in lexicon:
+                used.add(term.text)
+                if term.gender is None:
+                    concept.terms[i] = replace(term, gender=lexicon[term.text])
+    return used
+
+
+def seed_concepts() -> list[Concept]:
+    """The shipped seed glossary, French genders applied."""
     from .exchange import read_csv  # here, so that the hot import path stays light
 
     concepts: list[Concept] = []
     for f in seed_files():
         concepts.extend(read_csv(f.read_bytes()))
+    apply_genders(concepts, seed_gender_lexicon())
+    return concepts
+
+
+def seed(db: sqlite_utils.Database) -> ImportReport | None:
+    """Load the shipped seed glossary once, on a new database."""
+    done = db.execute("SELECT value FROM meta WHERE key = 'seed_version'").fetchone()
+    if done:
+        return None
+    concepts = seed_concepts()
     report = upsert_concepts(db, concepts, actor="seed")
     db.execute("INSERT INTO meta (key, value) VALUES ('seed_version', ?)", [SEED_VERSION])
     return report

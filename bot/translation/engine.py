@@ -14,7 +14,15 @@ For each message:
    by the concept's preferred target term, or the code as written. A
    placeholder the model dropped is put back at the end of its sentence, so an
    approved term is never lost. Deprecated target terms are banned from
-   decoding and replaced if they still appear.
+   decoding and replaced if they still appear. In French, the article before
+   a term put in is fitted to it (« le enduiseuse » → « l'enduiseuse »,
+   articles.py).
+
+A spelling that names two concepts in the source language (French
+« tension »: web tension or voltage) is enforced only when the sentence
+decides which: units (V, mV against N, N·m, kg) and the other glossary terms
+around it (their process area). Otherwise it is left to the model and listed
+in ``Translation.ambiguous``, for the reader to be told.
 
 Models are loaded on first use (CTranslate2 + the package's sentencepiece
 model, never argostranslate's own splitter, which downloads models), kept,
@@ -39,6 +47,7 @@ from dataclasses import dataclass, field
 from glossary import LANGS, Glossary
 from glossary.normalize import normalize
 
+from .articles import fit_article
 from .models import InstalledPackage, ModelError, ModelStore, load_package, target_vocabulary
 from .text import detect_language, is_translatable, join_segments, split_sentences
 
@@ -87,6 +96,23 @@ _CODE_RE = re.compile(
 )
 
 
+# Units that tell which quantity a sentence speaks of: what decides between
+# two concepts sharing a spelling (« tension » in volts is a voltage, in
+# newtons a web tension). A number must come first, so that the article « a »
+# or a stray capital is no unit.
+_UNITS = {
+    "electrical": re.compile(
+        r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:[kmµu]?V|[kmµu]?A|[kmM]?Ω|[mk]?ohms?|m?Ah|[kM]?W|C-rate)(?![\w/·.])"
+        r"|\b(?:volts?|millivolts?|amp[eè]res?|ohms?)\b", re.IGNORECASE),
+    "mechanical": re.compile(
+        r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:[kd]?N(?:[·.*/ ]?m)?|kgf|kg(?:/h)?|g)(?![\w/·.])"
+        r"|\b(?:newtons?|kilogrammes?|kilograms?)\b", re.IGNORECASE),
+}
+#: Process areas whose concepts the electrical units speak for; a mechanical
+#: unit speaks for the others.
+_ELECTRICAL_AREAS = frozenset({"electrical", "finishing", "module_pack"})
+
+
 class TranslationError(ValueError):
     """The message cannot be translated as asked; the text says why."""
 
@@ -107,6 +133,17 @@ class EnforcedTerm:
     source: str  # as written in the message
     target: str  # the glossary's preferred target term
     concept_id: str
+    gender: str | None = None  # of the target term (French), for its article
+
+
+@dataclass(frozen=True)
+class AmbiguousTerm:
+    """A source term naming several concepts that the sentence did not decide
+    between: left to the model, and shown to the reader."""
+
+    source: str  # as written in the message
+    options: tuple[str, ...]  # the target terms it may stand for
+    concept_ids: tuple[str, ...]
 
 
 @dataclass
@@ -127,6 +164,7 @@ class Translation:
     match: float | None = None  # memory match %, when served from memory
     terms: list[EnforcedTerm] = field(default_factory=list)
     segments: list[SegmentResult] = field(default_factory=list)
+    ambiguous: list[AmbiguousTerm] = field(default_factory=list)
 
     @property
     def route_text(self) -> str:
@@ -138,6 +176,8 @@ class Translation:
             "route": self.route_text, "provenance": self.provenance, "match": self.match,
             "terms": [t.__dict__ for t in self.terms],
             "segments": [s.__dict__ for s in self.segments],
+            "ambiguous": [{"source": a.source, "options": list(a.options),
+                           "concept_ids": list(a.concept_ids)} for a in self.ambiguous],
         }
 
 
@@ -148,6 +188,9 @@ class _Protected:
     text: str
     restore: dict[int, str]  # placeholder number → text to put back
     terms: list[EnforcedTerm]
+    lang: str = ""  # the target language
+    genders: dict[int, str | None] = field(default_factory=dict)  # term placeholders
+    ambiguous: list[AmbiguousTerm] = field(default_factory=list)
 
 
 class _LoadedModel:
@@ -300,8 +343,8 @@ class TranslationEngine:
         spots = self.glossary.spot(text)
         if len(spots) != 1 or normalize(spots[0].text) != normalize(text):
             return None
-        term = self._target_term(spots[0], source, target)
-        if term is None:
+        term = self._target_term(spots[0], source, target, text, spots)
+        if not isinstance(term, EnforcedTerm):  # none, or ambiguous: the model's turn
             return None
         return Translation(text=term.target, source=source, target=target, route=(source, target),
                            provenance="glossary", terms=[term],
@@ -312,49 +355,97 @@ class TranslationEngine:
             return None
         return self.memory.lookup(text, source, target)
 
-    def _target_term(self, spot, source: str, target: str) -> EnforcedTerm | None:
-        # A spelling shared by several concepts: prefer the concept whose term
-        # is in the message's language, then the first.
-        refs = sorted(spot.matches, key=lambda r: (r.lang != source, r.type == "deprecated"))
-        for ref in refs:
-            concept = self.glossary.concept(ref.concept_id)
-            if concept is None:
+    def _target_term(self, spot, source: str, target: str, sentence: str,
+                     spots: list) -> EnforcedTerm | AmbiguousTerm | None:
+        """The term to enforce for ``spot``; an AmbiguousTerm when its spelling
+        names several concepts with different target terms and the sentence
+        does not tell which; None when nothing is to be enforced (a verb)."""
+        # The concepts this spelling names in the message's language (a
+        # deprecated spelling counts only when nothing else does), else in any.
+        refs = ([r for r in spot.matches if r.lang == source and r.type != "deprecated"]
+                or [r for r in spot.matches if r.lang == source] or list(spot.matches))
+        candidates = []
+        for concept_id in dict.fromkeys(r.concept_id for r in refs):
+            concept = self.glossary.concept(concept_id)
+            if concept is not None and concept.preferred(target) is not None:
+                candidates.append(concept)
+        if not candidates:
+            return None
+        lang = next((r.lang for r in refs if r.concept_id == candidates[0].id), source)
+        options = list(dict.fromkeys(c.preferred(target).text for c in candidates))
+        chosen = candidates[0]
+        if len(options) > 1:
+            chosen = self._decide(candidates, spot, sentence, spots)
+            if chosen is None:
+                return AmbiguousTerm(spot.text, tuple(options), tuple(c.id for c in candidates))
+            lang = next((r.lang for r in refs if r.concept_id == chosen.id), source)
+        pos = {t.pos for t in chosen.terms if t.lang == lang and t.text}
+        if "verb" in pos:
+            return None  # verbs inflect: forcing an infinitive in breaks the sentence
+        preferred = chosen.preferred(target)
+        return EnforcedTerm(source=spot.text, target=preferred.text, concept_id=chosen.id,
+                            gender=preferred.gender)
+
+    def _decide(self, candidates: list, spot, sentence: str, spots: list):
+        """The one candidate concept the sentence speaks for, or None.
+
+        Units count two (a unit names a quantity outright), each other
+        glossary term of the sentence from a candidate's process area one.
+        Only a single best score above zero decides."""
+        scores = dict.fromkeys((c.id for c in candidates), 0)
+        domains = {name for name, regex in _UNITS.items() if regex.search(sentence)}
+        for c in candidates:
+            electrical = c.category in _ELECTRICAL_AREAS
+            if "electrical" in domains and electrical:
+                scores[c.id] += 2
+            if "mechanical" in domains and not electrical:
+                scores[c.id] += 2
+        for other in spots:
+            if other is spot or other.start == spot.start:
                 continue
-            pos = {t.pos for t in concept.terms if t.lang == ref.lang and t.text}
-            if "verb" in pos:
-                return None  # verbs inflect: forcing an infinitive in breaks the sentence
-            preferred = concept.preferred(target)
-            if preferred is not None:
-                return EnforcedTerm(source=spot.text, target=preferred.text, concept_id=concept.id)
-        return None
+            ids = other.concept_ids
+            if len(ids) != 1:  # an ambiguous neighbour tells nothing
+                continue
+            neighbour = self.glossary.concept(ids[0])
+            if neighbour is None:
+                continue
+            for c in candidates:
+                if neighbour.category == c.category:
+                    scores[c.id] += 1
+        best = max(scores.values())
+        winners = [c for c in candidates if scores[c.id] == best]
+        return winners[0] if best > 0 and len(winners) == 1 else None
 
     def _protect(self, sentence: str, source: str, target: str) -> _Protected:
         """Replace glossary terms and codes by placeholders."""
+        spots = self.glossary.spot(sentence)
+        found = [self._target_term(s, source, target, sentence, spots) for s in spots]
+        ambiguous = [t for t in found if isinstance(t, AmbiguousTerm)]
         if _PLACEHOLDER_RE.search(sentence):
             # The text itself looks like our placeholders: protect nothing, the
             # terms are still enforced by _repair's presence check.
-            terms = [t for s in self.glossary.spot(sentence) if (t := self._target_term(s, source, target))]
-            return _Protected(sentence, {}, terms)
+            terms = [t for t in found if isinstance(t, EnforcedTerm)]
+            return _Protected(sentence, {}, terms, target, ambiguous=ambiguous)
         spans: list[tuple[int, int, str, EnforcedTerm | None]] = []
-        for spot in self.glossary.spot(sentence):
-            term = self._target_term(spot, source, target)
-            if term is not None:
+        for spot, term in zip(spots, found):
+            if isinstance(term, EnforcedTerm):
                 spans.append((spot.start, spot.end, term.target, term))
         taken = [(s, e) for s, e, _, _ in spans]
         for m in _CODE_RE.finditer(sentence):
             if not any(s < m.end() and m.start() < e for s, e in taken):
                 spans.append((m.start(), m.end(), m.group(), None))
         spans.sort()
-        out, restore, terms, last = [], {}, [], 0
+        out, restore, terms, genders, last = [], {}, [], {}, 0
         for number, (start, end, replacement, term) in enumerate(spans, 1):
             out.append(sentence[last:start])
             out.append(_PLACEHOLDER.format(number))
             restore[number] = replacement
             if term is not None:
                 terms.append(term)
+                genders[number] = term.gender
             last = end
         out.append(sentence[last:])
-        return _Protected("".join(out), restore, terms)
+        return _Protected("".join(out), restore, terms, target, genders, ambiguous)
 
     def _route(self, source: str, target: str, terms: list[EnforcedTerm]) -> list[tuple[str, str]]:
         """Direct if a package exists, else through English."""
@@ -441,11 +532,18 @@ class TranslationEngine:
         if not last_leg:
             return output
 
-        def put_back(m: re.Match) -> str:
-            # A tag the model invented (not one of ours) is dropped.
-            return protected.restore.get(int(m.group(1)), "")
-
-        output = _PLACEHOLDER_RE.sub(put_back, output)
+        # A tag the model invented (not one of ours) is dropped. In French the
+        # article the model wrote before a term is fitted to it.
+        done, last = "", 0
+        for m in _PLACEHOLDER_RE.finditer(output):
+            number = int(m.group(1))
+            replacement = protected.restore.get(number, "")
+            done += output[last:m.start()]
+            if protected.lang == "fr" and number in protected.genders:
+                done = fit_article(done, replacement, protected.genders[number])
+            done += replacement
+            last = m.end()
+        output = done + output[last:]
         for term in protected.terms:  # no placeholders used (see _protect)
             if normalize(term.target) not in normalize(output):
                 output = f"{output.rstrip()} ({term.target})"
@@ -456,11 +554,13 @@ class TranslationEngine:
         it = iter(zip(plan.pending, outputs))
         segments: list[SegmentResult] = []
         terms: list[EnforcedTerm] = []
+        ambiguous: list[AmbiguousTerm] = []
         for seg, done in zip(plan.segments, plan.results):
             if done is None:
                 protected, text = next(it)
                 done = SegmentResult(seg.text, text, "machine")
                 terms.extend(protected.terms)
+                ambiguous.extend(a for a in protected.ambiguous if a not in ambiguous)
             segments.append(done)
         text = join_segments(plan.segments, [s.text for s in segments])
         kinds = {s.provenance for s in segments} - {"unchanged"}
@@ -471,7 +571,8 @@ class TranslationEngine:
             provenance, match = ("machine" if "machine" in kinds else "unchanged"), None
         route = (plan.source, *[b for _, b in plan.legs]) if plan.legs else (plan.source, plan.target)
         result = Translation(text=text, source=plan.source, target=plan.target, route=route,
-                             provenance=provenance, match=match, terms=terms, segments=segments)
+                             provenance=provenance, match=match, terms=terms, segments=segments,
+                             ambiguous=ambiguous)
         return self._remember(plan.key, result)
 
     def _replace_deprecated(self, text: str, target: str) -> str:
@@ -485,6 +586,8 @@ class TranslationEngine:
             preferred = concept.preferred(target) if concept else None
             if preferred is not None:
                 out.append(text[last:spot.start])
+                if target == "fr":  # « le coupeuse » → « la refendeuse »
+                    out[:] = [fit_article("".join(out), preferred.text, preferred.gender)]
                 out.append(preferred.text)
                 last = spot.end
         out.append(text[last:])

@@ -1,0 +1,85 @@
+"""French genders of the seed (glossary/seed/fr_gender*.tsv) and their loader."""
+
+import pytest
+
+from glossary import GlossaryError
+from glossary import exchange
+from glossary import store as glossary_store
+from glossary.model import Concept, Term
+
+
+@pytest.fixture(scope="module")
+def raw_seed():
+    """The seed concepts as the CSVs give them (no lexicon applied)."""
+    concepts = []
+    for f in glossary_store.seed_files():
+        concepts.extend(exchange.read_csv(f.read_bytes()))
+    return concepts
+
+
+def test_every_lexicon_row_names_a_french_seed_term(raw_seed):
+    """A row naming no term is a typo (or a term renamed since): caught here."""
+    french = {t.text for c in raw_seed for t in c.terms if t.lang == "fr"}
+    for f in glossary_store.gender_files():
+        lexicon = glossary_store.read_gender_lexicon(f.read_bytes(), f.name)
+        unknown = sorted(set(lexicon) - french)
+        assert unknown == [], f"{f.name}: rows naming no French seed term: {unknown}"
+
+
+def test_lexicon_files_are_utf8_lf_with_the_header():
+    files = glossary_store.gender_files()
+    assert "fr_gender.tsv" in [f.name for f in files]
+    for f in files:
+        data = f.read_bytes()
+        assert b"\r" not in data, f.name
+        assert data.decode("utf-8").startswith("term\tgender\n"), f.name
+
+
+def test_the_genders_agree_across_files():
+    glossary_store.seed_gender_lexicon()  # raises on a term given two genders
+
+
+def test_most_french_nouns_of_the_seed_have_a_gender():
+    concepts = glossary_store.seed_concepts()
+    nouns = [t for c in concepts for t in c.terms
+             if t.lang == "fr" and t.type in ("preferred", "admitted") and t.pos != "verb"]
+    with_gender = [t for t in nouns if t.gender in ("m", "f")]
+    assert len(with_gender) / len(nouns) >= 0.9, (len(with_gender), len(nouns))
+
+
+@pytest.mark.parametrize("text, gender", [
+    ("enduiseuse", "f"), ("bande", "f"), ("rouleau danseur", "m"), ("électrolyte", "m"),
+    ("calandrage", "m"), ("haute tension", "f"), ("tension", "f"), ("arrêt d'urgence", "m"),
+    ("mélangeur planétaire", "m"), ("teneur en eau", "f"), ("court-circuit", "m"),
+])
+def test_known_genders_in_the_seeded_database(storage, text, gender):
+    found = storage.conn().execute(
+        "SELECT DISTINCT gender FROM term WHERE lang = 'fr' AND text = ?", [text]).fetchall()
+    assert found == [(gender,)], (text, found)
+
+
+def test_a_term_missing_from_the_lexicon_stays_unset_and_a_csv_gender_wins():
+    concepts = [Concept("a", terms=[Term("fr", "bande"), Term("fr", "truc"), Term("en", "bande"),
+                                    Term("fr", "rouleau", gender="f")])]
+    used = glossary_store.apply_genders(concepts, {"bande": "f", "rouleau": "m", "inconnu": "m"})
+    assert [t.gender for t in concepts[0].terms] == ["f", None, None, "f"]
+    assert used == {"bande", "rouleau"}
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"term,gender\nbande,f\n", "header"),
+    (b"term\tgender\nbande\tx\n", "not one of"),
+    (b"term\tgender\nbande\tf\nbande\tm\n", "two genders"),
+    (b"term\tgender\nbande\n", "expected"),
+    (b"term\tgender\n bande\tf\n", "expected"),
+    (b"term\tgender\nbande\xff\tf\n", "not UTF-8"),
+    (b"", "header"),
+])
+def test_bad_lexicon_rows_are_named(data, message):
+    with pytest.raises(GlossaryError, match=message):
+        glossary_store.read_gender_lexicon(data, "fr_gender_x.tsv")
+
+
+def test_crlf_and_a_bom_are_read():
+    assert glossary_store.read_gender_lexicon(
+        "\ufeffterm\tgender\r\nbande\tf\r\n\r\n".encode(), "x") == {"bande": "f"}
