@@ -324,6 +324,9 @@ def _translation_footer(result) -> Text:
         line.append(f" {result.match:.0f}%")
     if result.terms:
         line.append(" · " + ", ".join(f"{t.source} → {t.target}" for t in result.terms))
+    for item in result.ambiguous:
+        line.append(f"\nambiguous: «{item.source}» can mean " + " / ".join(f"«{o}»" for o in item.options)
+                    + " (left to the model)", style="yellow")
     return line
 
 

@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.telegram.texts import AMBIGUOUS_TERM
 from bot.translation.engine import MissingModelError, Translation, TranslationError
 from glossary import LANGS
 from glossary.model import LANG_NAMES
@@ -27,7 +28,11 @@ def footer(result: Translation) -> str:
     parts = [result.route_text or "", kind]
     if result.terms:
         parts.append(", ".join(f"{q(t.source)}→{q(t.target)}" for t in result.terms[:6]))
-    return "<i>" + " · ".join(q(p) if i < 2 else p for i, p in enumerate(parts) if p) + "</i>"
+    text = "<i>" + " · ".join(q(p) if i < 2 else p for i, p in enumerate(parts) if p) + "</i>"
+    for item in result.ambiguous[:4]:
+        text += "\n" + _(AMBIGUOUS_TERM).format(
+            term=q(item.source), options=" / ".join(f"«{q(o)}»" for o in item.options))
+    return text
 
 
 def error_text(exc: Exception) -> str:

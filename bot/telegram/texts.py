@@ -20,6 +20,11 @@ def N_(message: str) -> str:
     return message
 
 
+#: Shown under a translation for each source term that names several concepts
+#: the sentence did not decide between (the engine left it to the model).
+AMBIGUOUS_TERM = N_("⚠ «{term}» can mean {options}: the translation did not choose, check which is meant.")
+
+
 def ensure_catalogs(locales: Path = LOCALES) -> None:
     """Compile any interface catalogue (.po) newer than its .mo.
 

@@ -102,10 +102,10 @@ _CODE_RE = re.compile(
 # or a stray capital is no unit.
 _UNITS = {
     "electrical": re.compile(
-        r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:[kmµu]?V|[kmµu]?A|[kmM]?Ω|[mk]?ohms?|m?Ah|[kM]?W|C-rate)(?![\w/·.])"
+        r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:[kmµu]?V|[kmµu]?A|[kmM]?Ω|[mk]?ohms?|m?Ah|[kM]?W|C-rate)(?![\w/·]|\.\d)"
         r"|\b(?:volts?|millivolts?|amp[eè]res?|ohms?)\b", re.IGNORECASE),
     "mechanical": re.compile(
-        r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:[kd]?N(?:[·.*/ ]?m)?|kgf|kg(?:/h)?|g)(?![\w/·.])"
+        r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:[kd]?N(?:[·.*/ ]?m)?|kgf|kg(?:/h)?|g)(?![\w/·]|\.\d)"
         r"|\b(?:newtons?|kilogrammes?|kilograms?)\b", re.IGNORECASE),
 }
 #: Process areas whose concepts the electrical units speak for; a mechanical

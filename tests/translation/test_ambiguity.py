@@ -1,0 +1,152 @@
+"""A term that names two concepts is enforced only when the sentence decides
+which (units, the process area of the glossary terms around it); otherwise it
+is left to the model and reported as ambiguous."""
+
+import pytest
+
+from bot.translation.engine import TranslationEngine
+from bot.translation.models import ModelStore
+from glossary import Glossary
+from glossary import store as glossary_store
+from tests.conftest import concept
+
+CONCEPTS = [
+    # French « tension »: web tension (electrode area) and voltage (electrical).
+    concept("web-tension", category="electrode", fr="tension de bande|tension", en="web tension",
+            zh="张力"),
+    concept("voltage", category="electrical", fr="tension", en="voltage", zh="电压"),
+    # English « charging »: feeding a mixer, and charging a cell.
+    concept("material-feeding", category="electrode", en="material feeding|charging", fr="chargement",
+            zh="投料"),
+    concept("charge", category="finishing", en="charge|charging", fr="charge", zh="充电"),
+    # English « degassing »: of slurry under vacuum, of pouch cells after formation.
+    concept("vacuum-degassing", category="electrode", en="vacuum degassing|degassing",
+            fr="dégazage sous vide", zh="真空脱泡"),
+    concept("degassing", category="finishing", en="degassing", fr="dégazage", zh="除气"),
+    # Neighbours
+    concept("rewinder", category="electrode", equipment=True, en="rewinder", fr="enrouleur", zh="收卷"),
+    concept("mixer", category="electrode", equipment=True, en="mixer", fr="malaxeur", zh="搅拌机"),
+    concept("slurry", category="electrode", en="slurry", fr="pâte", zh="浆料"),
+    concept("formation", category="finishing", en="formation", fr="formation", zh="化成"),
+    concept("gas-pocket", category="finishing", en="gas pocket", fr="poche à gaz", zh="气袋"),
+    concept("multimeter", category="electrical", equipment=True, en="multimeter", fr="multimètre",
+            zh="万用表"),
+    # Two concepts, one target term: nothing to decide.
+    concept("slurry-filter", category="electrode", en="filter", fr="filtre", zh="过滤器"),
+    concept("filter", category="maintenance", en="filter", fr="filtre", zh="滤网"),
+]
+
+
+@pytest.fixture
+def engine(tmp_path, empty_storage, packages):
+    empty_storage.write(glossary_store.upsert_concepts, CONCEPTS, "tests")
+    store = ModelStore(tmp_path / "models")
+    store.install([packages["copy"]["fr_en"], packages["copy"]["en_fr"]])
+    e = TranslationEngine(store, Glossary(empty_storage.conn))
+    yield e
+    e.close()
+
+
+def enforced(result):
+    return {t.concept_id for t in result.terms}
+
+
+@pytest.mark.parametrize("sentence, concept_id, target", [
+    ("La tension est de 3,65 V.", "voltage", "voltage"),
+    ("La tension de la cellule est 4200 mV.", "voltage", "voltage"),
+    ("Mesurez la tension avec le multimètre.", "voltage", "voltage"),
+    ("Réglez la tension à 120 N.", "web-tension", "web tension"),
+    ("La tension est à 35 N/m.", "web-tension", "web tension"),
+    ("La tension de l'enrouleur monte.", "web-tension", "web tension"),
+])
+def test_french_tension_decided_by_the_sentence(engine, sentence, concept_id, target):
+    result = engine.translate(sentence, "en", source="fr")
+    assert concept_id in enforced(result), (sentence, result.terms)
+    assert target in result.text
+    assert result.ambiguous == []
+
+
+@pytest.mark.parametrize("sentence", [
+    "La tension est trop haute.",
+    "Vérifiez la tension.",
+    "La tension baisse sur l'enrouleur et au multimètre.",  # one cue for each: undecided
+])
+def test_french_tension_undecided_is_left_to_the_model_and_reported(engine, sentence):
+    result = engine.translate(sentence, "en", source="fr")
+    assert enforced(result) & {"voltage", "web-tension"} == set()
+    assert [(a.source, set(a.options)) for a in result.ambiguous] == [
+        ("tension", {"voltage", "web tension"})]
+    assert set(result.ambiguous[0].concept_ids) == {"voltage", "web-tension"}
+    assert result.to_json()["ambiguous"][0]["source"] == "tension"
+
+
+def test_a_longer_term_is_not_ambiguous(engine):
+    result = engine.translate("La tension de bande est basse.", "en", source="fr")
+    assert enforced(result) == {"web-tension"} and result.ambiguous == []
+
+
+@pytest.mark.parametrize("sentence, concept_id", [
+    ("Charging of the mixer takes 20 kg per batch.", "material-feeding"),
+    ("Stop charging when the slurry is ready.", "material-feeding"),
+    ("Charging at 2 A during formation.", "charge"),
+    ("Degassing of the slurry takes an hour.", "vacuum-degassing"),
+    ("Degassing removes the gas pocket after formation.", "degassing"),
+])
+def test_english_terms_decided_by_the_sentence(engine, sentence, concept_id):
+    result = engine.translate(sentence, "fr", source="en")
+    assert concept_id in enforced(result), (sentence, result.terms)
+    assert result.ambiguous == []
+
+
+@pytest.mark.parametrize("sentence, term", [
+    ("Charging is slow today.", "Charging"),
+    ("Degassing is finished.", "Degassing"),
+])
+def test_english_terms_undecided(engine, sentence, term):
+    result = engine.translate(sentence, "fr", source="en")
+    assert [a.source for a in result.ambiguous] == [term]
+    assert enforced(result) == set()
+    assert term in result.text  # the copy model kept it: the model's choice, not ours
+
+
+def test_a_message_that_is_only_an_ambiguous_term_goes_to_the_model(engine):
+    result = engine.translate("tension", "en", source="fr")
+    assert result.provenance == "machine" and [a.source for a in result.ambiguous] == ["tension"]
+
+
+def test_concepts_with_one_target_term_are_not_ambiguous(engine):
+    result = engine.translate("Le filtre est bouché.", "en", source="fr")
+    assert result.ambiguous == [] and "filter" in result.text
+
+
+def test_hostile_input_around_an_ambiguous_term(engine):
+    for text in ("tension " * 20, "<b>tension</b> 3,65\u200bV", "tension 12 V 30 N", "tension V"):
+        result = engine.translate(text, "en", source="fr")
+        assert result.text
+
+
+@pytest.mark.parametrize("lang, words", [
+    ("en", "can mean"), ("fr", "peut désigner"), ("zh", "可以指"), ("ko", "뜻할 수 있습니다"),
+    ("ms", "boleh bermaksud"),
+])
+def test_the_bot_shows_the_ambiguity_in_the_readers_language(engine, tmp_path, lang, words):
+    from aiogram.utils.i18n import I18n
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    from bot.telegram.texts import LOCALES
+    from handlers.translate import footer
+
+    root = tmp_path / "locales"
+    for po in LOCALES.glob("*/LC_MESSAGES/shopbot.po"):
+        target = root / po.parent.parent.name / "LC_MESSAGES"
+        target.mkdir(parents=True)
+        with po.open("rb") as f, (target / "shopbot.mo").open("wb") as out:
+            write_mo(out, read_po(f))
+    i18n = I18n(path=root, default_locale="en", domain="shopbot")
+    result = engine.translate("Vérifiez la <tension>.", "en", source="fr")
+    with i18n.context(), i18n.use_locale(lang):
+        text = footer(result)
+    assert words in text
+    assert "«voltage»" in text and "«web tension»" in text
+    assert "<tension>" not in text  # HTML escaped
