@@ -536,10 +536,11 @@ def fixes_search(app: App, query: str, lang: str | None, limit: int, as_json: bo
         head.append(f"  [{', '.join(r.reasons)}]", style="green")
         console.print(head)
         console.print(Text(r.symptom))
-        for n, step in enumerate(r.steps, 1):
-            console.print(Text(f"  {n}. {step}"))
+        # Safety first, before step 1: isolation and PPE come before the hands go in.
         for item in r.safety:
             console.print(Text(f"  ⚠ {item}", style="yellow"))
+        for n, step in enumerate(r.steps, 1):
+            console.print(Text(f"  {n}. {step}"))
         console.print()
 
 
