@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench clean models
 
 # The stamp is rebuilt when pyproject.toml changes, so a pulled dependency
 # change installs itself on the next make run / make test.
@@ -35,6 +35,12 @@ run: $(STAMP) $(MO)
 test: $(STAMP) $(MO)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+
+# The translation packages the five languages need (each to and from English),
+# from the Argos index: needs a network once; resumes a cut-off download.
+# Offline: shopbot models install FILE.argosmodel
+models: $(STAMP)
+	$(BIN)/shopbot models setup
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_glossary.py

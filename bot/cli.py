@@ -29,7 +29,7 @@ from .config import SECRETS, get_settings, redact
 from .storage import StorageError
 from .translation import memory as tm
 from .translation.engine import MissingModelError
-from .translation.models import DEFAULT_INDEX_URL
+from .translation.models import DEFAULT_INDEX_URL, SETUP_PAIRS, OfflineError, offline_route
 
 #: Exit codes: 1 for a refused operation (bad input, not found), 2 for usage
 #: and configuration problems, as click does.
@@ -418,6 +418,51 @@ def models_download(app: App, from_code: str, to_code: str, sha256: str | None,
             deadline=deadline, upgrade=upgrade, progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     console.print(f"installed {package.pair.replace('_', '→')} {package.version}")
+
+
+@models.command("setup")
+@click.option("--index-url", default=DEFAULT_INDEX_URL, show_default=True)
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds without data before giving up.")
+@click.option("--deadline", default=3600.0, show_default=True, help="Seconds each download may take.")
+@click.option("--json", "as_json", is_flag=True)
+@with_app
+def models_setup(app: App, index_url: str, timeout: float, deadline: float, as_json: bool) -> None:
+    """Install every package the five languages need (each to and from English).
+
+    Packages already installed are kept; a download cut off is continued on
+    the next run. Without a network: `shopbot models install FILE.argosmodel`."""
+    from rich.progress import (BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=as_json) as progress:
+        def bar(pair: str):
+            task = progress.add_task(pair.replace("_", "→"), total=None)
+            return lambda done, total: progress.update(task, completed=done, total=total)
+
+        try:
+            results = app.models.setup(SETUP_PAIRS, index_url=index_url, timeout=timeout,
+                                       deadline=deadline, progress=bar)
+        except OfflineError as exc:
+            if as_json:
+                click.echo(json.dumps({"error": str(exc), "offline": True}, indent=2))
+            raise
+    failed = [r for r in results if r.status == "failed"]
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
+    else:
+        table = Table("pair", "status", "version")
+        for r in results:
+            style = {"installed": "green", "failed": "red"}.get(r.status, "")
+            table.add_row(r.pair.replace("_", "→"), Text(r.status, style=style), r.version or "")
+        console.print(table)
+        for r in failed:
+            err_console.print(Text(f"{r.pair.replace('_', '→')}: {r.error}", style="red"))
+        if failed:
+            err_console.print(Text(offline_route([tuple(r.pair.split("_")) for r in failed])))
+    if failed:
+        sys.exit(EXIT_FAILED)
 
 
 @cli.group()

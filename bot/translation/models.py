@@ -14,6 +14,8 @@ Layout on disk::
         .staging-<id>/         extraction in progress      (removed at start)
         .trash-<id>/<pair>/    package being replaced      (restored or removed at start)
         .download-<id>.part    download in progress        (removed at start)
+        .resume-<pair>-<h>.part  a ``models setup`` download cut off: kept, and
+                               continued with an HTTP Range request next time
 
 Only one ``ModelStore`` (one process) should manage a ``models_dir`` at a
 time: the start-up cleanup removes any staging or download left there.
@@ -51,6 +53,12 @@ DEFAULT_INDEX_URL = "https://raw.githubusercontent.com/argosopentech/argospm-ind
 STAGING_PREFIX = ".staging-"
 TRASH_PREFIX = ".trash-"
 DOWNLOAD_PREFIX = ".download-"
+RESUME_PREFIX = ".resume-"
+
+#: What the five working languages need: each language to and from English,
+#: the pivot (engine.py routes zh→fr as zh→en→fr).
+SETUP_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    pair for lang in LANGUAGES if lang != "en" for pair in ((lang, "en"), ("en", lang)))
 
 METADATA_MAX_BYTES = 1024 * 1024
 INDEX_MAX_BYTES = 16 * 1024 * 1024
@@ -64,6 +72,40 @@ _PAIR_INPUT = re.compile(r"^\s*([A-Za-z]{2,3})\s*(?:_|-|→|->|\s)\s*([A-Za-z]{2
 
 class ModelError(ValueError):
     """A package cannot be installed, found or downloaded; the message says why."""
+
+
+class _Interrupted(ModelError):
+    """The transfer broke off (network, deadline, short body): a resumable
+    download keeps what it has."""
+
+
+class _StartAfresh(Exception):
+    """The server cannot continue a kept partial download (HTTP 416)."""
+
+
+class OfflineError(ModelError):
+    """The package index cannot be reached at all: no network, most likely."""
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """One pair of ``ModelStore.setup``: installed now, already present, or failed."""
+
+    pair: str
+    status: str  # installed | present | failed
+    version: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {"pair": self.pair, "status": self.status, "version": self.version, "error": self.error}
+
+
+def offline_route(pairs) -> str:
+    """What to do without a network: the files, and the command that installs them."""
+    names = ", ".join(f"translate-{a}_{b}-*.argosmodel" for a, b in pairs)
+    return (f"Offline route: bring the package files ({names}) from a machine with a network "
+            "(the Argos index lists their links) and install each with "
+            "`shopbot models install FILE.argosmodel`.")
 
 
 @dataclass(frozen=True)
@@ -608,6 +650,8 @@ class ModelStore:
         progress: Callable[[int, int | None], None] | None = None,
         client: httpx.Client | None = None,
         upgrade: bool = False,
+        resume: bool = False,
+        index: list | None = None,
     ) -> InstalledPackage:
         """Download the pair's package named in the Argos index and install it.
 
@@ -617,7 +661,14 @@ class ModelStore:
         models_dir; a failed, timed-out, short or checksum-mismatched
         download raises ``ModelError``, installs nothing and leaves no file.
         ``progress(bytes_done, total_or_None)`` is called as chunks arrive.
-        The index's links are tried in order.
+        The index's links are tried in order. The expected checksum is
+        ``expected_sha256``, else the index entry's ``sha256`` (or
+        ``checksum: "sha256:…"``) where it gives one.
+
+        ``resume=True`` (``models setup``): a transfer that breaks off keeps
+        its bytes in a ``.resume-`` file, and the next call asks only for the
+        rest (HTTP Range); a server that ignores Range sends it all again.
+        ``index`` is an index already fetched (setup fetches it once).
         """
         _check_codes(from_code, to_code, "download")
         if not upgrade and self.get(from_code, to_code) is not None:
@@ -627,25 +678,93 @@ class ModelStore:
             client = httpx.Client()
         ends = time.monotonic() + deadline
         try:
-            entry = self._find_in_index(client, index_url, from_code, to_code, timeout, ends)
+            if index is None:
+                index = self._fetch_index(client, index_url, timeout, ends)
+            entry = _pick(index, index_url, from_code, to_code)
+            expected = expected_sha256 or _index_sha256(entry)
             errors = []
             for url in _links(entry):
-                part = self._scratch(DOWNLOAD_PREFIX, ".part")
+                part = (self._resume_path(f"{from_code}_{to_code}", url) if resume
+                        else self._scratch(DOWNLOAD_PREFIX, ".part"))
+                keep = False
                 try:
-                    digest = self._fetch(client, url, part, timeout, progress, ends)
-                    _check_sha256(url, digest, expected_sha256)
+                    digest = self._fetch(client, url, part, timeout, progress, ends, resume)
+                    _check_sha256(url, digest, expected)
                     return self._install_download(part, url, upgrade, f"{from_code}_{to_code}")
+                except _Interrupted as exc:
+                    errors.append(str(exc))
+                    keep = resume  # what arrived is good so far: continue it next time
                 except ModelError as exc:
                     errors.append(str(exc))
                 finally:
-                    part.unlink(missing_ok=True)
+                    if not keep:
+                        part.unlink(missing_ok=True)
             raise ModelError(f"download of {from_code}_{to_code} failed: " + "; ".join(errors))
         finally:
             if own_client:
                 client.close()
 
+    def setup(
+        self,
+        pairs: tuple[tuple[str, str], ...] = SETUP_PAIRS,
+        *,
+        index_url: str = DEFAULT_INDEX_URL,
+        timeout: float = 60,
+        deadline: float = DOWNLOAD_DEADLINE,
+        progress: Callable[[str], Callable[[int, int | None], None]] | None = None,
+        client: httpx.Client | None = None,
+    ) -> list[SetupResult]:
+        """Install every package of ``pairs`` that is missing (default: all the
+        five languages need), downloads resumable, one index fetch.
+
+        Raises OfflineError, naming the offline route, when the index cannot
+        be reached; a pair that fails otherwise is reported and the others go
+        on. ``progress(pair)`` returns that pair's ``(done, total)`` callback.
+        """
+        results: dict[str, SetupResult] = {}
+        missing = []
+        for a, b in pairs:
+            _check_codes(a, b, "setup")
+            package = self.get(a, b)
+            if package is not None:
+                results[f"{a}_{b}"] = SetupResult(package.pair, "present", package.version)
+            else:
+                missing.append((a, b))
+        if missing:
+            own_client = client is None
+            if own_client:
+                client = httpx.Client()
+            try:
+                try:
+                    index = self._fetch_index(client, index_url, timeout, time.monotonic() + deadline)
+                except _Interrupted as exc:
+                    raise OfflineError(f"cannot reach the package index ({exc}). "
+                                       + offline_route(missing)) from None
+                for a, b in missing:
+                    pair = f"{a}_{b}"
+                    try:
+                        package = self.download(
+                            a, b, index_url=index_url, timeout=timeout, deadline=deadline,
+                            progress=progress(pair) if progress else None, client=client,
+                            resume=True, index=index)
+                        results[pair] = SetupResult(pair, "installed", package.version)
+                    except ModelError as exc:
+                        results[pair] = SetupResult(pair, "failed", error=str(exc))
+            finally:
+                if own_client:
+                    client.close()
+        return [results[f"{a}_{b}"] for a, b in pairs]
+
+    def _resume_path(self, pair: str, url: str) -> Path:
+        # One file per pair and link, so that a changed link starts afresh.
+        digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+        return self.models_dir / f"{RESUME_PREFIX}{pair}-{digest}.part"
+
     def _find_in_index(self, client: httpx.Client, index_url: str, from_code: str, to_code: str,
                        timeout: float, ends: float) -> dict:
+        return _pick(self._fetch_index(client, index_url, timeout, ends), index_url, from_code, to_code)
+
+    def _fetch_index(self, client: httpx.Client, index_url: str, timeout: float, ends: float) -> list:
         body = bytearray()
         try:
             with client.stream("GET", index_url, timeout=timeout, follow_redirects=True) as response:
@@ -655,6 +774,8 @@ class ModelStore:
                     body += chunk
                     if len(body) > INDEX_MAX_BYTES:
                         raise ModelError(f"package index {index_url}: more than {INDEX_MAX_BYTES} bytes")
+        except httpx.TransportError as exc:
+            raise _Interrupted(f"package index {index_url}: {_describe_http_error(exc)}") from None
         except httpx.HTTPError as exc:
             raise ModelError(f"package index {index_url}: {_describe_http_error(exc)}") from None
         try:
@@ -663,45 +784,63 @@ class ModelStore:
             raise ModelError(f"package index {index_url}: not valid JSON") from None
         if not isinstance(index, list):
             raise ModelError(f"package index {index_url}: not a JSON list")
-        matches = [
-            item for item in index
-            if isinstance(item, dict) and item.get("from_code") == from_code and item.get("to_code") == to_code
-        ]
-        if not matches:
-            raise ModelError(f"package index {index_url}: no package for {from_code}_{to_code}")
-        return max(matches, key=lambda item: _version_key(item.get("package_version")))
+        return index
+
 
     def _fetch(self, client: httpx.Client, url: str, part: Path, timeout: float,
-               progress: Callable[[int, int | None], None] | None, ends: float) -> str:
-        """Stream ``url`` into ``part``; return the sha256 hex digest."""
+               progress: Callable[[int, int | None], None] | None, ends: float,
+               resume: bool = False) -> str:
+        """Stream ``url`` into ``part``; return the sha256 hex digest of the
+        whole file. With ``resume``, bytes already in ``part`` are kept and
+        only the rest is asked for (HTTP Range)."""
+        limit = self.limits.max_total_bytes
+        start = part.stat().st_size if resume and part.exists() else 0
         hasher = hashlib.sha256()
         try:
-            with client.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            # Identity encoding: byte ranges then count the file's own bytes.
+            headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={start}-"} if start else {})}
+            with client.stream("GET", url, timeout=timeout, follow_redirects=True, headers=headers) as response:
+                if start and response.status_code == 416:  # nothing left to send, or a changed file
+                    raise _StartAfresh
                 response.raise_for_status()
-                total = _content_length(response)
-                if total is not None and total > self.limits.max_total_bytes:
-                    raise ModelError(f"{url}: {total} bytes, more than the limit of {self.limits.max_total_bytes}")
-                done = 0
-                with open(part, "xb") as out:
-                    for chunk in response.iter_bytes(_CHUNK):
+                length = _content_length(response)
+                if start and response.status_code == 206 and _range_start(response) == start:
+                    with open(part, "rb") as kept:  # the digest covers the whole file
+                        for block in iter(lambda: kept.read(_CHUNK), b""):
+                            hasher.update(block)
+                    mode, done = "ab", start
+                else:  # a fresh download, or a server that ignores Range: from the start
+                    mode, done = "wb", 0
+                total = None if length is None else done + length
+                if total is not None and total > limit:
+                    raise ModelError(f"{url}: {total} bytes, more than the limit of {limit}")
+                with open(part, mode) as out:
+                    # As the data arrives (no re-chunking): a line that drops
+                    # loses nothing already received, so a resume loses nothing.
+                    for chunk in response.iter_bytes():
                         _check_deadline(url, ends)
                         done += len(chunk)
-                        if done > self.limits.max_total_bytes:
-                            raise ModelError(f"{url}: more than the limit of {self.limits.max_total_bytes} bytes")
+                        if done > limit:
+                            raise ModelError(f"{url}: more than the limit of {limit} bytes")
                         out.write(chunk)
                         hasher.update(chunk)
                         if progress is not None:
                             progress(done, total)
-        except httpx.HTTPError as exc:
+        except _StartAfresh:
+            part.unlink(missing_ok=True)
+            return self._fetch(client, url, part, timeout, progress, ends, resume)
+        except httpx.HTTPStatusError as exc:
             raise ModelError(f"{url}: {_describe_http_error(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise _Interrupted(f"{url}: {_describe_http_error(exc)}") from None
         except OSError as exc:
             raise ModelError(f"{url}: cannot write the download ({exc})") from None
         # Content-Length counts bytes on the wire (before any content
         # decoding), so compare it with the raw count.  httpx usually raises
         # on a short body already; this is the safety net.
         received = response.num_bytes_downloaded
-        if total is not None and received != total:
-            raise ModelError(f"{url}: incomplete download ({received} of {total} bytes)")
+        if length is not None and received != length:
+            raise _Interrupted(f"{url}: incomplete download ({received} of {length} bytes)")
         return hasher.hexdigest()
 
     def _install_download(self, part: Path, url: str, upgrade: bool, pair: str) -> InstalledPackage:
@@ -712,9 +851,38 @@ class ModelStore:
             raise ModelError(str(exc).replace(str(part), url)) from None
 
 
+def _pick(index: list, index_url: str, from_code: str, to_code: str) -> dict:
+    """The newest entry of the index for the pair."""
+    matches = [
+        item for item in index
+        if isinstance(item, dict) and item.get("from_code") == from_code and item.get("to_code") == to_code
+    ]
+    if not matches:
+        raise ModelError(f"package index {index_url}: no package for {from_code}_{to_code}")
+    return max(matches, key=lambda item: _version_key(item.get("package_version")))
+
+
+def _index_sha256(entry: dict) -> str | None:
+    """The checksum an index entry gives, if any (the Argos index gives none
+    today; a site's own index may): ``sha256`` or ``checksum: "sha256:…"``."""
+    value = entry.get("sha256")
+    if not isinstance(value, str):
+        checksum = entry.get("checksum")
+        value = checksum[7:] if isinstance(checksum, str) and checksum.lower().startswith("sha256:") else None
+    if value is not None and re.fullmatch(r"[0-9A-Fa-f]{64}", value.strip()):
+        return value.strip().lower()
+    return None
+
+
+def _range_start(response: httpx.Response) -> int | None:
+    """The first byte of a 206 answer (``Content-Range: bytes START-END/TOTAL``)."""
+    m = re.match(r"\s*bytes\s+(\d+)-", response.headers.get("Content-Range", ""))
+    return int(m.group(1)) if m else None
+
+
 def _check_deadline(url: str, ends: float) -> None:
     if time.monotonic() > ends:
-        raise ModelError(f"{url}: the download took longer than its deadline")
+        raise _Interrupted(f"{url}: the download took longer than its deadline")
 
 
 def _links(entry: dict) -> list[str]:
