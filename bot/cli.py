@@ -352,6 +352,68 @@ def translate(app: App, text: str, target: str, source: str | None, as_json: boo
     console.print(_translation_footer(result))
 
 
+@cli.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "target", type=click.Choice(LANGS), required=True)
+@click.option("--from", "source", type=click.Choice(LANGS), help="Only this source language.")
+@click.option("--json", "as_json", is_flag=True)
+@with_app
+def eval_(app: App, file: Path, target: str, source: str | None, as_json: bool) -> None:
+    """Score translation into --to against the references of a TMX file.
+
+    Each other-language variant of a unit is translated (glossary enforced,
+    translation memory off) and compared with the unit's --to variant: chrF,
+    the share of enforced terms present, the share of placeholders lost,
+    per language pair."""
+    from .translation.engine import TranslationEngine
+    from .translation.evaluate import evaluate, segment_pairs
+
+    units, _skipped = tm.read_tmx_report(file)
+    total = sum(len(p) for p in segment_pairs(units, target, source).values())
+    if total == 0:
+        raise click.ClickException(f"{file.name}: no unit has both a {target} reference and another language"
+                                   + (f" ({source})" if source else ""))
+    s = app.settings
+    engine = TranslationEngine(app.models, app.glossary, None, max_chars=s.max_message_chars,
+                               max_loaded=s.max_loaded_models, beam_size=s.beam_size,
+                               threads=s.translate_threads)
+    try:
+        with Progress(console=err_console, transient=True) as progress:
+            tasks: dict[str, int] = {}
+
+            def step(pair: str, done: int, count: int) -> None:
+                if pair not in tasks:
+                    tasks[pair] = progress.add_task(pair.replace("_", "→"), total=count)
+                progress.update(tasks[pair], completed=done)
+
+            scores = evaluate(engine, units, target, source, progress=step)
+    finally:
+        engine.close()
+    if as_json:
+        click.echo(json.dumps({"file": str(file), "target": target,
+                               "pairs": [sc.to_json() for sc in scores]}, ensure_ascii=False, indent=2))
+    else:
+        def pct(share):
+            return "-" if share is None else f"{100 * share:.1f}%"
+
+        table = Table("pair", "segments", "chrF", "terms present", "placeholders lost", "no model needed")
+        for sc in scores:
+            if sc.error:
+                table.add_row(sc.pair.replace("_", "→"), "-", Text("no model", style="red"), "-", "-", "-")
+                continue
+            table.add_row(sc.pair.replace("_", "→"), str(sc.segments),
+                          "-" if sc.chrf is None else f"{sc.chrf:.1f}",
+                          f"{pct(sc.terms_share)} ({sc.terms_present}/{sc.terms})",
+                          f"{pct(sc.placeholders_lost_share)} ({sc.placeholders_lost}/{sc.placeholders})",
+                          str(sc.shortcuts))
+        console.print(table)
+        for sc in scores:
+            if sc.error:
+                err_console.print(Text(f"{sc.pair.replace('_', '→')}: {sc.error}", style="red"), soft_wrap=True)
+    if any(sc.error for sc in scores):
+        sys.exit(EXIT_FAILED)
+
+
 @cli.group()
 def models() -> None:
     """Install, list, remove and download translation packages."""
@@ -458,9 +520,9 @@ def models_setup(app: App, index_url: str, timeout: float, deadline: float, as_j
             table.add_row(r.pair.replace("_", "→"), Text(r.status, style=style), r.version or "")
         console.print(table)
         for r in failed:
-            err_console.print(Text(f"{r.pair.replace('_', '→')}: {r.error}", style="red"))
+            err_console.print(Text(f"{r.pair.replace('_', '→')}: {r.error}", style="red"), soft_wrap=True)
         if failed:
-            err_console.print(Text(offline_route([tuple(r.pair.split("_")) for r in failed])))
+            err_console.print(Text(offline_route([tuple(r.pair.split("_")) for r in failed])), soft_wrap=True)
     if failed:
         sys.exit(EXIT_FAILED)
 

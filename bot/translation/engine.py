@@ -165,6 +165,10 @@ class Translation:
     terms: list[EnforcedTerm] = field(default_factory=list)
     segments: list[SegmentResult] = field(default_factory=list)
     ambiguous: list[AmbiguousTerm] = field(default_factory=list)
+    # Protected spans (terms, codes) sent to the models, and how many of them
+    # a model dropped (put back at the end of the sentence): shopbot eval.
+    placeholders: int = 0
+    placeholders_lost: int = 0
 
     @property
     def route_text(self) -> str:
@@ -178,6 +182,7 @@ class Translation:
             "segments": [s.__dict__ for s in self.segments],
             "ambiguous": [{"source": a.source, "options": list(a.options),
                            "concept_ids": list(a.concept_ids)} for a in self.ambiguous],
+            "placeholders": self.placeholders, "placeholders_lost": self.placeholders_lost,
         }
 
 
@@ -191,6 +196,7 @@ class _Protected:
     lang: str = ""  # the target language
     genders: dict[int, str | None] = field(default_factory=dict)  # term placeholders
     ambiguous: list[AmbiguousTerm] = field(default_factory=list)
+    lost: set[int] = field(default_factory=set)  # placeholders a model dropped, on any leg
 
 
 class _LoadedModel:
@@ -528,6 +534,7 @@ class TranslationEngine:
         seen = {int(m.group(1)) for m in _PLACEHOLDER_RE.finditer(output)}
         for number in protected.restore:
             if number not in seen:  # the model dropped it: keep it, at the end
+                protected.lost.add(number)
                 output = f"{output.rstrip()} {_PLACEHOLDER.format(number)}"
         if not last_leg:
             return output
@@ -572,7 +579,9 @@ class TranslationEngine:
         route = (plan.source, *[b for _, b in plan.legs]) if plan.legs else (plan.source, plan.target)
         result = Translation(text=text, source=plan.source, target=plan.target, route=route,
                              provenance=provenance, match=match, terms=terms, segments=segments,
-                             ambiguous=ambiguous)
+                             ambiguous=ambiguous,
+                             placeholders=sum(len(p.restore) for p in plan.pending),
+                             placeholders_lost=sum(len(p.lost) for p in plan.pending))
         return self._remember(plan.key, result)
 
     def _replace_deprecated(self, text: str, target: str) -> str:
