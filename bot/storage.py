@@ -65,6 +65,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     suggestions.migrate_suggestions,
     glossary_store.migrate_import_journal,
     glossary_store.migrate_term_gender,
+    glossary_store.migrate_seed_fr_genders,
 ]
 
 

@@ -421,6 +421,19 @@ def migrate_term_gender(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE term ADD COLUMN gender TEXT")
 
 
+def migrate_seed_fr_genders(db: sqlite_utils.Database) -> None:
+    """French terms of a database seeded before the gender lexicon existed get
+    its genders (only where unset: a gender someone gave is kept), so that an
+    existing site's translations fit their articles too. On a new database
+    this runs before the seed and changes nothing."""
+    changed = 0
+    for text, gender in seed_gender_lexicon().items():
+        changed += db.execute("UPDATE term SET gender = ? WHERE lang = 'fr' AND text = ? AND gender IS NULL",
+                              [gender, text]).rowcount
+    if changed:
+        _bump_rev(db)
+
+
 def _concept_json(concept: Concept) -> str:
     return json.dumps({"id": concept.id, "category": concept.category, "equipment": concept.equipment,
                        "status": concept.status, "source": concept.source, "notes": concept.notes,

@@ -83,3 +83,17 @@ def test_bad_lexicon_rows_are_named(data, message):
 def test_crlf_and_a_bom_are_read():
     assert glossary_store.read_gender_lexicon(
         "\ufeffterm\tgender\r\nbande\tf\r\n\r\n".encode(), "x") == {"bande": "f"}
+
+
+def test_a_database_seeded_before_the_lexicon_gets_the_genders(storage):
+    """The migration fills genders on an existing database; one set by hand is kept."""
+    db = storage.conn()
+    with db.conn:
+        db.execute("UPDATE term SET gender = NULL WHERE lang = 'fr'")
+        db.execute("UPDATE term SET gender = 'm' WHERE lang = 'fr' AND text = 'bande'")
+    before = glossary_store.glossary_rev(db)
+    with db.conn:
+        glossary_store.migrate_seed_fr_genders(db)
+    assert db.execute("SELECT gender FROM term WHERE lang = 'fr' AND text = 'enduiseuse'").fetchone() == ("f",)
+    assert {g for (g,) in db.execute("SELECT gender FROM term WHERE lang = 'fr' AND text = 'bande'")} == {"m"}
+    assert glossary_store.glossary_rev(db) == before + 1
