@@ -99,13 +99,14 @@ _CODE_RE = re.compile(
 # Units that tell which quantity a sentence speaks of: what decides between
 # two concepts sharing a spelling (« tension » in volts is a voltage, in
 # newtons a web tension). A number must come first, so that the article « a »
-# or a stray capital is no unit.
+# or a stray capital is no unit. ASCII letters only around it: Chinese and
+# Korean glue units to the words (电压为3.6V的).
 _UNITS = {
     "electrical": re.compile(
-        r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:[kmµu]?V|[kmµu]?A|[kmM]?Ω|[mk]?ohms?|m?Ah|[kM]?W|C-rate)(?![\w/·]|\.\d)"
+        r"(?<![A-Za-z0-9.,])\d+(?:[.,]\d+)?\s?(?:[kmµu]?V|[kmµu]?A|[kmM]?Ω|[mk]?ohms?|m?Ah|[kM]?W|C-rate)(?![A-Za-z0-9/·]|\.\d)"
         r"|\b(?:volts?|millivolts?|amp[eè]res?|ohms?)\b", re.IGNORECASE),
     "mechanical": re.compile(
-        r"(?<![\w.,])\d+(?:[.,]\d+)?\s?(?:[kd]?N(?:[·.*/ ]?m)?|kgf|kg(?:/h)?|g)(?![\w/·]|\.\d)"
+        r"(?<![A-Za-z0-9.,])\d+(?:[.,]\d+)?\s?(?:[kd]?N(?:[·.*/ ]?m)?|kgf|kg(?:/h)?|g)(?![A-Za-z0-9/·]|\.\d)"
         r"|\b(?:newtons?|kilogrammes?|kilograms?)\b", re.IGNORECASE),
 }
 #: Process areas whose concepts the electrical units speak for; a mechanical

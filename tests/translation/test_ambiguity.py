@@ -150,3 +150,15 @@ def test_the_bot_shows_the_ambiguity_in_the_readers_language(engine, tmp_path, l
     assert words in text
     assert "«voltage»" in text and "«web tension»" in text
     assert "<tension>" not in text  # HTML escaped
+
+
+@pytest.mark.parametrize("text, domains", [
+    ("3,65 V", {"electrical"}), ("4200mV.", {"electrical"}), ("电压为3.6V的", {"electrical"}),
+    ("전압 3.6V입니다", {"electrical"}), ("2 A", {"electrical"}), ("120 N", {"mechanical"}),
+    ("35 N/m", {"mechanical"}), ("12 N·m", {"mechanical"}), ("20 kg", {"mechanical"}),
+    ("a V", set()), ("V2", set()), ("3.6 Volvo", set()), ("E-203", set()), ("12 V et 30 N", {"electrical", "mechanical"}),
+])
+def test_unit_cues(text, domains):
+    from bot.translation.engine import _UNITS
+
+    assert {name for name, regex in _UNITS.items() if regex.search(text)} == domains
