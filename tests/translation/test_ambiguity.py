@@ -125,25 +125,31 @@ def test_hostile_input_around_an_ambiguous_term(engine):
         assert result.text
 
 
-@pytest.mark.parametrize("lang, words", [
-    ("en", "can mean"), ("fr", "peut désigner"), ("zh", "可以指"), ("ko", "뜻할 수 있습니다"),
-    ("ms", "boleh bermaksud"),
-])
-def test_the_bot_shows_the_ambiguity_in_the_readers_language(engine, tmp_path, lang, words):
+@pytest.fixture(scope="module")
+def i18n(tmp_path_factory):
+    """aiogram's I18n over the five catalogues, compiled once."""
     from aiogram.utils.i18n import I18n
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
     from bot.telegram.texts import LOCALES
-    from handlers.translate import footer
 
-    root = tmp_path / "locales"
+    root = tmp_path_factory.mktemp("locales")
     for po in LOCALES.glob("*/LC_MESSAGES/shopbot.po"):
         target = root / po.parent.parent.name / "LC_MESSAGES"
         target.mkdir(parents=True)
         with po.open("rb") as f, (target / "shopbot.mo").open("wb") as out:
             write_mo(out, read_po(f))
-    i18n = I18n(path=root, default_locale="en", domain="shopbot")
+    return I18n(path=root, default_locale="en", domain="shopbot")
+
+
+@pytest.mark.parametrize("lang, words", [
+    ("en", "can mean"), ("fr", "peut désigner"), ("zh", "可以指"), ("ko", "뜻할 수 있습니다"),
+    ("ms", "boleh bermaksud"),
+])
+def test_the_bot_shows_the_ambiguity_in_the_readers_language(engine, i18n, lang, words):
+    from handlers.translate import footer
+
     result = engine.translate("Vérifiez la <tension>.", "en", source="fr")
     with i18n.context(), i18n.use_locale(lang):
         text = footer(result)
