@@ -117,7 +117,7 @@ class Concept:
             self.status,
             self.source,
             self.notes,
-            tuple(sorted((t.lang, t.type, t.text, t.pos or "") for t in self.terms)),
+            tuple(sorted((t.lang, t.type, t.text, t.pos or "", t.gender or "") for t in self.terms)),
             tuple(sorted((k, v) for k, v in self.definitions.items() if v)),
         )
 

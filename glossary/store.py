@@ -342,6 +342,8 @@ def _upsert_chunk(db: sqlite_utils.Database, chunk: list[Concept], actor: str, n
     existing = load_concepts(db, [c.id for c in chunk])
     for concept in chunk:
         old = existing.get(concept.id)
+        if old is not None:
+            concept = _keep_genders(concept, old)
         if old is not None and old.key() == concept.key():
             report.unchanged += 1
             continue
@@ -355,6 +357,18 @@ def _upsert_chunk(db: sqlite_utils.Database, chunk: list[Concept], actor: str, n
         else:
             report.updated += 1
             audit(db, actor, "update", "concept", concept.id)
+
+
+def _keep_genders(concept: Concept, old: Concept) -> Concept:
+    """A term the file gives no gender keeps the one stored (from the seed's
+    lexicon, or an earlier file): a CSV without ``fr_gender``, or a TBX
+    without grammaticalGender, must not wipe them. A gender the file gives wins."""
+    stored = {(t.lang, t.text): t.gender for t in old.terms if t.gender}
+    if not stored or all(t.gender or (t.lang, t.text) not in stored for t in concept.terms):
+        return concept
+    terms = [t if t.gender or (t.lang, t.text) not in stored else replace(t, gender=stored[(t.lang, t.text)])
+             for t in concept.terms]
+    return replace(concept, terms=terms)
 
 
 def upsert_concepts(

@@ -97,3 +97,24 @@ def test_a_database_seeded_before_the_lexicon_gets_the_genders(storage):
     assert db.execute("SELECT gender FROM term WHERE lang = 'fr' AND text = 'enduiseuse'").fetchone() == ("f",)
     assert {g for (g,) in db.execute("SELECT gender FROM term WHERE lang = 'fr' AND text = 'bande'")} == {"m"}
     assert glossary_store.glossary_rev(db) == before + 1
+
+
+def test_an_import_without_genders_keeps_the_stored_ones_and_a_new_gender_is_applied(empty_storage):
+    from glossary.store import load_concepts, upsert_concepts
+
+    def fr_genders():
+        found = empty_storage.read(load_concepts, ["a"])["a"]
+        return {t.text: t.gender for t in found.terms if t.lang == "fr"}
+
+    first = Concept("a", terms=[Term("en", "coater"), Term("fr", "enduiseuse", gender="f"),
+                                Term("fr", "coater", "admitted")])
+    empty_storage.write(upsert_concepts, [first], "tests")
+    # The same concept from a file without genders: nothing changes, nothing is wiped.
+    plain = Concept("a", terms=[Term("en", "coater"), Term("fr", "enduiseuse"), Term("fr", "coater", "admitted")])
+    report = empty_storage.write(upsert_concepts, [plain], "tests")
+    assert report.unchanged == 1 and fr_genders() == {"enduiseuse": "f", "coater": None}
+    # A file that gives a gender: applied (it was "unchanged" before gender counted).
+    gendered = Concept("a", terms=[Term("en", "coater"), Term("fr", "enduiseuse"),
+                                   Term("fr", "coater", "admitted", gender="m")])
+    report = empty_storage.write(upsert_concepts, [gendered], "tests")
+    assert report.updated == 1 and fr_genders() == {"enduiseuse": "f", "coater": "m"}
