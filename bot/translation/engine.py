@@ -126,7 +126,8 @@ class MissingModelError(TranslationError):
         self.terms = terms
         names = ", ".join(f"{a}→{b}" for a, b in pairs)
         commands = "; ".join(f"shopbot models download {a} {b}" for a, b in pairs)
-        super().__init__(f"no translation model installed for {names}: install it with `{commands}`")
+        super().__init__(f"no translation model installed for {names}: install it with `{commands}` "
+                         "(or every pair the five languages need: `shopbot models setup`)")
 
 
 @dataclass(frozen=True)
