@@ -6,7 +6,8 @@ becomes « le enduiseuse ». ``fit_article`` rewrites the article that ends the
 text before the term so that it agrees with the term's gender and first sound:
 
     le/la/l'       du/de la/de l'      au/à la/à l'
-    ce/cet/cette   un/une              (ces, les, des, aux: plural, unchanged)
+    ce/cet/cette   un/une              de/d' (the preposition alone)
+    (ces, les, des, aux: plural, unchanged)
 
 Elision depends only on the first sound, so it is done even when the term's
 gender is unknown; le ↔ la needs the gender, and is left alone without it.
@@ -33,7 +34,7 @@ _VOWELS = set("aeiouàâäéèêëîïôöùûüœæAEIOUÀÂÄÉÈÊËÎÏÔÖ�
 # « de la » is not read as « la ». Not after a letter: « cela » is no « la ».
 _ARTICLE_RE = re.compile(
     r"(?<![\w'’])(de\s+la|de\s+l['’]|de\s+le|à\s+la|a\s+la|à\s+l['’]|a\s+l['’]|à\s+le|"
-    r"du|au|la|le|l['’]|cette|cet|ce|une|un)(\s*)$",
+    r"du|au|la|le|l['’]|cette|cet|ce|une|un|de|d['’])(\s*)$",
     re.IGNORECASE,
 )
 
@@ -44,10 +45,12 @@ _FAMILY = {
     "au": "a", "à la": "a", "a la": "a", "à l": "a", "a l": "a", "à le": "a",
     "ce": "dem", "cet": "dem", "cette": "dem",
     "un": "indef", "une": "indef",
+    "de": "prep", "d": "prep",  # « pas de bande », « rouleau d'enduiseuse »
 }
 
 # (family, gender or None, elided) → form. None where the form cannot be known.
 _FORMS = {
+    ("prep", None, False): "de", ("prep", None, True): "d'",
     ("def", "m", False): "le", ("def", "f", False): "la", ("def", None, True): "l'",
     ("de", "m", False): "du", ("de", "f", False): "de la", ("de", None, True): "de l'",
     ("a", "m", False): "au", ("a", "f", False): "à la", ("a", None, True): "à l'",
@@ -92,6 +95,8 @@ def fit_article(before: str, term: str, gender: str | None) -> str:
     if gender not in ("m", "f"):
         gender = None
     form = _FORMS.get((family, None, elide)) if family in ("def", "de", "a") and elide else None
+    if family == "prep":  # the preposition alone: elision only, no gender
+        form = _FORMS[(family, None, elide)]
     if form is None and gender is not None:
         form = _FORMS.get((family, gender, elide if family in ("dem", "indef") else False))
     if form is None:

@@ -43,6 +43,10 @@ from tests.conftest import concept
     # un / une
     ("un ", "bande", "f", "une bande"),
     ("une ", "rouleau", "m", "un rouleau"),
+    # the preposition alone
+    ("de ", "enduiseuse", "f", "d'enduiseuse"),
+    ("d'", "bande", "f", "de bande"),
+    ("pas de ", "bande", None, "pas de bande"),
     # plural: unchanged
     ("les ", "enduiseuse", "f", "les enduiseuse"),
     ("ces ", "rouleau", "m", "ces rouleau"),
@@ -74,6 +78,7 @@ def test_each_article_form(before, term, gender, expected):
     ("Ce ", "arbre", "m", "Cet arbre"),
     ("Un ", "bande", "f", "Une bande"),
     ("L'", "bande", "f", "La bande"),
+    ("D'", "bande", "f", "De bande"),
 ])
 def test_at_sentence_start_the_capital_is_kept(before, term, gender, expected):
     assert fit_article(before, term, gender) + term == expected
