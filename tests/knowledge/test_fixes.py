@@ -763,3 +763,44 @@ def test_hands_in_samples_start_with_lockout(slug):
     [fix] = [f for f in fix_files.read_samples()[0] if f.slug == slug]
     for lang, text in fix.texts.items():
         assert "LOTO" in text["steps"][0], (slug, lang)
+
+
+def test_samples_use_no_deprecated_glossary_term():
+    """The review (docs/review-log.tsv) deprecated calques such as Malay
+    *ketegangan* for web tension; a sample fix that still says them would
+    teach the word the glossary warns against."""
+    import re
+
+    from glossary import LANGS, exchange
+
+    deprecated = {}
+    for f in glossary_store.seed_files():
+        for c in exchange.read_csv(f.read_bytes()):
+            for lang in LANGS:
+                for t in c.terms_in(lang):
+                    if t.type == "deprecated":
+                        deprecated.setdefault(lang, set()).add(t.text.casefold())
+    for fix in fix_files.read_samples()[0]:
+        for lang, text in fix.texts.items():
+            blob = " ".join([text["symptom"], text["cause"], *text["steps"], *text.get("safety", [])]).casefold()
+            for term in deprecated.get(lang, ()):
+                assert not re.search(r"(?<!\w)" + re.escape(term) + r"(?!\w)", blob), (fix.slug, lang, term)
+
+
+@pytest.mark.parametrize("slug, lang, field, must", [
+    ("filling-needle-crystals-dripping", "en", "cause", "solvent"),
+    ("filling-needle-crystals-dripping", "ko", "cause", "증발"),
+    ("areal-density-high-one-side", "ko", "steps", "높은 쪽의 코팅 갭을 2 µm씩 줄이고"),
+    ("areal-density-high-one-side", "en", "steps", "reduce (close) the coating gap on the high side"),
+    ("coater-unwind-tension-alarm", "en", "steps", "maintenance zeroes it"),
+    ("coater-unwind-tension-alarm", "zh", "steps", "不要自行校准张力传感器"),
+    ("module-nutrunner-torque-low", "fr", "cause", "couple haut"),
+    ("formation-cell-over-temperature", "ms", "steps", "kosongkan kawasan"),
+])
+def test_reviewed_technical_content_of_the_samples(slug, lang, field, must):
+    """The review's technical rows: the crystal chemistry, the gap direction,
+    the load-cell zero as a maintenance task, low-torque causes."""
+    [fix] = [f for f in fix_files.read_samples()[0] if f.slug == slug]
+    text = fix.texts[lang]
+    blob = " ".join([*text["steps"], *text.get("safety", [])]) if field == "steps" else text[field]
+    assert must in blob, (slug, lang)

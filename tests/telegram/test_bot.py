@@ -574,7 +574,7 @@ def test_no_filter_is_left_to_a_thread(tmp_path, seeded_template):
     ("fr", "The coater tab is torn near line 3, check it.", "enduiseuse", "Arrêtez la machine"),
     ("zh", "The coater tab is torn near line 3, check it.", "涂布机", "停"),
     ("ko", "The coater tab is torn near line 3, check it.", "코터", "정지"),
-    ("ms", "The coater tab is torn near line 3, check it.", "mesin penyalut", "Hentikan"),
+    ("ms", "The coater tab is torn near line 3, check it.", "coater", "Hentikan"),
     ("en", "L'enduiseuse est arrêtée près de la ligne 3, vérifiez-la.", "coater", "Stop the machine"),
 ])
 async def test_scenarios_in_every_language(harness, lang, sentence, term, memory):
@@ -602,7 +602,7 @@ async def test_group_in_five_languages(harness):
         await tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == GROUP)
         await harness.ask(GROUP, ADMIN, "/setup zh ko ms fr en auto", chat_type="supergroup")
         [reply] = await harness.ask(GROUP, 301, "The coater tab is torn, check it.", chat_type="supergroup")
-        for flag, term in (("🇨🇳", "涂布机"), ("🇰🇷", "코터"), ("🇲🇾", "mesin penyalut"), ("🇫🇷", "enduiseuse")):
+        for flag, term in (("🇨🇳", "涂布机"), ("🇰🇷", "코터"), ("🇲🇾", "coater"), ("🇫🇷", "enduiseuse")):
             assert flag in reply and term in reply
         assert "🇬🇧" not in reply
 
