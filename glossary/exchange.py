@@ -344,7 +344,8 @@ EXPORT_MARK = "shopbot glossary export"
 
 _ENTRY = {"conceptEntry", "termEntry"}
 _LANG_SEC = {"langSec", "langSet"}
-_TERM_SEC = {"termSec", "tig", "ntig"}
+#: termEntry inside a langSec: the first TBX-Min (2014), where it is one term.
+_TERM_SEC = {"termSec", "tig", "ntig", "termEntry"}
 #: Elements whose @type is the data category (DCA style). In DCT style the
 #: element's own name, in a namespace of its own, is the data category.
 _TYPED = {"descrip", "admin", "termNote", "ref", "xref", "transac", "transacNote",
@@ -366,7 +367,7 @@ _STATUS_FROM_TBX = {
     "deprecatedterm": "deprecated", "supersededterm": "deprecated", "deprecated": "deprecated",
     "notrecommended": "deprecated", "obsolete": "deprecated", "superseded": "deprecated",
 }
-_STATUS_CATEGORIES = ("administrativeStatus", "normativeAuthorization", "usageStatus")
+_STATUS_CATEGORIES = ("administrativeStatus", "normativeAuthorization", "usageStatus", "termStatus")
 _ABBREVIATION_TYPES = {"abbreviation", "acronym", "shortform", "initialism", "clippedterm"}
 _POS_FROM_TBX = {**{p: p for p in PARTS_OF_SPEECH}, "propernoun": "noun", "n": "noun",
                  "v": "verb", "adj": "adjective", "adv": "adverb"}
@@ -380,6 +381,7 @@ _NOTE_LABELS = {
     "externalCrossReference": "See also", "xGraphic": "Image",
     "geographicalUsage": "Geographical usage", "termLocation": "Term location",
     "example": "Example", "explanation": "Explanation", "usageNote": "Usage",
+    "customer": "Customer", "note": "Note",
 }
 #: An internal DTD subset is where entity bombs live; TBX never needs one.
 #: A DOCTYPE with an internal subset, its external id quoted or not (a ">"
@@ -728,7 +730,7 @@ def _text(el: etree._Element) -> str:
 
 
 def _body(root: etree._Element) -> etree._Element:
-    if local_name(root) not in ("tbx", "martif"):
+    if local_name(root).lower() not in ("tbx", "martif"):  # <TBX>: TBX-Min 2014
         raise GlossaryError(
             f"line {root.sourceline}: root element <{local_name(root)}> is not <tbx> or <martif>"
         )
@@ -737,6 +739,8 @@ def _body(root: etree._Element) -> etree._Element:
             for body in text:
                 if isinstance(body.tag, str) and local_name(body) == "body":
                     return body
+        elif isinstance(text.tag, str) and local_name(text) == "body":  # TBX-Min 2014
+            return text
     raise GlossaryError(f"line {root.sourceline}: <{local_name(root)}> has no <text>/<body>")
 
 

@@ -847,14 +847,18 @@ def tmx_bytes(units: Iterable[Unit], srclang: str = "en") -> bytes:
     body = etree.SubElement(root, "body")
     for unit in units:
         _tu_of(body, unit, srclang)
-        source_lang = next(iter(unit.variants))
         for lang, text, markup, changed in unit.alternatives:
-            if lang == source_lang:
+            # The unit with this one translation swapped: read back, it
+            # merges on another language's text and lands as an alternative.
+            others = [code for code in unit.variants if code != lang]
+            if not others:
                 continue
-            alternative = Unit({source_lang: unit.variants[source_lang], lang: text},
-                               status="unreviewed", origin=unit.origin, changed=changed,
-                               markup={lang: markup} if markup else {})
-            _tu_of(body, alternative, srclang, alternative_of=unit.id)
+            alternative = Unit({**unit.variants, lang: text}, status="unreviewed", origin=unit.origin,
+                               changed=changed, note=unit.note,
+                               markup={**{k: v for k, v in unit.markup.items() if k != lang},
+                                       **({lang: markup} if markup else {})})
+            source = srclang if srclang in others else others[0]
+            _tu_of(body, alternative, srclang, alternative_of=unit.id, tu_srclang=source)
     return etree.tostring(root.getroottree(), pretty_print=True, xml_declaration=True,
                           encoding="UTF-8", doctype=TMX_DOCTYPE)
 
@@ -866,8 +870,11 @@ def _tool_version() -> str:
         return "dev"
 
 
-def _tu_of(body: etree._Element, unit: Unit, srclang: str, alternative_of: int | None = None) -> None:
+def _tu_of(body: etree._Element, unit: Unit, srclang: str, alternative_of: int | None = None,
+           tu_srclang: str | None = None) -> None:
     tu = etree.SubElement(body, "tu")
+    if tu_srclang and tu_srclang != srclang:
+        tu.set("srclang", _TMX_LANG.get(tu_srclang, tu_srclang))
     if unit.id is not None:
         tu.set("tuid", str(unit.id))
     date = unit.changed
