@@ -182,42 +182,63 @@ def glossary() -> None:
 
 @glossary.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", "source", metavar="NAME",
+              help="Where a TBX file comes from (default: its file name). Its concept ids "
+                   "belong to that source: importing the same source again updates its own "
+                   "concepts, another file's 'c1' is another concept.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @with_app
-def glossary_import(app: App, file: Path) -> None:
-    """Merge FILE (.csv or .tbx) into the glossary by concept id."""
-    concepts, warnings = exchange.read_file_report(file)
-    for warning in warnings:
-        err_console.print(Text(f"Warning: {warning}"))
+def glossary_import(app: App, file: Path, source: str | None, as_json: bool) -> None:
+    """Merge FILE (.csv or .tbx, any TBX dialect) into the glossary.
+
+    What cannot be imported (entries without a term in our languages...) is
+    skipped and counted, by reason, with line numbers."""
+    reading = exchange.read_glossary(file, source=source)
+    if not as_json:
+        for warning in reading.report.warnings():
+            err_console.print(Text(f"Warning: {warning}"))
     actor = _actor()
+    concepts = reading.concepts
     with Progress(console=err_console, transient=True,
                   disable=len(concepts) < 2000 or not err_console.is_terminal) as progress:
         task = progress.add_task("importing", total=len(concepts))
         # In batches of 500, each its own short transaction (a running bot
         # keeps writing), all or nothing: a failure undoes what was written.
         report = glossary_store.import_in_batches(app.storage.write, concepts, actor,
-                                                  lambda n: progress.advance(task, n))
-    console.print(f"{file.name}: {report}")
-    _respot_fixes(app)
+                                                  lambda n: progress.advance(task, n),
+                                                  external=reading.external)
+    read = reading.report
+    if as_json:
+        click.echo(json.dumps({"file": file.name, **read.as_dict(), "added": report.added,
+                               "updated": report.updated, "unchanged": report.unchanged,
+                               "warnings": read.warnings()}, ensure_ascii=False, indent=2))
+    else:
+        ids = "its own ids (a shopbot export or CSV)" if read.native else f"source {read.source!r}"
+        console.print(f"{file.name}: {read.held} {read.kind} held, {read.imported} imported, "
+                      f"{read.skipped_count} skipped; {report} ({ids})")
+    _respot_fixes(app, quiet=as_json)
 
 
-def _respot_fixes(app: App) -> None:
+def _respot_fixes(app: App, quiet: bool = False) -> None:
     """New terms may be in old fixes: spot the fixes' concepts again (only
     when the glossary changed since they were spotted)."""
     from .knowledge.fixes import reindex_concepts
 
     done = reindex_concepts(app.storage.write, app.storage.read)
-    if done:
+    if done and not quiet:
         console.print(f"glossary concepts spotted again in {done} fixes")
 
 
 @glossary.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(exchange.FORMATS),
-              help="Default: from the file's extension.")
+@click.option("--format", "fmt", type=click.Choice(exchange.EXPORT_FORMATS),
+              help="Default: from the file's extension (.tbx: TBX-Basic v3). "
+                   "tbx2008: TBX 2008 (martif), what translate-toolkit, Weblate and "
+                   "many CAT tools read.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @with_app
 def glossary_export(app: App, file: Path, fmt: str | None, force: bool) -> None:
-    """Write the whole glossary to FILE (CSV or TBX-Basic)."""
+    """Write the whole glossary to FILE (CSV, TBX-Basic or TBX 2008)."""
     concepts = app.storage.read(glossary_store.all_concepts)
     fmt = exchange.format_of(file, fmt)
     _write_safely(file, force, lambda: exchange.file_bytes(concepts, file, fmt=fmt))
@@ -534,14 +555,27 @@ def memory() -> None:
 
 @memory.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @with_app
-def memory_import(app: App, file: Path) -> None:
-    """Merge a TMX file into the translation memory."""
-    units, skipped = tm.read_tmx_report(file)
-    for lang, count in sorted(skipped.items()):
-        err_console.print(Text(f"Warning: skipped {count} segment(s) in language {lang!r}"))
+def memory_import(app: App, file: Path, as_json: bool) -> None:
+    """Merge a TMX file into the translation memory.
+
+    Units that cannot be imported (fewer than two of our languages...) are
+    skipped and counted by reason; a second translation of a source already
+    held is kept as an alternative, the newer one preferred."""
+    units, read = tm.read_tmx_report(file)
+    if not as_json:
+        for warning in read.warnings():
+            err_console.print(Text(f"Warning: {warning}"))
     report = app.storage.write(tm.import_units, units, _actor())
-    console.print(f"{file.name}: {report}")
+    if as_json:
+        click.echo(json.dumps({"file": file.name, **read.as_dict(), "added": report.added,
+                               "updated": report.updated, "unchanged": report.unchanged,
+                               "alternatives": report.alternatives, "warnings": read.warnings()},
+                              ensure_ascii=False, indent=2))
+    else:
+        console.print(f"{file.name}: {read.held} units held, {read.imported} imported, "
+                      f"{read.skipped_count} skipped; {report}")
 
 
 @memory.command("export")

@@ -52,6 +52,15 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
         return "locked" in str(exc)
     return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
+def migrate_exchange(db: sqlite_utils.Database) -> None:
+    """Exchange with other tools (issue 17): imported concepts keep their
+    source and file id; TMX segments keep their inline codes, units the
+    file's date, and a second translation of one source is kept as an
+    alternative instead of overwriting the first."""
+    glossary_store.migrate_external_ids(db)
+    memory.migrate_tmx_exchange(db)
+
+
 #: The ordered list of schema migrations. Entry N (1-based) brings the database
 #: to ``PRAGMA user_version = N``. Never edit a released entry: append.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -66,6 +75,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     glossary_store.migrate_import_journal,
     glossary_store.migrate_term_gender,
     glossary_store.migrate_seed_fr_genders,
+    migrate_exchange,
 ]
 
 

@@ -12,21 +12,28 @@ both element names; it is written as TBX-Basic 2019.
 
 from __future__ import annotations
 
+import codecs
+import contextvars
 import csv
 import functools
+import hashlib
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lxml import etree
 
 from glossary.model import (
     CATEGORIES,
+    CONCEPT_ID_RE,
     GENDERED_LANGS,
     GENDERS,
     LANGS,
+    MAX_TERM_CHARS,
+    MAX_TEXT_CHARS,
     PARTS_OF_SPEECH,
     Concept,
     GlossaryError,
@@ -35,6 +42,10 @@ from glossary.model import (
 )
 
 FORMATS: tuple[str, ...] = ("csv", "tbx")
+#: What export can write: "tbx" is TBX-Basic v3 (ISO 30042:2019); "tbx2008"
+#: the martif form most CAT tools and translate-toolkit read. Both are read
+#: by the one TBX reader.
+EXPORT_FORMATS: tuple[str, ...] = (*FORMATS, "tbx2008")
 _EXTENSIONS = {".csv": "csv", ".tbx": "tbx", ".xml": "tbx"}
 
 #: Limits on what one import may cost, whatever the file claims.
@@ -308,44 +319,70 @@ def _per_term_cell(terms: list[Term], attribute: str) -> str:
 
 # --------------------------------------------------------------------------
 # TBX
+#
+# Read: TBX 2008 (``martif/text/body/termEntry/langSet/tig|ntig``) and TBX v3
+# (ISO 30042:2019, ``tbx/text/body/conceptEntry/langSec/termSec``), DCA style
+# (``<termNote type="partOfSpeech">``) and DCT style (``<min:partOfSpeech>``),
+# TBX-Basic, TBX-Min and anything in between, by one walker that looks at data
+# categories, not dialects. Written: TBX-Basic v3 DCA (valid against the core
+# RelaxNG schema and the TBX-Basic Schematron) or, with ``tbx2008``, martif.
 
 TBX_NS = "urn:iso:std:iso:30042:ed-2"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+#: The schemas the TBX-Basic export names: the ones LTAC-Global's own
+#: TBX-Basic 1.2.1 samples name (the older "integrated" schema is gone).
 _SCHEMA_PIS = (
-    'href="https://raw.githubusercontent.com/LTAC-Global/TBX-Basic_dialect/master/'
-    'DCA/TBXcoreStructV03_TBX-Basic_integrated.rng" type="application/xml" '
-    'schematypens="http://relaxng.org/ns/structure/1.0"',
+    'href="https://raw.githubusercontent.com/LTAC-Global/TBX_Core_RNG/master/TBXcoreStructV03.rng" '
+    'type="application/xml" schematypens="http://relaxng.org/ns/structure/1.0"',
     'href="https://raw.githubusercontent.com/LTAC-Global/TBX-Basic_dialect/master/'
     'DCA/TBX-Basic_DCA.sch" type="application/xml" '
     'schematypens="http://purl.oclc.org/dsdl/schematron"',
 )
+#: What our exports say in their header: a file that says it was written by
+#: shopbot carries shopbot's own concept ids, and is merged on them.
+EXPORT_MARK = "shopbot glossary export"
 
-# Element names of the two forms: 2019 first, 2008 second.
 _ENTRY = {"conceptEntry", "termEntry"}
 _LANG_SEC = {"langSec", "langSet"}
-_TERM_SEC = {"termSec", "tig", "ntig"}
-#: Group elements read as if their content stood in the parent. Only the head
-#: kind is taken: the <admin type="source"> of a definition in a descripGrp is
-#: not the concept's source.
-_GROUPS = {"descripGrp": {"descrip"}, "adminGrp": {"admin"},
-           "termNoteGrp": {"termNote"}, "termGrp": {"term", "termNote"}}
+#: termEntry inside a langSec: the first TBX-Min (2014), where it is one term.
+_TERM_SEC = {"termSec", "tig", "ntig", "termEntry"}
+#: Elements whose @type is the data category (DCA style). In DCT style the
+#: element's own name, in a namespace of its own, is the data category.
+_TYPED = {"descrip", "admin", "termNote", "ref", "xref", "transac", "transacNote",
+          "descripNote", "adminNote"}
 
-# The one place that maps term types to and from TBX (both forms).
+# The one place that maps term types to and from TBX.
 _TYPE_TO_TBX = {  # type -> (administrativeStatus, termType or None)
     "preferred": ("preferredTerm-admn-sts", None),
     "admitted": ("admittedTerm-admn-sts", None),
     "abbreviation": ("admittedTerm-admn-sts", "abbreviation"),
     "deprecated": ("deprecatedTerm-admn-sts", None),
 }
-_STATUS_FROM_TBX = {  # lower-cased administrativeStatus -> type
-    **{sts.lower(): t for t, (sts, term_type) in _TYPE_TO_TBX.items() if not term_type},
-    "supersededterm-admn-sts": "deprecated",
+#: administrativeStatus (without "-admn-sts"), normativeAuthorization and
+#: TBX-Min's usageStatus values, lower-cased -> our type.
+_STATUS_FROM_TBX = {
+    "preferredterm": "preferred", "standardizedterm": "preferred", "legalterm": "preferred",
+    "regulatedterm": "preferred", "preferred": "preferred",
+    "admittedterm": "admitted", "admitted": "admitted",
+    "deprecatedterm": "deprecated", "supersededterm": "deprecated", "deprecated": "deprecated",
+    "notrecommended": "deprecated", "obsolete": "deprecated", "superseded": "deprecated",
 }
-_ABBREVIATION_TYPES = {"abbreviation", "acronym", "shortform", "initialism"}
-_POS_FROM_TBX = {**{p: p for p in PARTS_OF_SPEECH}, "propernoun": "noun"}
-_WORKING_STATUS = {"draft": "workingElement", "reviewed": "consolidatedElement"}
+_STATUS_CATEGORIES = ("administrativeStatus", "normativeAuthorization", "usageStatus", "termStatus")
+_ABBREVIATION_TYPES = {"abbreviation", "acronym", "shortform", "initialism", "clippedterm"}
+_POS_FROM_TBX = {**{p: p for p in PARTS_OF_SPEECH}, "propernoun": "noun", "n": "noun",
+                 "v": "verb", "adj": "adjective", "adv": "adverb"}
+_GENDER_FROM_TBX = {"masculine": "m", "feminine": "f", "neuter": "n", "m": "m", "f": "f", "n": "n"}
+_GENDER_TO_TBX = {"m": "masculine", "f": "feminine", "n": "neuter"}
 _REVIEWED = {"consolidatedelement", "finalizedelement"}
-_TRADITIONAL_SUBTAGS = {"tw", "hk", "mo", "hant"}
+#: Data categories we read into notes, with the label they get there.
+_NOTE_LABELS = {
+    "context": "Context", "source": "Source", "customerSubset": "Customer",
+    "projectSubset": "Project", "crossReference": "See also",
+    "externalCrossReference": "See also", "xGraphic": "Image",
+    "geographicalUsage": "Geographical usage", "termLocation": "Term location",
+    "example": "Example", "explanation": "Explanation", "usageNote": "Usage",
+    "customer": "Customer", "note": "Note",
+}
 #: An internal DTD subset is where entity bombs live; TBX never needs one.
 #: A DOCTYPE with an internal subset, its external id quoted or not (a ">"
 #: inside quotes once hid the subset from a simpler pattern). The parsed
@@ -353,138 +390,68 @@ _TRADITIONAL_SUBTAGS = {"tw", "hk", "mo", "hant"}
 _INTERNAL_SUBSET = re.compile(r"""<!DOCTYPE(?:[^>\["']|"[^"]*"|'[^']*')*\[""")
 
 
-def _term_type(status: str | None, term_type: str | None) -> str | None:
-    """Our type from a TBX administrativeStatus and termType (None: not stated)."""
-    stated = _STATUS_FROM_TBX.get((status or "").lower())
-    if stated != "deprecated" and (term_type or "").lower() in _ABBREVIATION_TYPES:
-        return "abbreviation"  # being short matters, unless it is deprecated
-    return stated
+# -- language tags (BCP 47) ---------------------------------------------------
+
+#: Primary language subtags (two- and three-letter, ISO 639-1/2/3) -> ours.
+#: Chinese is Mandarin written in Chinese characters: zh, zho, chi and cmn.
+#: yue (Cantonese), wuu, hak, nan... are other languages, not taken as zh.
+_PRIMARY = {
+    "zh": "zh", "zho": "zh", "chi": "zh", "cmn": "zh",
+    "ko": "ko", "kor": "ko",
+    "ms": "ms", "msa": "ms", "may": "ms", "zsm": "ms", "zlm": "ms",
+    "fr": "fr", "fra": "fr", "fre": "fr",
+    "en": "en", "eng": "en",
+}
+#: Grandfathered and extlang forms (RFC 5646 §2.2.2, §2.2.8) for Chinese.
+_CHINESE_FORMS = {"zh-guoyu": "cmn", "zh-hakka": "hak", "zh-xiang": "hsn",
+                  "zh-min": "nan", "zh-min-nan": "nan"}
+_TRADITIONAL_REGIONS = {"tw", "hk", "mo"}
+#: Scripts our languages are stored in; a tag naming another (ms-Arab: Jawi;
+#: ko-Hani: Hanja) is not the language we hold.
+_SCRIPTS = {"zh": {"hans", "hant"}, "ko": {"kore", "hang"}, "ms": {"latn"},
+            "fr": {"latn"}, "en": {"latn"}}
 
 
-def read_tbx(source) -> list[Concept]:
-    """Concepts from a TBX file (TBX-Basic 2019 or TBX 2008), a path or bytes."""
-    return read_tbx_report(source)[0]
+@dataclass(frozen=True)
+class LangTag:
+    """A language tag read by BCP 47 rules: ``lang`` is ours or None, with why."""
+
+    lang: str | None
+    traditional: bool = False
+    why: str = ""
 
 
-def read_tbx_report(source) -> tuple[list[Concept], dict[str, int]]:
-    """Concepts, and the languages skipped: xml:lang as written -> term count."""
-    root = parse_xml(read_bytes(source))
-    body = _body(root)
-    skipped: dict[str, int] = {}
-    concepts, lines = [], []
-    for entry in _children(body):
-        if local_name(entry) not in _ENTRY:
-            continue
-        concepts.append(_concept_from_entry(entry, skipped))
-        lines.append(entry.sourceline)
-        _count_guard(len(concepts))
-    _check_concepts(concepts, lines)
-    return concepts, skipped
-
-
-def parse_xml(data: bytes) -> etree._Element:
-    """The root of an XML document, parsed safely: UTF-8 only, no DTD, no
-    entity expansion, no network. Also used for TMX (bot.translation.memory)."""
-    text = decode_text(data)  # our own check, for a message naming the line
-    found = _INTERNAL_SUBSET.search(text)
-    if found:
-        line = text.count("\n", 0, found.start()) + 1
-        raise GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
-        encoding="utf-8",  # whatever the declaration says: we checked UTF-8
-    )
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        raise GlossaryError(f"line {exc.lineno}: malformed XML: {exc.msg}") from None
-    dtd = root.getroottree().docinfo.internalDTD  # there for any DOCTYPE: look inside
-    if dtd is not None and (any(True for _ in dtd.iterentities()) or dtd.elements()):
-        line = text.count("\n", 0, max(text.find("<!DOCTYPE"), 0)) + 1
-        raise GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
-    return root
-
-
-def local_name(el: etree._Element) -> str:
-    """The tag without its namespace."""
-    return etree.QName(el).localname
-
-
-def _children(el: etree._Element) -> Iterator[etree._Element]:
-    """Child elements (no comments, PIs or entities), with groups flattened."""
-    for child in el:
-        if not isinstance(child.tag, str):
-            continue
-        name = local_name(child)
-        if name in _GROUPS:
-            yield from (c for c in _children(child) if local_name(c) in _GROUPS[name])
-        else:
-            yield child
-
-
-def _text(el: etree._Element) -> str:
-    return "".join(el.itertext()).strip()
-
-
-def _typed(el: etree._Element, kind: str, type_: str) -> bool:
-    return local_name(el) == kind and el.get("type") == type_
-
-
-def _body(root: etree._Element) -> etree._Element:
-    if local_name(root) not in ("tbx", "martif"):
-        raise GlossaryError(
-            f"line {root.sourceline}: root element <{local_name(root)}> is not <tbx> or <martif>"
-        )
-    for text in _children(root):
-        if local_name(text) == "text":
-            for body in _children(text):
-                if local_name(body) == "body":
-                    return body
-    raise GlossaryError(f"line {root.sourceline}: <{local_name(root)}> has no <text>/<body>")
-
-
-def _concept_from_entry(entry: etree._Element, skipped: dict[str, int]) -> Concept:
-    line, name = entry.sourceline, local_name(entry)
-    concept = Concept(id=(entry.get("id") or "").strip())  # stripped, as in CSV
-    if not concept.id:
-        raise GlossaryError(f"line {line}: <{name}> has no id")
-    skipped_before = sum(skipped.values())
-    entry_definition = ""
-    notes = []
-    for item in _children(entry):
-        if _typed(item, "descrip", "subjectField"):
-            category = _text(item).lower()
-            # Foreign files put free text here; it is not an error.
-            concept.category = category if category in CATEGORIES else "general"
-        elif _typed(item, "admin", "projectSubset") and _text(item) == "equipment":
-            concept.equipment = True
-        elif _typed(item, "admin", "source"):
-            concept.source = _text(item)
-        elif _typed(item, "admin", "elementWorkingStatus"):
-            concept.status = "reviewed" if _text(item).lower() in _REVIEWED else "draft"
-        elif local_name(item) == "note" and _text(item):
-            notes.append(_text(item))
-        elif _typed(item, "descrip", "definition"):
-            entry_definition = entry_definition or _text(item)
-        elif local_name(item) in _LANG_SEC:
-            _read_lang_sec(item, concept, skipped)
-    concept.notes = "\n".join(notes)
-    # A definition with no language (TBX 2008 termEntry level) counts as English.
-    if entry_definition and not concept.definitions.get("en"):
-        concept.definitions["en"] = entry_definition
-    if not concept.terms and sum(skipped.values()) > skipped_before:
-        raise GlossaryError(
-            f"line {line}: concept {concept.id!r} has terms only in languages "
-            f"other than {', '.join(LANGS)}"
-        )
-    return concept
+def lang_tag(raw: str | None) -> LangTag:
+    """Our language for an xml:lang value, by BCP 47 rules (case-insensitive,
+    ``_`` taken as ``-``): two- and three-letter primary subtags, Chinese
+    extlangs (``zh-cmn-Hans`` is Mandarin, ``zh-yue`` Cantonese), scripts
+    (``Hant`` and, without a script, the regions TW/HK/MO are Traditional:
+    converted to Simplified by the readers) and private use (``x-``: not ours)."""
+    text = (raw or "").strip().replace("_", "-").lower()
+    if not text:
+        return LangTag(None, why="no language tag")
+    for form, replacement in _CHINESE_FORMS.items():
+        if text == form or text.startswith(form + "-"):
+            text = replacement + text[len(form):]
+    subtags = text.split("-")
+    primary, rest = subtags[0], subtags[1:]
+    if primary == "zh" and rest and len(rest[0]) == 3 and rest[0].isalpha():
+        primary, rest = rest[0], rest[1:]  # extlang: zh-yue = yue, zh-cmn = cmn
+    lang = _PRIMARY.get(primary)
+    if lang is None:
+        return LangTag(None, why=f"not one of our languages ({', '.join(LANGS)})")
+    script = next((s for s in rest if len(s) == 4 and s.isalpha()), None)
+    if script and script not in _SCRIPTS[lang]:
+        return LangTag(None, why=f"{lang} in the script {script.title()}, not ours")
+    traditional = lang == "zh" and (
+        script == "hant" or (script is None and bool(_TRADITIONAL_REGIONS.intersection(rest))))
+    return LangTag(lang, traditional)
 
 
 def lang_of(raw: str) -> tuple[str | None, bool]:
     """(our language code or None, whether the text is Traditional Chinese)."""
-    subtags = raw.strip().replace("_", "-").lower().split("-")
-    lang = subtags[0] if subtags[0] in LANGS else None
-    return lang, lang == "zh" and bool(_TRADITIONAL_SUBTAGS.intersection(subtags[1:]))
+    tag = lang_tag(raw)
+    return tag.lang, tag.traditional
 
 
 @functools.lru_cache(maxsize=1)
@@ -495,132 +462,607 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
-def _read_lang_sec(sec: etree._Element, concept: Concept, skipped: dict[str, int]) -> None:
-    raw = sec.get(XML_LANG)
-    if not raw:
-        raise GlossaryError(f"line {sec.sourceline}: <{local_name(sec)}> has no xml:lang")
-    lang, traditional = lang_of(raw)
-    term_secs = [item for item in _children(sec) if local_name(item) in _TERM_SEC]
-    if lang is None:
-        skipped[raw.strip()] = skipped.get(raw.strip(), 0) + len(term_secs)
-        return
-    simplify = _t2s().convert if traditional else (lambda s: s)
-    definition = next(
-        (_text(i) for i in _children(sec) if _typed(i, "descrip", "definition")), ""
+# -- what a reader tells: imported, skipped, dropped ---------------------------
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+#: Line numbers a warning names, per reason.
+SHOW_LINES = 5
+
+
+@dataclass
+class ReadReport:
+    """What a reader made of a file: how many entries (TBX concepts, TMX units)
+    it holds, how many were imported, and the rest counted by reason."""
+
+    kind: str = "entries"  # what is counted: "concepts" or "units"
+    held: int = 0
+    imported: int = 0
+    skipped: dict[str, list[int]] = field(default_factory=dict)  # reason -> lines
+    dropped: dict[str, int] = field(default_factory=dict)  # what was left out -> count
+    languages: dict[str, int] = field(default_factory=dict)  # other languages' terms/variants
+    source: str = ""
+    native: bool = False  # the file is our own export: its ids are ours
+
+    def skip(self, reason: str, line: int | None) -> None:
+        # Quoted specifics ('c1', 'x'...) out, so that one reason counts once.
+        self.skipped.setdefault(_QUOTED.sub("…", reason), []).append(line or 0)
+
+    def drop(self, what: str, count: int = 1) -> None:
+        self.dropped[what] = self.dropped.get(what, 0) + count
+
+    def other_language(self, tag: str, count: int = 1) -> None:
+        self.languages[tag] = self.languages.get(tag, 0) + count
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(len(lines) for lines in self.skipped.values())
+
+    def warnings(self) -> list[str]:
+        """One line for a person per reason."""
+        lines = []
+        for reason, where in sorted(self.skipped.items(), key=lambda kv: -len(kv[1])):
+            shown = ", ".join(str(n) for n in where[:SHOW_LINES]) + (", …" if len(where) > SHOW_LINES else "")
+            lines.append(f"skipped {len(where)} {self._noun(len(where))}: {reason} (line {shown})")
+        for tag, count in sorted(self.languages.items()):
+            what = "term(s)" if self.kind == "concepts" else "segment(s)"
+            lines.append(f"skipped {count} {what} in language {tag!r}")
+        for what, count in sorted(self.dropped.items()):
+            lines.append(f"{what}: {count}")
+        return lines
+
+    def _noun(self, n: int) -> str:
+        singular = {"concepts": "concept", "units": "unit"}.get(self.kind, "entry")
+        return singular if n == 1 else self.kind if self.kind != "entries" else "entries"
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source, "held": self.held, "imported": self.imported,
+            "skipped": self.skipped_count, "native_ids": self.native,
+            "skipped_by_reason": {r: {"count": len(l), "lines": l[:SHOW_LINES]}
+                                  for r, l in self.skipped.items()},
+            "other_languages": dict(self.languages), "notes": dict(self.dropped),
+        }
+
+
+class _Skip(Exception):
+    """This entry is left out; the message says why."""
+
+
+# -- ids -------------------------------------------------------------------------
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha1("\x00".join(parts).encode("utf-8")).hexdigest()[:8]
+
+
+def _slug(text: str, limit: int) -> str:
+    """ASCII letters, digits, '.', '-' and '_' of ``text`` (others as '_')."""
+    folded = unicodedata.normalize("NFKD", text)
+    out = re.sub(r"[^A-Za-z0-9._-]+", "_", folded.encode("ascii", "ignore").decode() or "_")
+    return out.strip("_.-")[:limit]
+
+
+def normalise_id(external: str) -> str:
+    """A valid concept id for any id text: itself if valid, else its ASCII
+    slug with a digest of the original (so two different ids never meet)."""
+    external = " ".join(external.split())
+    if CONCEPT_ID_RE.fullmatch(external):
+        return external
+    slug = _slug(external, 48)
+    if not slug[:1].isalpha():
+        slug = "x" + slug
+    return f"{slug}.{_digest(external)}"
+
+
+def source_name(path) -> str:
+    """The default provenance of a file: its name, without the folders."""
+    return Path(str(path)).name
+
+
+def concept_id_for(source: str, external: str) -> str:
+    """The concept id of entry ``external`` of a foreign file: stable (the
+    same file imported again updates the same concepts) and distinct per
+    source (two files' ``c1`` are two concepts)."""
+    stem = _slug(Path(source).stem if "." in source else source, 20) or "src"
+    if not stem[:1].isalpha():
+        stem = "x" + stem
+    return f"{stem}.{_slug(external, 30) or 'c'}.{_digest(source, external)}"
+
+
+# -- reading ---------------------------------------------------------------------
+
+@dataclass
+class Reading:
+    """A file read for import: the concepts, where each came from, the report."""
+
+    concepts: list[Concept]
+    external: dict[str, tuple[str, str]]  # concept id -> (source, id in the file)
+    report: ReadReport
+
+
+def read_tbx(source) -> list[Concept]:
+    """Concepts from a TBX file (any dialect), a path or bytes."""
+    return read_tbx_report(source)[0]
+
+
+def read_tbx_report(source, origin: str | None = None) -> tuple[list[Concept], ReadReport]:
+    reading = read_tbx_reading(source, origin)
+    return reading.concepts, reading.report
+
+
+def read_tbx_reading(source, origin: str | None = None) -> Reading:
+    """Read a TBX file, importing what can be imported and counting the rest.
+
+    ``origin`` names where the file comes from (its file name, or what the
+    person said): its concept ids are then kept as external ids of that
+    source, and each gets a concept id of its own (``concept_id_for``). With
+    no origin, or for a file shopbot exported, the file's ids are used
+    (normalised to valid concept ids). A malformed file raises GlossaryError.
+    """
+    root = parse_xml(read_bytes(source))
+    body = _body(root)
+    report = ReadReport(kind="concepts", source=origin or "")
+    ours = _is_our_export(root)
+    report.native = origin is None or ours
+    fold = _FOLD.set(not ours)
+    try:
+        return _read_entries(body, root, report, origin)
+    finally:
+        _FOLD.reset(fold)
+
+
+def _read_entries(body, root, report: ReadReport, origin: str | None) -> Reading:
+    file_lang = (root.get(XML_LANG) or "en")
+    concepts: list[Concept] = []
+    external: dict[str, tuple[str, str]] = {}
+    seen_ids: dict[str, int] = {}
+    generated: dict[str, int] = {}
+    for entry in body:
+        if not isinstance(entry.tag, str) or local_name(entry) not in _ENTRY:
+            continue
+        report.held += 1
+        _count_guard(report.held)
+        line = entry.sourceline
+        try:
+            concept = _concept_from_entry(entry, report, file_lang)
+            ext = " ".join((entry.get("id") or "").split())
+            if not ext:  # ids are optional in TBX 2008: one from the entry's first term
+                first = concept.terms[0]
+                base = f"{first.lang}:{first.text}"
+                generated[base] = generated.get(base, 0) + 1
+                ext = base if generated[base] == 1 else f"{base}~{generated[base]}"
+            if ext in seen_ids:
+                raise _Skip(f"its id is already used on line {seen_ids[ext]}")
+            seen_ids[ext] = line
+            concept.id = normalise_id(ext) if report.native else concept_id_for(origin, ext)
+            validate_concept(concept)
+        except (_Skip, GlossaryError) as exc:
+            report.skip(str(exc), line)
+            continue
+        if not report.native:
+            external[concept.id] = (origin, ext)
+        concepts.append(concept)
+    report.imported = len(concepts)
+    return Reading(concepts, external, report)
+
+
+def _is_our_export(root: etree._Element) -> bool:
+    return any(local_name(p) == "p" and _text(p) == EXPORT_MARK
+               for p in root.iter() if isinstance(p.tag, str) and local_name(p) == "p")
+
+
+def parse_xml(data: bytes) -> etree._Element:
+    """The root of an XML document, parsed safely: no DTD, no entity
+    expansion, no network. The encoding is the file's: a BOM, else its XML
+    declaration (UTF-16, windows-1254...); UTF-8 text is read as UTF-8 even
+    under a wrong declaration. Also used for TMX (bot.translation.memory)."""
+    text = decode_xml(data)  # our own decoding, for a message naming the line
+    found = _INTERNAL_SUBSET.search(text)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        raise GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
+        encoding="utf-8",  # we decoded it: lxml reads our UTF-8, whatever was declared
     )
-    parsed = [_read_term_sec(term_sec) for term_sec in term_secs]
+    try:
+        root = etree.fromstring(text.encode("utf-8"), parser)
+    except etree.XMLSyntaxError as exc:
+        raise GlossaryError(f"line {exc.lineno}: malformed XML: {exc.msg}") from None
+    dtd = root.getroottree().docinfo.internalDTD  # there for any DOCTYPE: look inside
+    if dtd is not None and (any(True for _ in dtd.iterentities()) or dtd.elements()):
+        line = text.count("\n", 0, max(text.find("<!DOCTYPE"), 0)) + 1
+        raise GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
+    return root
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+#: No BOM: the first bytes of "<?" tell UTF-16 (XML 1.0, appendix F).
+_BOMLESS = ((b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def decode_xml(data: bytes) -> str:
+    """The text of an XML file, decoded as it says (see parse_xml)."""
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
+    encoding = encoding or next((enc for start, enc in _BOMLESS if data.startswith(start)), None)
+    if encoding is None:
+        try:
+            return decode_text(data)  # UTF-8 whatever the declaration: the common mislabel
+        except GlossaryError as utf8_error:
+            declared = _DECLARED.match(data)
+            name = declared.group(1).decode("ascii").lower() if declared else ""
+            if name and not _known(name):
+                raise GlossaryError(f"line 1: unknown encoding {name!r}") from None
+            if not name or codecs.lookup(name).name == "utf-8":
+                raise utf8_error from None
+            encoding = name
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise GlossaryError(f"not {encoding} (line {_line_at(data, exc.start)})") from None
+    return text.lstrip("\ufeff")
+
+
+def _known(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def local_name(el: etree._Element) -> str:
+    """The tag without its namespace."""
+    return etree.QName(el).localname
+
+
+#: Fold white space in element text: yes for other tools' files (pretty
+#: printed, a definition spread over indented lines), no for our own exports,
+#: which are read back exactly.
+_FOLD: contextvars.ContextVar[bool] = contextvars.ContextVar("fold", default=True)
+
+
+def _text(el: etree._Element) -> str:
+    text = "".join(el.itertext())
+    return " ".join(text.split()) if _FOLD.get() else text.strip()
+
+
+def _body(root: etree._Element) -> etree._Element:
+    if local_name(root).lower() not in ("tbx", "martif"):  # <TBX>: TBX-Min 2014
+        raise GlossaryError(
+            f"line {root.sourceline}: root element <{local_name(root)}> is not <tbx> or <martif>"
+        )
+    for text in root:
+        if isinstance(text.tag, str) and local_name(text) == "text":
+            for body in text:
+                if isinstance(body.tag, str) and local_name(body) == "body":
+                    return body
+        elif isinstance(text.tag, str) and local_name(text) == "body":  # TBX-Min 2014
+            return text
+    raise GlossaryError(f"line {root.sourceline}: <{local_name(root)}> has no <text>/<body>")
+
+
+@dataclass
+class _Item:
+    """One data category of an entry, language or term: its name (DCA @type
+    or DCT element name), the element, and the group members that qualify it
+    (the source of a definition in a descripGrp)."""
+
+    category: str
+    el: etree._Element
+    extras: list
+
+
+def _items(el: etree._Element) -> Iterator[_Item]:
+    """The data categories directly in ``el``, groups opened."""
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        name = local_name(child)
+        if name == "termGrp":  # TBX 2008 ntig: the term and its termNotes
+            yield from _items(child)
+        elif name == "transacGrp":
+            yield _Item("transacGrp", child, [])
+        elif name.endswith("Grp"):
+            members = list(_items(child))
+            if members:
+                yield _Item(members[0].category, members[0].el, members[1:])
+        else:
+            yield _Item(_category(child), child, [])
+
+
+def _category(el: etree._Element) -> str:
+    name = local_name(el)
+    namespace = etree.QName(el).namespace
+    if namespace not in (None, TBX_NS):  # DCT: the element is the category
+        return name
+    if name in _TYPED:
+        return el.get("type") or name
+    return name
+
+
+def _lang_of_element(el: etree._Element, default: str) -> LangTag:
+    return lang_tag(el.get(XML_LANG) or default)
+
+
+def _concept_from_entry(entry: etree._Element, report: ReadReport, file_lang: str) -> Concept:
+    concept = Concept(id="")
+    notes: list[str] = []
+    extra: list[str] = []
+    history: list[str] = []
+    for item in _items(entry):
+        cat, el, text = item.category, item.el, _text(item.el)
+        if cat in _LANG_SEC:
+            _read_lang_sec(el, concept, report, extra)
+        elif cat == "subjectField":
+            if text.lower() in CATEGORIES:
+                concept.category = text.lower()
+            elif text:  # free text: kept, and the category stays general
+                extra.append(f"Subject field: {text}")
+        elif cat == "projectSubset" and text == "equipment":
+            concept.equipment = True
+        elif cat == "projectSubset" and text == "reviewed":
+            concept.status = "reviewed"
+        elif cat == "elementWorkingStatus":
+            concept.status = "reviewed" if text.lower() in _REVIEWED else "draft"
+        elif cat == "source" and not concept.source:
+            concept.source = text
+        elif cat == "note" and text:
+            notes.append(_text_kept(el))
+        elif cat == "definition" and text:
+            tag = _lang_of_element(el, file_lang)
+            _add_definition(concept, tag, text, extra, report)
+            extra += _extras(item, f"Definition ({tag.lang or el.get(XML_LANG) or file_lang})")
+        elif cat == "transacGrp":
+            history.append(_transaction(el))
+        elif text or el.get("target"):
+            extra.append(_note_line(cat, el))
+    if history:
+        extra.append("History: " + "; ".join(h for h in history if h))
+    if not concept.terms:
+        if report.languages or any(True for _ in entry.iter(*_tags(_LANG_SEC))):
+            raise _Skip(f"no term in {', '.join(LANGS)}")
+        raise _Skip("no term")
+    concept.notes = _capped("\n".join(notes + extra), report, "notes")
+    concept.source = _capped(concept.source, report, "source")
+    return concept
+
+
+def _tags(names) -> list[str]:
+    return [n for name in names for n in (name, f"{{{TBX_NS}}}{name}")]
+
+
+def _text_kept(el: etree._Element) -> str:
+    """A note's text, its line breaks kept (ours are written that way)."""
+    text = "".join(el.itertext()).strip()
+    if not _FOLD.get():
+        return text
+    return "\n".join(" ".join(line.split()) for line in text.split("\n") if line.strip())
+
+
+def _capped(text: str, report: ReadReport, what: str) -> str:
+    if len(text) <= MAX_TEXT_CHARS:
+        return text
+    report.drop(f"{what} cut to {MAX_TEXT_CHARS} characters")
+    return text[:MAX_TEXT_CHARS - 1] + "…"
+
+
+def _note_line(cat: str, el: etree._Element, prefix: str = "") -> str:
+    label = _NOTE_LABELS.get(cat, cat)
+    text = _text(el)
+    target = el.get("target")
+    if target and target != text:
+        text = f"{target} ({text})" if text else target
+    return f"{prefix}{label}: {text}"
+
+
+def _extras(item: _Item, what: str) -> list[str]:
+    return [_note_line(x.category, x.el, f"{what} ") for x in item.extras
+            if _text(x.el) or x.el.get("target")]
+
+
+def _transaction(el: etree._Element) -> str:
+    parts = [_text(x.el) for x in _items(el) if _text(x.el)]
+    return " ".join(parts)
+
+
+def _add_definition(concept: Concept, tag: LangTag, text: str, extra: list[str],
+                    report: ReadReport) -> None:
+    if tag.lang is None:
+        extra.append(f"Definition: {text}")
+        return
+    if tag.traditional:
+        text = _t2s().convert(text)
+    if not concept.definitions.get(tag.lang):
+        concept.definitions[tag.lang] = _capped(text, report, "definition")
+    elif concept.definitions[tag.lang] != text:
+        extra.append(f"Definition ({tag.lang}): {text}")
+
+
+def _read_lang_sec(sec: etree._Element, concept: Concept, report: ReadReport,
+                   extra: list[str]) -> None:
+    raw = (sec.get(XML_LANG) or "").strip()
+    tag = lang_tag(raw)
+    term_secs = [i for i in _items(sec) if i.category in _TERM_SEC]
+    if tag.lang is None:
+        report.other_language(raw or "(none)", len(term_secs))
+        return
+    lang = tag.lang
+    if tag.traditional:
+        report.drop("Traditional Chinese terms converted to Simplified", len(term_secs))
+    simplify = _t2s().convert if tag.traditional else (lambda s: s)
+    parsed = []
+    for item in _items(sec):
+        if item.category in _TERM_SEC:
+            term = _read_term_sec(item.el, lang, simplify, report, extra)
+            if term is not None:
+                parsed.append(term)
+        elif item.category == "definition" and _text(item.el):
+            _add_definition(concept, tag, _text(item.el), extra, report)
+            extra.extend(_extras(item, f"Definition ({lang})"))
+        elif item.category == "transacGrp":
+            report.drop("change records below concept level (not kept)")
+        elif item.category == "note" and _text(item.el):
+            extra.append(f"Note ({lang}): {_text(item.el)}")
+        elif _text(item.el) or item.el.get("target"):
+            extra.append(_note_line(item.category, item.el, f"({lang}) "))
     # TBX 2008 files often keep the definition with a term instead.
-    definition = definition or next((d for *_, d in parsed if d), "")
-    if definition and not concept.definitions.get(lang):
-        concept.definitions[lang] = simplify(definition)
+    for *_, definition in parsed:
+        if definition:
+            _add_definition(concept, tag, definition, extra, report)
     texts = {t.text for t in concept.terms if t.lang == lang}
     new_terms = []
-    for text, type_, pos, _ in parsed:
-        text = simplify(text)
-        if text not in texts:  # zh-CN and zh-TW may give the same term
-            texts.add(text)
-            new_terms.append((text, type_, pos))
-    concept.terms += _resolve_types(lang, new_terms, concept.preferred(lang) is not None)
+    for term, _ in parsed:
+        if term.text not in texts:  # zh-CN and zh-TW may give the same term
+            texts.add(term.text)
+            new_terms.append(term)
+    concept.terms += _resolve_types(new_terms, concept.preferred(lang) is not None)
 
 
-def _read_term_sec(sec: etree._Element) -> tuple[str, str | None, str | None, str]:
-    """(text, type or None if not stated, pos, definition) of one termSec/tig/ntig."""
-    text = status = term_type = pos = None
+def _read_term_sec(sec: etree._Element, lang: str, simplify, report: ReadReport,
+                   extra: list[str]):
+    """(Term with type None if not stated, definition) of a termSec/tig/ntig;
+    None (counted) for one we cannot keep."""
+    text = status = term_type = pos = gender = None
     definition = ""
-    for item in _children(sec):
-        if local_name(item) == "term" and text is None:
-            text = _text(item)
-        elif _typed(item, "termNote", "partOfSpeech"):
-            pos = _POS_FROM_TBX.get(_text(item).lower(), "other")
-        elif _typed(item, "termNote", "administrativeStatus"):
-            status = _text(item)
-        elif _typed(item, "termNote", "termType"):
-            term_type = _text(item)
-        elif _typed(item, "descrip", "definition"):
-            definition = definition or _text(item)
+    infos = []
+    for item in _items(sec):
+        cat, el = item.category, item.el
+        value = _text(el)
+        if cat == "term" and text is None:
+            text = simplify(value)
+        elif cat == "partOfSpeech":
+            pos = _POS_FROM_TBX.get(value.lower().replace(" ", ""), "other")
+        elif cat in _STATUS_CATEGORIES:
+            mapped = _STATUS_FROM_TBX.get(value.lower().removesuffix("-admn-sts"))
+            if mapped is None:
+                report.drop(f"unknown {cat} values (term kept, type from its place)")
+            status = status or mapped
+        elif cat == "termType":
+            term_type = value
+        elif cat == "grammaticalGender":
+            gender = _GENDER_FROM_TBX.get(value.lower())
+        elif cat == "definition":
+            definition = definition or simplify(value)
+        elif cat == "transacGrp":
+            report.drop("change records below concept level (not kept)")
+        elif value or el.get("target"):
+            infos.append((item, cat))
     if not text:
-        raise GlossaryError(f"line {sec.sourceline}: <{local_name(sec)}> has no <term>")
-    return text, _term_type(status, term_type), pos, definition
+        report.drop(f"<{local_name(sec)}> without a <term> (left out)")
+        return None
+    for item, cat in infos:
+        extra.append(_note_line(cat, item.el, f"{lang} «{text}» "))
+        extra.extend(_extras(item, f"{lang} «{text}» {_NOTE_LABELS.get(cat, cat)}"))
+    if len(text) > MAX_TERM_CHARS or any(ch in text for ch in "|\t\r\n\x00"):
+        report.drop("terms too long or with '|' (left out)")
+        return None
+    type_ = status
+    if type_ != "deprecated" and (term_type or "").lower().replace(" ", "") in _ABBREVIATION_TYPES:
+        type_ = "abbreviation"  # being short matters, unless it is deprecated
+    if lang not in GENDERED_LANGS:
+        gender = None
+    return Term(lang, text, type_, pos, gender), definition
 
 
-def _resolve_types(lang: str, terms, has_preferred: bool) -> list[Term]:
+def _resolve_types(terms: list[Term], has_preferred: bool) -> list[Term]:
     """Terms with a type; one without a stated status is preferred if it is
     the first such of a language with no explicit preferred, else admitted."""
-    has_preferred = has_preferred or any(type_ == "preferred" for _, type_, _ in terms)
+    has_preferred = has_preferred or any(t.type == "preferred" for t in terms)
     result = []
-    for text, type_, pos in terms:
-        if type_ is None:
-            type_ = "admitted" if has_preferred else "preferred"
+    for term in terms:
+        if term.type is None:
+            term = replace(term, type="admitted" if has_preferred else "preferred")
             has_preferred = True
-        result.append(Term(lang, text, type_, pos))
+        result.append(term)
     return result
 
 
-def write_tbx(concepts: Iterable[Concept], dest) -> None:
-    """Write concepts as TBX-Basic (ISO 30042:2019, DCA style), UTF-8."""
-    Path(dest).write_bytes(tbx_bytes(concepts))
+# -- writing -----------------------------------------------------------------------
+
+def write_tbx(concepts: Iterable[Concept], dest, dialect: str = "tbx") -> None:
+    """Write concepts as TBX-Basic (ISO 30042:2019, DCA style) or, with
+    ``dialect="tbx2008"``, TBX 2008 (martif), UTF-8."""
+    Path(dest).write_bytes(tbx_bytes(concepts, dialect))
 
 
-def tbx_bytes(concepts: Iterable[Concept]) -> bytes:
-    root = etree.Element("tbx", nsmap={None: TBX_NS})
-    root.set("type", "TBX-Basic")
-    root.set("style", "dca")
+def tbx_bytes(concepts: Iterable[Concept], dialect: str = "tbx") -> bytes:
+    v3 = dialect == "tbx"
+    ns = TBX_NS if v3 else None
+    if v3:
+        root = etree.Element(f"{{{TBX_NS}}}tbx", nsmap={None: TBX_NS})
+        root.set("type", "TBX-Basic")
+        root.set("style", "dca")
+        for pi in _SCHEMA_PIS:
+            root.addprevious(etree.ProcessingInstruction("xml-model", pi))
+        header = _sub(root, ns, "tbxHeader")
+    else:
+        root = etree.Element("martif", type="TBX")
+        header = _sub(root, ns, "martifHeader")
     root.set(XML_LANG, "en")
-    for pi in _SCHEMA_PIS:
-        root.addprevious(etree.ProcessingInstruction("xml-model", pi))
-    header = _sub(root, "tbxHeader")
-    _sub(_sub(_sub(header, "fileDesc"), "sourceDesc"), "p", "shopbot glossary export")
-    body = _sub(_sub(root, "text"), "body")
+    _sub(_sub(_sub(header, ns, "fileDesc"), ns, "sourceDesc"), ns, "p", EXPORT_MARK)
+    body = _sub(_sub(root, ns, "text"), ns, "body")
     for number, concept in enumerate(_write_checked(concepts), 1):
         try:
-            _entry_of(body, concept)
+            _entry_of(body, concept, ns, v3)
         except ValueError as exc:  # lxml refuses control characters in text
             raise GlossaryError(f"concept {number} ({concept.id!r}): {exc}") from None
-    return etree.tostring(
-        root.getroottree(), pretty_print=True, xml_declaration=True, encoding="UTF-8"
-    )
+    doctype = None if v3 else '<!DOCTYPE martif SYSTEM "TBXcoreStructV02.dtd">'
+    return etree.tostring(root.getroottree(), pretty_print=True, xml_declaration=True,
+                          encoding="UTF-8", doctype=doctype)
 
 
-def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str):
-    el = etree.SubElement(parent, f"{{{TBX_NS}}}{tag}", attrs)
+def _sub(parent: etree._Element, ns: str | None, tag: str, text: str | None = None, **attrs: str):
+    el = etree.SubElement(parent, f"{{{ns}}}{tag}" if ns else tag, attrs)
     el.text = text
     return el
 
 
-def _entry_of(body: etree._Element, concept: Concept) -> None:
-    entry = _sub(body, "conceptEntry", id=concept.id)
-    _sub(entry, "descrip", concept.category, type="subjectField")
+def _entry_of(body: etree._Element, concept: Concept, ns: str | None, v3: bool) -> None:
+    entry = _sub(body, ns, "conceptEntry" if v3 else "termEntry", id=concept.id)
+    _sub(entry, ns, "descrip", concept.category, type="subjectField")
     if concept.equipment:
-        _sub(entry, "admin", "equipment", type="projectSubset")
+        _sub(entry, ns, "admin", "equipment", type="projectSubset")
     if concept.source:
-        _sub(entry, "admin", concept.source, type="source")
-    _sub(entry, "admin", _WORKING_STATUS[concept.status], type="elementWorkingStatus")
+        _sub(entry, ns, "admin", concept.source, type="source")
+    # TBX-Basic has no elementWorkingStatus: a "reviewed" project subset there.
+    if v3 and concept.status == "reviewed":
+        _sub(entry, ns, "admin", "reviewed", type="projectSubset")
+    elif not v3:
+        _sub(entry, ns, "admin", _WORKING_STATUS[concept.status], type="elementWorkingStatus")
     if concept.notes:
-        _sub(entry, "note", concept.notes)
+        _sub(entry, ns, "note", concept.notes)
     for lang in LANGS:
         terms = [t for t in concept.terms if t.lang == lang]
         definition = concept.definitions.get(lang)
-        if not terms and not definition:
+        if definition and not terms:
+            # A language section needs a term: a definition alone stands at
+            # concept level, its language said (TBX-Basic allows both).
+            _sub(entry, ns, "descrip", definition, type="definition").set(XML_LANG, lang)
+    for lang in LANGS:
+        terms = [t for t in concept.terms if t.lang == lang]
+        if not terms:
             continue
-        # A definition-only langSec is outside the TBX-Basic schema, but
-        # dropping the definition would lose data; our reader accepts it.
-        sec = _sub(entry, "langSec")
+        sec = _sub(entry, ns, "langSec" if v3 else "langSet")
         sec.set(XML_LANG, lang)
-        if definition:
-            _sub(sec, "descrip", definition, type="definition")
+        if concept.definitions.get(lang):
+            _sub(sec, ns, "descrip", concept.definitions[lang], type="definition")
         for term in terms:
-            _term_sec_of(sec, term)
+            term_sec = _sub(sec, ns, "termSec" if v3 else "tig")
+            _sub(term_sec, ns, "term", term.text)
+            if term.pos:
+                _sub(term_sec, ns, "termNote", term.pos, type="partOfSpeech")
+            if term.gender:
+                _sub(term_sec, ns, "termNote", _GENDER_TO_TBX[term.gender], type="grammaticalGender")
+            status, term_type = _TYPE_TO_TBX[term.type]
+            if term_type:
+                _sub(term_sec, ns, "termNote", term_type, type="termType")
+            _sub(term_sec, ns, "termNote", status, type="administrativeStatus")
 
 
-def _term_sec_of(sec: etree._Element, term: Term) -> None:
-    term_sec = _sub(sec, "termSec")
-    _sub(term_sec, "term", term.text)
-    if term.pos:
-        _sub(term_sec, "termNote", term.pos, type="partOfSpeech")
-    status, term_type = _TYPE_TO_TBX[term.type]
-    if term_type:
-        _sub(term_sec, "termNote", term_type, type="termType")
-    _sub(term_sec, "termNote", status, type="administrativeStatus")
+_WORKING_STATUS = {"draft": "workingElement", "reviewed": "consolidatedElement"}
 
 
 # --------------------------------------------------------------------------
@@ -630,8 +1072,8 @@ def _term_sec_of(sec: etree._Element, term: Term) -> None:
 def format_of(path, fmt: str | None = None) -> str:
     """The format named by ``fmt``, else the one the file extension says."""
     if fmt is not None:
-        if fmt not in FORMATS:
-            raise GlossaryError(f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})")
+        if fmt not in EXPORT_FORMATS:
+            raise GlossaryError(f"unknown format {fmt!r} (one of: {', '.join(EXPORT_FORMATS)})")
         return fmt
     suffix = Path(path).suffix.lower()
     if suffix not in _EXTENSIONS:
@@ -642,16 +1084,28 @@ def format_of(path, fmt: str | None = None) -> str:
     return _EXTENSIONS[suffix]
 
 
+def _reads_as(fmt: str) -> str:
+    return "csv" if fmt == "csv" else "tbx"
+
+
+def read_glossary(path, fmt: str | None = None, source: str | None = None) -> Reading:
+    """A glossary file read for import. CSV is our own format: its ids are
+    ours. A TBX file's ids belong to its source (``source``, else the file
+    name; see read_tbx_reading), unless shopbot wrote the file."""
+    if _reads_as(format_of(path, fmt)) == "csv":
+        concepts = read_csv(path)
+        report = ReadReport(kind="concepts", held=len(concepts), imported=len(concepts),
+                            source=source or source_name(path), native=True)
+        return Reading(concepts, {}, report)
+    return read_tbx_reading(path, source or source_name(path))
+
+
 def read_file_report(path, fmt: str | None = None) -> tuple[list[Concept], list[str]]:
-    """Concepts and warnings for a person (e.g. the languages a TBX skipped)."""
-    if format_of(path, fmt) == "csv":
+    """Concepts (the file's own ids) and warnings for a person."""
+    if _reads_as(format_of(path, fmt)) == "csv":
         return read_csv(path), []
-    concepts, skipped = read_tbx_report(path)
-    warnings = [
-        f"skipped {count} term(s) in language {lang!r}"
-        for lang, count in sorted(skipped.items())
-    ]
-    return concepts, warnings
+    concepts, report = read_tbx_report(path)
+    return concepts, report.warnings()
 
 
 def read_file(path, fmt: str | None = None) -> list[Concept]:
@@ -664,4 +1118,5 @@ def write_file(concepts: Iterable[Concept], path, fmt: str | None = None) -> Non
 
 def file_bytes(concepts: Iterable[Concept], path, fmt: str | None = None) -> bytes:
     """The export file's content, CSV or TBX by ``fmt`` or the extension."""
-    return (csv_bytes if format_of(path, fmt) == "csv" else tbx_bytes)(concepts)
+    fmt = format_of(path, fmt)
+    return csv_bytes(concepts) if fmt == "csv" else tbx_bytes(concepts, fmt)

@@ -376,6 +376,7 @@ def upsert_concepts(
     concepts: list[Concept],
     actor: str,
     progress: Callable[[int], None] | None = None,
+    external: dict[str, tuple[str, str]] | None = None,
 ) -> ImportReport:
     """Merge concepts by id: add new ones, replace changed ones, count the rest.
 
@@ -390,6 +391,7 @@ def upsert_concepts(
     for start in range(0, len(concepts), batch):
         chunk = concepts[start:start + batch]
         _upsert_chunk(db, chunk, actor, now, report)
+        _record_external(db, chunk, external)
         if progress:
             progress(len(chunk))
     if report.added or report.updated:
@@ -448,6 +450,44 @@ def migrate_seed_fr_genders(db: sqlite_utils.Database) -> None:
         _bump_rev(db)
 
 
+def migrate_external_ids(db: sqlite_utils.Database) -> None:
+    """Where imported concepts came from: a foreign file's concept ids are
+    only unique inside that file, so each is kept with its source (the file
+    name, or the name given on import). The concept id itself is derived
+    from both (glossary.exchange.concept_id_for), so re-importing a source
+    updates its own concepts; this table says which entry of which file a
+    concept is."""
+    execute_script(db,
+        """
+        CREATE TABLE concept_external (
+            concept_id TEXT PRIMARY KEY REFERENCES concept(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            UNIQUE (source, external_id)
+        );
+        """
+    )
+
+
+def _record_external(db: sqlite_utils.Database, chunk: list[Concept],
+                     external: dict[str, tuple[str, str]] | None) -> None:
+    if not external:
+        return
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO concept_external (concept_id, source, external_id) VALUES (?, ?, ?)",
+        [(c.id, *external[c.id]) for c in chunk if c.id in external])
+
+
+def external_ids(db: sqlite_utils.Database, source: str | None = None) -> list[tuple[str, str, str]]:
+    """(concept id, source, external id) of imported concepts, of one source or all."""
+    sql = "SELECT concept_id, source, external_id FROM concept_external"
+    params: list = []
+    if source is not None:
+        sql += " WHERE source = ?"
+        params.append(source)
+    return [tuple(row) for row in db.execute(sql + " ORDER BY source, rowid", params)]
+
+
 def _concept_json(concept: Concept) -> str:
     return json.dumps({"id": concept.id, "category": concept.category, "equipment": concept.equipment,
                        "status": concept.status, "source": concept.source, "notes": concept.notes,
@@ -466,7 +506,8 @@ def _concept_from_json(text: str) -> Concept:
 
 def import_in_batches(write: Callable, concepts: list[Concept], actor: str,
                       progress: Callable[[int], None] | None = None,
-                      batch: int = IMPORT_BATCH, pause: float = 0.05) -> ImportReport:
+                      batch: int = IMPORT_BATCH, pause: float = 0.05,
+                      external: dict[str, tuple[str, str]] | None = None) -> ImportReport:
     """``upsert_concepts`` in short transactions, all or nothing.
 
     ``write(fn, *args)`` runs ``fn(db, *args)`` in one committed transaction
@@ -474,7 +515,9 @@ def import_in_batches(write: Callable, concepts: list[Concept], actor: str,
     batch fails, the batches already committed are undone before the error
     is raised. Between batches other writers get the lock (``pause``: another
     process waiting on it polls every 100 ms at most, so the lock must stay
-    free a moment), and readers may see the batches committed so far."""
+    free a moment), and readers may see the batches committed so far.
+    ``external`` (concept id -> (source, id in the file)) is recorded in
+    concept_external with each batch."""
     _check_all(concepts)
     import_id = uuid.uuid4().hex
     write(_start_import, import_id, actor, os.getpid(), socket.gethostname())
@@ -483,7 +526,8 @@ def import_in_batches(write: Callable, concepts: list[Concept], actor: str,
     try:
         for start in range(0, len(concepts), batch):
             chunk = concepts[start:start + batch]
-            report += write(_import_chunk, import_id, chunk, actor, now)
+            part = {c.id: external[c.id] for c in chunk if c.id in external} if external else None
+            report += write(_import_chunk, import_id, chunk, actor, now, part)
             if progress:
                 progress(len(chunk))
             time.sleep(pause)
@@ -499,9 +543,11 @@ def _start_import(db, import_id: str, actor: str, pid: int, host: str) -> None:
                [import_id, actor, pid, host, utcnow()])
 
 
-def _import_chunk(db, import_id: str, chunk: list[Concept], actor: str, now: str) -> ImportReport:
+def _import_chunk(db, import_id: str, chunk: list[Concept], actor: str, now: str,
+                  external: dict[str, tuple[str, str]] | None = None) -> ImportReport:
     report = ImportReport()
     _upsert_chunk(db, chunk, actor, now, report, journal=import_id)
+    _record_external(db, chunk, external)
     return report
 
 

@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import datetime, timezone
 import unicodedata
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -49,7 +50,7 @@ import sqlite_utils
 from lxml import etree
 from rapidfuzz import fuzz, process
 
-from glossary.exchange import XML_LANG, lang_of, local_name, parse_xml, read_bytes
+from glossary.exchange import XML_LANG, ReadReport, lang_tag, local_name, parse_xml, read_bytes
 from glossary.model import LANGS, GlossaryError
 from glossary.normalize import normalize, to_simplified
 from glossary.store import ImportReport, audit, execute_script, utcnow
@@ -86,6 +87,15 @@ class Unit:
     note: str = ""
     origin: str = "manual"
     id: int | None = None  # set on units read from the database
+    #: lang -> the TMX <seg> content as written (inline codes <bpt>, <ept>,
+    #: <ph>, <it>, <hi> kept), for variants that have codes; ``variants``
+    #: holds the plain text that lookups compare.
+    markup: dict[str, str] = field(default_factory=dict)
+    changed: str = ""  # when the file says the unit was last changed (UTC, ISO 8601)
+    #: Other translations of the same source, kept rather than overwritten:
+    #: (lang, text, markup or "", changed). Lookups serve ``variants`` only.
+    alternatives: list[tuple[str, str, str, str]] = field(default_factory=list)
+    alternative: bool = False  # read from our export: this unit is another's alternative
 
     def key(self) -> tuple:
         """A comparable form, without the id: what 'unchanged' means."""
@@ -192,6 +202,26 @@ def migrate_v2(db: sqlite_utils.Database) -> None:
     )
 
 
+def migrate_tmx_exchange(db: sqlite_utils.Database) -> None:
+    """TMX as CAT tools write it: inline codes kept (markup), the file's date
+    of a unit (changed), and other translations of one source kept as
+    alternatives instead of being overwritten."""
+    execute_script(db,
+        """
+        ALTER TABLE tm_variant ADD COLUMN markup TEXT;
+        ALTER TABLE tm_unit ADD COLUMN changed TEXT NOT NULL DEFAULT '';
+        CREATE TABLE tm_alternative (
+            unit_id INTEGER NOT NULL REFERENCES tm_unit(id) ON DELETE CASCADE,
+            lang TEXT NOT NULL,
+            text TEXT NOT NULL,
+            markup TEXT NOT NULL DEFAULT '',
+            changed TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (unit_id, lang, text)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 # XML 1.0 cannot carry these (TMX export would fail), SQLite text should not
 # (lone surrogates cannot even be encoded): refuse them at the door.
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
@@ -230,9 +260,11 @@ def validate_unit(unit: Unit, where: str = "") -> Unit:
         if len(variants) < 2:
             raise TMError(f"a unit needs text in at least two languages, got {sorted(variants) or 'none'}")
         note = _check_text(unit.note, "note", MAX_NOTE_CHARS)
+        markup = {lang: _check_text(text, f"{lang} markup", 4 * MAX_TEXT_CHARS)
+                  for lang, text in unit.markup.items() if lang in variants and text}
     except TMError as exc:
         raise TMError(f"{at}{exc}") from None
-    return replace(unit, variants=variants, note=note)
+    return replace(unit, variants=variants, note=note, markup=markup)
 
 
 # --------------------------------------------------------------------------
@@ -249,18 +281,24 @@ def _bump_rev(db: sqlite_utils.Database) -> None:
 
 def _load(db: sqlite_utils.Database, where: str = "", params: list | None = None) -> list[Unit]:
     units: dict[int, Unit] = {}
-    for uid, status, note, origin in db.execute(
-        f"SELECT id, status, note, origin FROM tm_unit {where} ORDER BY id", params or []
+    for uid, status, note, origin, changed in db.execute(
+        f"SELECT id, status, note, origin, changed FROM tm_unit {where} ORDER BY id", params or []
     ):
-        units[uid] = Unit({}, status=status, note=note, origin=origin, id=uid)
+        units[uid] = Unit({}, status=status, note=note, origin=origin, id=uid, changed=changed)
     if not units:
         return []
-    sql = "SELECT unit_id, lang, text FROM tm_variant"
+    sql = "SELECT unit_id, lang, text, markup FROM tm_variant"
+    alt_sql = "SELECT unit_id, lang, text, markup, changed FROM tm_alternative"
     if where:  # one unit: use the primary key rather than scan
         sql += f" WHERE unit_id IN (SELECT id FROM tm_unit {where})"
+        alt_sql += f" WHERE unit_id IN (SELECT id FROM tm_unit {where})"
     found: dict[int, dict[str, str]] = {}
-    for uid, lang, text in db.execute(sql, params or []):
+    for uid, lang, text, markup in db.execute(sql, params or []):
         found.setdefault(uid, {})[lang] = text
+        if markup:
+            units[uid].markup[lang] = markup
+    for uid, lang, text, markup, changed in db.execute(alt_sql + " ORDER BY unit_id, lang, text", params or []):
+        units[uid].alternatives.append((lang, text, markup, changed))
     for uid, unit in units.items():
         unit.variants = {lang: found[uid][lang] for lang in LANGS if lang in found.get(uid, {})}
     return list(units.values())
@@ -280,21 +318,25 @@ def all_units(db: sqlite_utils.Database) -> list[Unit]:
 # Writing
 
 
-def _write_variants(db: sqlite_utils.Database, unit_id: int, variants: dict[str, str]) -> None:
+def _write_variants(db: sqlite_utils.Database, unit_id: int, variants: dict[str, str],
+                    markup: dict[str, str] | None = None) -> None:
+    markup = markup or {}
     db.conn.executemany(
-        "INSERT INTO tm_variant (unit_id, lang, text, norm) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (unit_id, lang) DO UPDATE SET text = excluded.text, norm = excluded.norm",
-        [(unit_id, lang, text, normalize(text)) for lang, text in variants.items()],
+        "INSERT INTO tm_variant (unit_id, lang, text, norm, markup) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (unit_id, lang) DO UPDATE SET text = excluded.text, norm = excluded.norm, "
+        "markup = excluded.markup",
+        [(unit_id, lang, text, normalize(text), markup.get(lang)) for lang, text in variants.items()],
     )
 
 
 def _insert(db: sqlite_utils.Database, unit: Unit, actor: str, now: str) -> int:
     unit_id = db.execute(
-        "INSERT INTO tm_unit (status, origin, note, created_by, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [unit.status, unit.origin, unit.note, actor, now, now],
+        "INSERT INTO tm_unit (status, origin, note, created_by, created_at, updated_at, changed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [unit.status, unit.origin, unit.note, actor, now, now, unit.changed],
     ).lastrowid
-    _write_variants(db, unit_id, unit.variants)
+    _write_variants(db, unit_id, unit.variants, unit.markup)
+    _add_alternatives(db, unit_id, unit.alternatives)
     audit(db, actor, "create", "tm_unit", str(unit_id),
           {"origin": unit.origin, "status": unit.status, "langs": list(unit.variants)})
     return unit_id
@@ -335,34 +377,56 @@ def delete_unit(db: sqlite_utils.Database, unit_id: int, actor: str) -> bool:
     return True
 
 
-def _merged(old: Unit, new: Unit) -> Unit:
-    """``old`` after importing ``new`` (see import_units)."""
-    variants = {**old.variants, **new.variants}
-    if variants == old.variants:  # same texts: an approval may be added, never lost
-        status = max(old.status, new.status, key=STATUSES.index)
-    else:  # new texts: approved only if the file says so
-        status = new.status
-    return replace(old, variants={lang: variants[lang] for lang in LANGS if lang in variants},
-                   status=status, note=new.note or old.note)
+@dataclass
+class TMImportReport(ImportReport):
+    """ImportReport, and how many translations were kept as alternatives
+    because the memory already had another one for the same source."""
+
+    alternatives: int = 0
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.alternatives:
+            text += (f"; {self.alternatives} other translation(s) of a source already held "
+                     "kept as alternatives (the newer preferred)")
+        return text
 
 
-def import_units(db: sqlite_utils.Database, units: Iterable[Unit], actor: str) -> ImportReport:
+def _add_alternatives(db: sqlite_utils.Database, unit_id: int, alternatives) -> int:
+    return sum(db.execute(
+        "INSERT OR IGNORE INTO tm_alternative (unit_id, lang, text, markup, changed) VALUES (?, ?, ?, ?, ?)",
+        [unit_id, lang, text, markup or "", changed or ""]).rowcount for lang, text, markup, changed in alternatives)
+
+
+def _precise_now() -> str:
+    # Finer than utcnow(): two imports within one second still have an order.
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def import_units(db: sqlite_utils.Database, units: Iterable[Unit], actor: str) -> TMImportReport:
     """Merge units into the memory.
 
     The rule: an incoming unit is *the same* as the oldest stored unit that has
     its first variant (its source: for TMX the ``srclang`` one), compared as
-    normalised text. That stored unit then takes the incoming variants (languages
-    the file lacks are kept), the incoming note if it has one, and its status:
-    the file's status when a text changed, else the higher of the two (a file
-    never takes an approval back from an unchanged unit). Its origin stays.
-    Any other incoming unit is added.
+    normalised text. That stored unit takes the incoming languages it lacks,
+    the incoming note if it has one, and its status: the file's status when a
+    text changed, else the higher of the two (a file never takes an approval
+    back from an unchanged unit). Its origin stays. Any other unit is added.
+
+    A translation that differs from the stored one is never a silent
+    overwrite: both are kept, the newer preferred (served by lookups), the
+    other as an alternative. Newer: the file's date for the unit (TMX
+    changedate/creationdate), else the time of its import; on a tie (one
+    file, no dates) the greater text, so that the result does not depend on
+    the order of units in a file. A text the unit already holds, preferred
+    or alternative, changes nothing: importing a file again is a no-op.
 
     Everything is validated before the first write; run inside one
     transaction (``Storage.write``) and a bad unit leaves nothing behind.
     """
     units = [validate_unit(u, where=f"unit {n}") for n, u in enumerate(units, 1)]
-    report = ImportReport()
-    now = utcnow()
+    report = TMImportReport()
+    now = _precise_now()
     for unit in units:
         lang, text = next(iter(unit.variants.items()))
         row = db.execute(
@@ -370,20 +434,54 @@ def import_units(db: sqlite_utils.Database, units: Iterable[Unit], actor: str) -
             [lang, normalize(text)],
         ).fetchone()
         if row[0] is None:
-            _insert(db, unit, actor, now)
+            _insert(db, replace(unit, alternatives=[]), actor, now)
             report.added += 1
             continue
         old = load_unit(db, row[0])
-        new = _merged(old, unit)
-        if new.key() == old.key():
+        old_date = old.changed or db.execute("SELECT updated_at FROM tm_unit WHERE id = ?",
+                                             [old.id]).fetchone()[0]
+        new_date = unit.changed or now
+        variants, markup = dict(old.variants), dict(old.markup)
+        known = {(k, normalize(t)) for k, t in old.variants.items()}
+        known |= {(k, normalize(t)) for k, t, *_ in old.alternatives}
+        alternatives, changed_texts = [], []
+        for code, incoming in unit.variants.items():
+            if (code, normalize(incoming)) in known:
+                if code in variants and normalize(variants[code]) == normalize(incoming) \
+                        and unit.markup.get(code) and not markup.get(code):
+                    markup[code] = unit.markup[code]  # the same text, now with its codes
+                continue
+            if code not in variants:
+                variants[code], markup[code] = incoming, unit.markup.get(code, "")
+                changed_texts.append(code)
+            elif not unit.alternative and (new_date, incoming) > (old_date, variants[code]):
+                alternatives.append((code, variants[code], markup.get(code, ""), old_date))
+                variants[code], markup[code] = incoming, unit.markup.get(code, "")
+                changed_texts.append(code)
+            else:
+                alternatives.append((code, incoming, unit.markup.get(code, ""), new_date))
+        if changed_texts:  # new texts: approved only if the file says so
+            status = unit.status
+        else:  # an approval may be added, never lost
+            status = max(old.status, unit.status, key=STATUSES.index)
+        note = unit.note or old.note
+        changed = max(old.changed, unit.changed) if changed_texts else old.changed
+        if not changed_texts and not alternatives and (status, note) == (old.status, old.note) \
+                and markup == old.markup:
             report.unchanged += 1
             continue
-        db.execute("UPDATE tm_unit SET status = ?, note = ?, updated_at = ? WHERE id = ?",
-                   [new.status, new.note, now, old.id])
-        _write_variants(db, old.id, new.variants)
+        db.execute("UPDATE tm_unit SET status = ?, note = ?, updated_at = ?, changed = ? WHERE id = ?",
+                   [status, note, now, changed, old.id])
+        ordered = {code: variants[code] for code in LANGS if code in variants}
+        _write_variants(db, old.id, ordered, {k: v for k, v in markup.items() if v})
+        report.alternatives += _add_alternatives(db, old.id, alternatives)
+        # A text that became the preferred one is no longer an alternative.
+        for code in changed_texts:
+            db.execute("DELETE FROM tm_alternative WHERE unit_id = ? AND lang = ? AND text = ?",
+                       [old.id, code, variants[code]])
         audit(db, actor, "update", "tm_unit", str(old.id),
-              {"langs": sorted(k for k in new.variants if new.variants[k] != old.variants.get(k)),
-               "status": new.status})
+              {"langs": sorted(changed_texts), "status": status,
+               "alternatives": [[code, text] for code, text, *_ in alternatives]})
         report.updated += 1
     if report.added or report.updated:
         _bump_rev(db)
@@ -558,16 +656,24 @@ def _fetch(db: sqlite_utils.Database, unit_id: int, source: str, target: str,
 
 # --------------------------------------------------------------------------
 # TMX 1.4b
+#
+# Read as CAT tools write it: any encoding the file declares (UTF-16 is common),
+# language tags by BCP 47 rules (three-letter codes, scripts; Cantonese is not
+# Mandarin), units outside our languages skipped and counted rather than the
+# file refused, inline codes kept. Written as TMX 1.4b, valid against its DTD.
 
 _STATUS_PROP = "x-shopbot-status"
 _ORIGIN_PROP = "x-shopbot-origin"
+_ALTERNATIVE_PROP = "x-shopbot-alternative-of"
 #: Inline elements whose content is the original document's formatting code,
-#: not sentence text: dropped with what they hold (<sub> lives inside them).
-#: <hi> holds real text and is read through.
+#: not sentence text: left out of the plain text (kept in the markup). <hi>
+#: holds real text and is read through.
 _CODE_ELEMENTS = {"bpt", "ept", "it", "ph", "ut"}
+_INLINE = _CODE_ELEMENTS | {"hi", "sub"}
 #: How we write our codes: "zh" alone does not say which script.
 _TMX_LANG = {"zh": "zh-CN"}
 TMX_DOCTYPE = '<!DOCTYPE tmx SYSTEM "tmx14.dtd">'
+_TMX_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 
 
 def read_tmx(source) -> list[Unit]:
@@ -575,13 +681,16 @@ def read_tmx(source) -> list[Unit]:
     return read_tmx_report(source)[0]
 
 
-def read_tmx_report(source) -> tuple[list[Unit], dict[str, int]]:
-    """Units, and the variants skipped: xml:lang as written -> count.
+def read_tmx_report(source) -> tuple[list[Unit], ReadReport]:
+    """Units, and a report of what was not imported.
 
-    Every unit is validated; any problem raises TMError naming the line, so a
-    file is read whole or not at all. Traditional Chinese variants (zh-TW,
-    zh-Hant...) become Simplified; the first variant of each unit is its
-    source language (tu ``srclang``, else the header's, else the first tuv).
+    A malformed file (not XML, not TMX, an internal DTD subset, too large) is
+    refused whole (TMError naming the line). Otherwise each unit that cannot
+    be imported (fewer than two of our languages, a text too long...) is
+    skipped and counted by reason, with its line. Traditional Chinese
+    variants (zh-TW, zh-Hant...) become Simplified; the first variant of each
+    unit is its source language (tu ``srclang``, else the header's, else the
+    first tuv).
     """
     try:
         root = parse_xml(read_bytes(source))
@@ -593,16 +702,21 @@ def read_tmx_report(source) -> tuple[list[Unit], dict[str, int]]:
     body = next((el for el in _elements(root) if local_name(el) == "body"), None)
     if body is None:
         raise TMError(f"line {root.sourceline}: <tmx> has no <body>")
-    default_src = lang_of(header.get("srclang", ""))[0] if header is not None else None
+    default_src = lang_tag(header.get("srclang", "")).lang if header is not None else None
+    report = ReadReport(kind="units")
     units: list[Unit] = []
-    skipped: dict[str, int] = {}
     for tu in _elements(body):
         if local_name(tu) != "tu":
             continue
-        if len(units) >= MAX_UNITS:
+        report.held += 1
+        if report.held > MAX_UNITS:
             raise TMError(f"line {tu.sourceline}: more than {MAX_UNITS} units in one file")
-        units.append(_unit_from_tu(tu, default_src, skipped))
-    return units, skipped
+        try:
+            units.append(_unit_from_tu(tu, default_src, report))
+        except TMError as exc:
+            report.skip(str(exc), tu.sourceline)
+    report.imported = len(units)
+    return units, report
 
 
 def _elements(el: etree._Element) -> Iterator[etree._Element]:
@@ -610,10 +724,20 @@ def _elements(el: etree._Element) -> Iterator[etree._Element]:
     return (child for child in el if isinstance(child.tag, str))
 
 
-def _unit_from_tu(tu: etree._Element, default_src: str | None, skipped: dict[str, int]) -> Unit:
+def _tmx_date(value: str | None) -> str:
+    """A TMX date (YYYYMMDDThhmmssZ) as ISO 8601 UTC, "" if none or not one."""
+    found = _TMX_DATE.match((value or "").strip())
+    if not found:
+        return ""
+    y, mo, d, h, mi, sec = found.groups()
+    return f"{y}-{mo}-{d}T{h}:{mi}:{sec}+00:00"
+
+
+def _unit_from_tu(tu: etree._Element, default_src: str | None, report: ReadReport) -> Unit:
     line = tu.sourceline
     unit = Unit({}, origin="tmx")
     notes = []
+    dates = [_tmx_date(tu.get("changedate")) or _tmx_date(tu.get("creationdate"))]
     for item in _elements(tu):
         name = local_name(item)
         if name == "note" and _plain(item):
@@ -622,46 +746,85 @@ def _unit_from_tu(tu: etree._Element, default_src: str | None, skipped: dict[str
             unit.status = _plain(item)
         elif name == "prop" and item.get("type") == _ORIGIN_PROP:
             unit.origin = _plain(item)
+        elif name == "prop" and item.get("type") == _ALTERNATIVE_PROP:
+            unit.alternative = True
         elif name == "tuv":
-            _read_tuv(item, unit.variants, skipped)
+            dates.append(_tmx_date(item.get("changedate")) or _tmx_date(item.get("creationdate")))
+            _read_tuv(item, unit, report)
     if len(unit.variants) < 2:
-        raise TMError(f"line {line}: <tu> has fewer than two languages we know")
+        raise TMError(f"fewer than two of our languages ({', '.join(LANGS)})")
     unit.note = "\n".join(notes)
-    source = lang_of(tu.get("srclang", ""))[0] or default_src
+    unit.changed = max(dates)
+    source = lang_tag(tu.get("srclang", "")).lang or default_src
     if source in unit.variants:  # the source first: import merges on it
         unit.variants = {source: unit.variants[source], **unit.variants}
-    return validate_unit(unit, where=f"line {line}")
+    return validate_unit(unit)
 
 
-def _read_tuv(tuv: etree._Element, variants: dict[str, str], skipped: dict[str, int]) -> None:
-    raw = tuv.get(XML_LANG) or tuv.get("lang")  # "lang": TMX 1.1 and 1.2
-    if not raw:
-        raise TMError(f"line {tuv.sourceline}: <tuv> has no xml:lang")
-    lang, traditional = lang_of(raw)
-    if lang is None:
-        skipped[raw.strip()] = skipped.get(raw.strip(), 0) + 1
+def _read_tuv(tuv: etree._Element, unit: Unit, report: ReadReport) -> None:
+    raw = (tuv.get(XML_LANG) or tuv.get("lang") or "").strip()  # "lang": TMX 1.1 and 1.2
+    tag = lang_tag(raw)
+    if tag.lang is None:
+        report.other_language(raw or "(none)")
         return
     seg = next((el for el in _elements(tuv) if local_name(el) == "seg"), None)
     if seg is None:
-        raise TMError(f"line {tuv.sourceline}: <tuv> has no <seg>")
-    text = _seg_text(seg).strip()
-    if traditional:
-        text = to_simplified(text)
+        report.drop("<tuv> without a <seg> (left out)")
+        return
+    text, markup = _seg_text(seg), _seg_markup(seg)
+    if tag.traditional:
+        text, markup = to_simplified(text), to_simplified(markup)
+        report.drop("Traditional Chinese segments converted to Simplified")
     # Two variants of one language (en-US and en-GB; zh-CN and zh-TW): the
     # first with text is kept.
-    if text and lang not in variants:
-        variants[lang] = text
+    if text and tag.lang not in unit.variants:
+        unit.variants[tag.lang] = text
+        if markup:
+            unit.markup[tag.lang] = markup
+            report.drop("segments with inline codes (kept)")
+    elif text:
+        report.drop("second segments of one language in a unit (left out)")
 
 
-def _seg_text(el: etree._Element) -> str:
-    """The sentence text of a <seg>: its text and that of <hi>, without the
-    formatting codes of <bpt>, <ph>... (their tails are text)."""
-    parts = [el.text or ""]
-    for child in el:
+def _seg_text(seg: etree._Element) -> str:
+    """The plain sentence text of a <seg>: its text and that of <hi>, without
+    the formatting codes of <bpt>, <ph>... (their tails are text). The space
+    a code leaves between two words is one space, not two."""
+    parts = [seg.text or ""]
+    for child in seg:
         if isinstance(child.tag, str) and local_name(child) not in _CODE_ELEMENTS:
             parts.append(_seg_text(child))
         parts.append(child.tail or "")
-    return "".join(parts)
+    return re.sub(r"[ \t]{2,}", " ", "".join(parts)).strip()
+
+
+def _seg_markup(seg: etree._Element) -> str:
+    """The content of a <seg> as written, when it has inline elements; ""
+    for plain text (then the text is all there is)."""
+    if not any(isinstance(c.tag, str) for c in seg):
+        return ""
+    inner = etree.Element("seg")
+    inner.text = seg.text
+    for child in seg:
+        if isinstance(child.tag, str):
+            inner.append(_copy_inline(child))
+        elif len(inner):  # a comment or PI: its tail is still text
+            inner[-1].tail = (inner[-1].tail or "") + (child.tail or "")
+        else:
+            inner.text = (inner.text or "") + (child.tail or "")
+    raw = etree.tostring(inner, encoding="unicode")
+    return raw[len("<seg>"):-len("</seg>")] if raw.startswith("<seg>") else ""
+
+
+def _copy_inline(el: etree._Element) -> etree._Element:
+    """A namespace-free copy of an inline element (codes stay as written)."""
+    copy = etree.Element(local_name(el), {k: v for k, v in el.attrib.items() if "}" not in k})
+    copy.text = el.text
+    for child in el:
+        if isinstance(child.tag, str):
+            copy.append(_copy_inline(child))
+    copy.tail = el.tail
+    return copy
 
 
 def _plain(el: etree._Element) -> str:
@@ -669,7 +832,9 @@ def _plain(el: etree._Element) -> str:
 
 
 def tmx_bytes(units: Iterable[Unit], srclang: str = "en") -> bytes:
-    """TMX 1.4b, UTF-8. Validates every unit before building anything."""
+    """TMX 1.4b, UTF-8. Validates every unit before building anything.
+    Inline codes are written back as they came; alternatives are units of
+    their own, marked with a prop (read back as alternatives)."""
     if srclang not in LANGS:
         raise TMError(f"unknown language {srclang!r} (one of: {', '.join(LANGS)})")
     units = [validate_unit(u, where=f"unit {n}") for n, u in enumerate(units, 1)]
@@ -682,6 +847,18 @@ def tmx_bytes(units: Iterable[Unit], srclang: str = "en") -> bytes:
     body = etree.SubElement(root, "body")
     for unit in units:
         _tu_of(body, unit, srclang)
+        for lang, text, markup, changed in unit.alternatives:
+            # The unit with this one translation swapped: read back, it
+            # merges on another language's text and lands as an alternative.
+            others = [code for code in unit.variants if code != lang]
+            if not others:
+                continue
+            alternative = Unit({**unit.variants, lang: text}, status="unreviewed", origin=unit.origin,
+                               changed=changed, note=unit.note,
+                               markup={**{k: v for k, v in unit.markup.items() if k != lang},
+                                       **({lang: markup} if markup else {})})
+            source = srclang if srclang in others else others[0]
+            _tu_of(body, alternative, srclang, alternative_of=unit.id, tu_srclang=source)
     return etree.tostring(root.getroottree(), pretty_print=True, xml_declaration=True,
                           encoding="UTF-8", doctype=TMX_DOCTYPE)
 
@@ -693,18 +870,47 @@ def _tool_version() -> str:
         return "dev"
 
 
-def _tu_of(body: etree._Element, unit: Unit, srclang: str) -> None:
+def _tu_of(body: etree._Element, unit: Unit, srclang: str, alternative_of: int | None = None,
+           tu_srclang: str | None = None) -> None:
     tu = etree.SubElement(body, "tu")
+    if tu_srclang and tu_srclang != srclang:
+        tu.set("srclang", _TMX_LANG.get(tu_srclang, tu_srclang))
     if unit.id is not None:
         tu.set("tuid", str(unit.id))
+    date = unit.changed
+    if date:  # back to TMX's form: YYYYMMDDThhmmssZ
+        tu.set("changedate", re.sub(r"[-:]", "", date[:19]) + "Z")
     for prop, value in ((_STATUS_PROP, unit.status), (_ORIGIN_PROP, unit.origin)):
         etree.SubElement(tu, "prop", type=prop).text = value
+    if alternative_of is not None:
+        etree.SubElement(tu, "prop", type=_ALTERNATIVE_PROP).text = str(alternative_of)
     if unit.note:
         etree.SubElement(tu, "note").text = unit.note
     # The header's source language first, for people reading the file.
     for lang in sorted(unit.variants, key=lambda lang: lang != srclang):
         tuv = etree.SubElement(tu, "tuv", {XML_LANG: _TMX_LANG.get(lang, lang)})
-        etree.SubElement(tuv, "seg").text = unit.variants[lang]
+        seg = etree.SubElement(tuv, "seg")
+        markup = unit.markup.get(lang)
+        parsed = _parse_markup(markup) if markup else None
+        if parsed is None:
+            seg.text = unit.variants[lang]
+        else:
+            seg.text = parsed.text
+            for child in parsed:
+                seg.append(child)
+
+
+def _parse_markup(markup: str) -> etree._Element | None:
+    """A stored <seg> content back as elements; None if it is not (then the
+    plain text is written: never a broken file)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        seg = etree.fromstring(f"<seg>{markup}</seg>", parser)
+    except etree.XMLSyntaxError:
+        return None
+    if any(local_name(el) not in _INLINE for el in seg.iterdescendants() if isinstance(el.tag, str)):
+        return None
+    return seg
 
 
 def write_tmx(units: Iterable[Unit], dest, srclang: str = "en") -> None:

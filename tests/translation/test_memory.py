@@ -89,7 +89,7 @@ def test_phrasebook_file_is_clean():
     header = etree.fromstring(data).find("header")
     assert header.get("srclang") == "en" and header.get("creationtool") == "shopbot"
     units, skipped = read_tmx_report(data)
-    assert skipped == {}
+    assert (skipped.languages, skipped.skipped) == ({}, {})
     for lang in LANGS:
         keys = [key(u.variants[lang]) for u in units]
         assert len(set(keys)) == len(keys), f"two {lang} sentences are the same"
@@ -300,7 +300,7 @@ def test_fifty_thousand_units_stay_fast(empty_storage):
         for i in range(1, 50_001):
             en = f"Check the coating thickness on roll {i} of the {['night', 'day'][i % 2]} shift"
             rows += [(i, "en", en, normalize(en)), (i, "fr", f"Vérifiez la bobine {i}", f"verifiez la bobine {i}")]
-        db.conn.executemany("INSERT INTO tm_variant VALUES (?, ?, ?, ?)", rows)
+        db.conn.executemany("INSERT INTO tm_variant (unit_id, lang, text, norm) VALUES (?, ?, ?, ?)", rows)
         db.execute("UPDATE meta SET value = value + 1 WHERE key = 'tm_rev'")
 
     empty_storage.write(fill)
@@ -378,7 +378,7 @@ def test_set_status_and_delete(empty_storage):
 
 def test_hand_written_tmx_file():
     units, skipped = read_tmx_report(DATA / "memory.tmx")
-    assert skipped == {"de-DE": 1, "ja": 1}
+    assert skipped.languages == {"de-DE": 1, "ja": 1}
     first, second, third = units
     assert first.variants == {
         "en": "Check the coating thickness.",  # header srclang first; <hi> text kept
@@ -501,22 +501,9 @@ BOMB = """<!DOCTYPE tmx [
     (tmx(GOOD_TU.replace("Stop.", "&c;"), BOMB), "line 2: a DOCTYPE with an internal subset is refused"),
     (b'<?xml version="1.0"?>\n<tmx version="1.4">\n<header/>\n</tmx>', "line 2: <tmx> has no <body>"),
     (b"<tbx><text><body/></text></tbx>", "line 1: root element <tbx> is not <tmx>"),
-    (tmx(GOOD_TU + '\n\n<tu><tuv xml:lang="en"><seg>Only English.</seg></tuv></tu>'),
-     "line 7: <tu> has fewer than two languages we know"),
-    (tmx('<tu>\n<tuv xml:lang="en"><seg>Stop.</seg></tuv>\n<tuv xml:lang="de"><seg>Halt.</seg></tuv></tu>'),
-     "line 5: <tu> has fewer than two languages we know"),
-    (tmx('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv><tuv xml:lang="fr"><seg> </seg></tuv></tu>'),
-     "fewer than two languages"),
-    (tmx('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv>\n<tuv><seg>Arrêtez.</seg></tuv></tu>'),
-     "line 6: <tuv> has no xml:lang"),
-    (tmx('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv>\n<tuv xml:lang="fr"/></tu>'),
-     "line 6: <tuv> has no <seg>"),
-    (tmx('<tu>\n<prop type="x-shopbot-status">done</prop>' + GOOD_TU[4:]), "line 5: unknown status 'done'"),
-    (tmx(GOOD_TU.replace("Stop.", "x" * (MAX_TEXT_CHARS + 1))), "line 5: en text is longer than 2000"),
     (tmx(GOOD_TU.replace("Stop.", "Stop &#1;")), "malformed XML"),
     (tmx(GOOD_TU).replace("Arrêtez".encode(), "Arrêtez".encode("latin-1")),
      r"not UTF-8 \(line 5\)"),
-    ("\ufeff".encode("utf-16-le") + tmx(GOOD_TU).decode().encode("utf-16-le"), "NUL bytes"),
 ])
 def test_bad_tmx_files_are_refused_whole(empty_storage, data, message):
     # A good unit comes first in most files: it must not be imported either.
@@ -536,4 +523,28 @@ def test_oversized_tmx_is_refused_before_parsing(tmp_path, monkeypatch):
 
 
 def test_empty_body_reads_as_no_units():
-    assert read_tmx_report(tmx("")) == ([], {})
+    units, report = read_tmx_report(tmx(""))
+    assert (units, report.held, report.skipped) == ([], 0, {})
+
+
+@pytest.mark.parametrize("body, reason, line", [
+    ('<tu><tuv xml:lang="en"><seg>Only English.</seg></tuv></tu>', "fewer than two of our languages (zh, ko, ms, fr, en)", 7),
+    ('<tu>\n<tuv xml:lang="en"><seg>Stop.</seg></tuv>\n<tuv xml:lang="de"><seg>Halt.</seg></tuv></tu>',
+     "fewer than two of our languages (zh, ko, ms, fr, en)", 7),
+    ('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv><tuv xml:lang="fr"><seg> </seg></tuv></tu>',
+     "fewer than two of our languages (zh, ko, ms, fr, en)", 7),
+    ('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv>\n<tuv><seg>Arrêtez.</seg></tuv></tu>',
+     "fewer than two of our languages (zh, ko, ms, fr, en)", 7),
+    ('<tu><tuv xml:lang="en"><seg>Stop.</seg></tuv>\n<tuv xml:lang="fr"/></tu>',
+     "fewer than two of our languages (zh, ko, ms, fr, en)", 7),
+    ('<tu>\n<prop type="x-shopbot-status">done</prop>' + GOOD_TU[4:], "unknown status … (one of: unreviewed, approved)", 7),
+    (GOOD_TU.replace("Stop.", "x" * (MAX_TEXT_CHARS + 1)), "en text is longer than 2000 characters", 7),
+])
+def test_bad_units_are_skipped_and_counted_not_the_file(empty_storage, body, reason, line):
+    """Issue 17: one unit we cannot keep no longer costs the file's good ones."""
+    units, report = read_tmx_report(tmx(GOOD_TU + "\n\n" + body + "\n" + GOOD_TU.replace("Stop.", "Go.")))
+    assert [u.variants["en"] for u in units] == ["Stop.", "Go."]
+    assert (report.held, report.imported, report.skipped_count) == (3, 2, 1)
+    assert report.skipped == {reason: [line]}
+    assert any(w.startswith(f"skipped 1 unit: {reason} (line {line})") for w in report.warnings())
+    assert empty_storage.write(import_units, units, "tests").added == 2
