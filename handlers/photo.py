@@ -98,11 +98,11 @@ def report_blocks(report: PhotoReport) -> list[str]:
                 terms=", ".join(f"{q(s)} → {q(t)}" for s, t in item.terms)) + "</i>"
         blocks.append(text)
     if report.missing:
-        blocks.append("<i>" + _("No translation model for {pairs} is installed. An admin can install it "
-                                "with: {command}").format(
+        blocks.append(_("No translation model for {pairs} is installed. An admin can install it "
+                        "with: {command}").format(
             pairs=", ".join(f"{a}→{b}" for a, b in report.missing),
             command="<code>" + q("; ".join(f"shopbot models download {a} {b}" for a, b in report.missing))
-            + "</code>") + "</i>")
+            + "</code>"))
     if report.codes:
         lines = []
         for hit in report.codes:
