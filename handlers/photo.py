@@ -90,12 +90,14 @@ def report_blocks(report: PhotoReport) -> list[str]:
     blocks = ["📷 <b>" + _("Read from the photo:") + "</b>"]
     for item in report.lines:
         line = item.line
-        text = f"{FLAGS.get(line.lang, '▫️')} {q(line.text)}"
+        # Clipped before escaping: a block stays well under Telegram's 4,096
+        # characters even if every character escapes to five.
+        text = f"{FLAGS.get(line.lang, '▫️')} {q(clip(line.text, 300))}"
         if item.translation is not None and item.provenance != "unchanged":
-            text += f"\n→ {q(item.translation)}"
+            text += f"\n→ {q(clip(item.translation, 400))}"
         elif item.translation is None and item.terms:
             text += "\n<i>" + _("Glossary: {terms}").format(
-                terms=", ".join(f"{q(s)} → {q(t)}" for s, t in item.terms)) + "</i>"
+                terms=", ".join(f"{q(clip(s, 40))} → {q(clip(t, 40))}" for s, t in item.terms[:8])) + "</i>"
         blocks.append(text)
     if report.missing:
         blocks.append(_("No translation model for {pairs} is installed. An admin can install it "
@@ -105,7 +107,7 @@ def report_blocks(report: PhotoReport) -> list[str]:
             + "</code>"))
     if report.codes:
         lines = []
-        for hit in report.codes:
+        for hit in report.codes[:10]:
             if hit.fixes:
                 lines.append(_("Alarm {code}: {count} approved fix(es), below.").format(
                     code=f"<code>{q(hit.code)}</code>", count=len(hit.fixes)))

@@ -36,6 +36,8 @@ __all__ = ["ImageRefused", "PhotoBusy", "PhotoReport", "PhotoService", "UNSURE_B
 #: Below this mean confidence (0-100) the reading is not shown at all.
 UNSURE_BELOW = 60.0
 MAX_CONCEPTS = 8
+#: Lines translated and shown (a page of small print is not what this is for).
+MAX_LINES = 40
 MAX_FIXES_PER_CODE = 3
 #: Concept categories shown first: the machine and its alarm are what the
 #: person needs; process words come after.
@@ -164,7 +166,7 @@ class PhotoService:
         report = PhotoReport(reading, target, unsure=_unsure(reading))
         if report.unsure:
             return report
-        report.lines = [self._translate(line, target, translate) for line in reading.lines]
+        report.lines = [self._translate(line, target, translate) for line in reading.lines[:MAX_LINES]]
         self._lookups(report, user)
         return report
 
@@ -173,7 +175,7 @@ class PhotoService:
         report = PhotoReport(reading, target, unsure=_unsure(reading))
         if report.unsure:
             return report
-        for line in reading.lines:
+        for line in reading.lines[:MAX_LINES]:
             report.lines.append(await self._atranslate(line, target, translate))
         await self.storage.arun(self._lookups, report, user)
         return report
@@ -220,7 +222,7 @@ class PhotoService:
                                               term.text if term else concept.id, concept.category,
                                               concept.equipment))
         base = FixBase(self.storage, self.glossary)
-        for code in report.reading.codes:
+        for code in report.reading.codes[:10]:
             hit = CodeHit(code)
             for r in base.search(code, report.target, MAX_FIXES_PER_CODE * 2, user=user):
                 # Only fixes that carry this very code: a fix found by its

@@ -94,3 +94,29 @@ async def test_newfix_proposes_the_machine_and_the_code_from_a_photo(harness):
         key = StorageKey(bot_id=int(tg.token.split(":")[0]), chat_id=TRAINER, user_id=TRAINER)
         data = await h.dp.storage.get_data(key)
         assert data["codes"] == ["E-203"] and data["equipment"] == "coater"
+
+
+def test_what_was_read_is_escaped_and_blocks_stay_small():
+    """OCR text is user input: HTML in it is shown, never interpreted."""
+    from aiogram.utils.i18n import I18n
+
+    from bot.telegram.texts import LOCALES, ensure_catalogs
+    from bot.vision.ocr import Line, Reading
+    from bot.vision.service import CodeHit, LineReport, PhotoReport
+    from handlers.photo import report_blocks, report_keyboard
+
+    ensure_catalogs()
+    hostile = '<b>E-203</b> & <a href="x">涂布机</a>\u200b' * 40
+    line = Line(hostile, "zh", 90.0, (0, 0, 10, 10))
+    report = PhotoReport(Reading([line], ["E-203"], 90.0), "fr", unsure=False,
+                         lines=[LineReport(line, translation=hostile, provenance="machine"),
+                                LineReport(line, terms=[(hostile, hostile)] * 20)],
+                         codes=[CodeHit("<E-203>")])
+    i18n = I18n(path=LOCALES, default_locale="en", domain="shopbot")
+    with i18n.context(), i18n.use_locale("fr"):
+        blocks = report_blocks(report)
+        report_keyboard(report)
+    text = "\n".join(blocks)
+    assert "<b>E-203</b>" not in text and "&lt;b&gt;E-203&lt;/b&gt; &amp;" in text
+    assert "<a " not in text and "&lt;E-203&gt;" in text
+    assert all(len(block) < 4096 for block in blocks)
