@@ -92,7 +92,7 @@ def _wide(ch: str) -> bool:
     return unicodedata.east_asian_width(ch) in "WF"
 
 
-def _script_lang(text: str, family: str) -> str:
+def _script_lang(text: str) -> str:
     """zh / ko by script; Latin lines are told apart later (en, fr, ms)."""
     hangul = sum(1 for c in text if "\uac00" <= c <= "\ud7a3" or "\u1100" <= c <= "\u11ff")
     han = sum(1 for c in text if "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf")
@@ -180,7 +180,7 @@ class Reader:
                 text = self._latin_codes(page, box, text, deadline)
             left, top, right, bottom = box
             reading.lines.append(Line(
-                text=text, lang=_script_lang(text, family) or lang or "", confidence=conf,
+                text=text, lang=_script_lang(text) or lang or "", confidence=conf,
                 box=tuple(round(v / scale) for v in (left, top, right, bottom)), family=family))
         _latin_languages(reading.lines, lang)
         reading.codes = list(dict.fromkeys(m for line in reading.lines for m in codes_in(line.text)))
