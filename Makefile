@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench clean models
+.PHONY: run test install bench bench-ocr clean models
 
 # The stamp is rebuilt when pyproject.toml changes, so a pulled dependency
 # change installs itself on the next make run / make test.
@@ -25,16 +25,25 @@ MO := $(PO:.po=.mo)
 %.mo: %.po $(STAMP)
 	$(BIN)/pybabel compile --use-fuzzy -D shopbot -i $< -o $@
 
-install: $(STAMP) $(MO)
+# The photo-reading models (Tesseract chi_sim kor fra msa eng) from Debian's
+# tesseract-ocr-* packages, checked against pinned SHA-256 sums, into the
+# virtualenv, where bot/vision finds them (README: Reading photos).
+TESSDATA := $(VENV)/share/tessdata
+$(TESSDATA)/.verified: bot/vision/tessdata.sha256 bot/vision/fetch_tessdata.sh $(STAMP)
+	sh bot/vision/fetch_tessdata.sh $(TESSDATA)
+	touch $@
 
-run: $(STAMP) $(MO)
+install: $(STAMP) $(MO) $(TESSDATA)/.verified
+
+run: $(STAMP) $(MO) $(TESSDATA)/.verified
 	$(BIN)/shopbot run
 
 # The import contracts first (pyproject.toml, [tool.importlinter]): a broken
 # layer fails in seconds, with import-linter's own message.
-test: $(STAMP) $(MO)
+test: $(STAMP) $(MO) $(TESSDATA)/.verified
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	# SHOPBOT_REQUIRE_OCR: a missing OCR model fails the photo tests instead of skipping them.
+	SHOPBOT_REQUIRE_OCR=1 $(BIN)/python -m pytest -q
 
 # The translation packages the five languages need (each to and from English),
 # from the Argos index: needs a network once; resumes a cut-off download.
@@ -44,6 +53,13 @@ models: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_glossary.py
+
+# The OCR benchmark compares with pytesseract, which runs Debian's tesseract
+# binary: installed here only, never needed by make test or make run.
+bench-ocr: $(STAMP) $(TESSDATA)/.verified
+	command -v tesseract >/dev/null || (apt-get update -qq && apt-get install -y -qq tesseract-ocr)
+	$(BIN)/python -m pip install --quiet "pytesseract>=0.3.10"
+	$(BIN)/python benchmarks/bench_ocr.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

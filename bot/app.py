@@ -31,6 +31,14 @@ class App:
         return ModelStore(self.settings.models_path)
 
     @cached_property
+    def vision(self):
+        """Photo reading (bot.vision): the OCR thread starts with the first photo."""
+        from .vision.service import PhotoService
+
+        return PhotoService(self.storage, self.glossary, lambda: self.engine,
+                            tessdata=self.settings.tessdata_dir)
+
+    @cached_property
     def engine(self) -> TranslationEngine:
         s = self.settings
         return TranslationEngine(
@@ -40,6 +48,8 @@ class App:
         )
 
     def close(self) -> None:
+        if "vision" in self.__dict__:
+            self.vision.close()
         if "engine" in self.__dict__:
             self.engine.close()
         self.storage.close()

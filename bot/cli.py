@@ -685,5 +685,67 @@ def fixes_search(app: App, query: str, lang: str | None, limit: int, as_json: bo
         console.print()
 
 
+# -- reading photos ------------------------------------------------------------
+
+@cli.command()
+@click.argument("photo", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--lang", type=click.Choice(LANGS), help="The language on the screen (default: found out).")
+@click.option("--to", "target", type=click.Choice(LANGS), default="en", show_default=True,
+              help="Translate the lines into this language.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Lines (language, confidence, box), concept ids, codes, fixes (id, slug).")
+@with_app
+def read(app: App, photo: Path, lang: str | None, target: str, as_json: bool) -> None:
+    """Read a photo of a machine screen, an alarm pop-up or a label, offline."""
+    service = app.vision
+    if not service.available():
+        raise click.ClickException(f"the OCR models are not installed in {service.tessdata} (run make install)")
+    data = photo.read_bytes()  # ImageRefused (a ValueError) becomes the one-line error
+    with console.status("Reading the photo…") if not as_json else _nothing():
+        reading = service.read(data, lang)
+        report = service.report(reading, target, user=_actor())
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    _print_report(report)
+    if report.unsure:
+        sys.exit(EXIT_FAILED)
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _print_report(report) -> None:
+    if report.unsure:
+        err_console.print(Text("Could not read this photo: hold the phone straight, fill the frame "
+                               f"with the screen (confidence {report.confidence}%)."))
+        return
+    for item in report.lines:
+        line = item.line
+        head = Text()
+        head.append(f"[{line.lang} {line.confidence:.0f}%] ", style="dim")
+        head.append(line.text, style="bold")
+        console.print(head)
+        if item.translation is not None and item.provenance != "unchanged":
+            out = Text("  → " + item.translation)
+            out.append(f"  ({item.route} · {item.provenance})", style="dim")
+            console.print(out)
+        elif item.terms:
+            console.print(Text("  glossary: " + ", ".join(f"{s} → {t}" for s, t in item.terms), style="green"))
+    if report.missing:
+        err_console.print(Text("No translation model for " + ", ".join(f"{a}→{b}" for a, b in report.missing)
+                               + ": install with " + "; ".join(f"shopbot models download {a} {b}"
+                                                                for a, b in report.missing)))
+    if report.concepts:
+        console.print(Text("concepts: " + ", ".join(f"{c.label} ({c.concept_id})" for c in report.concepts)))
+    for code in report.codes:
+        fixes = ", ".join(f"#{f.id} {f.slug}" for f in code.fixes) or "no approved fix"
+        console.print(Text(f"code {code.code}: {fixes}"))
+    console.print(Text(f"confidence {report.confidence}% · {report.reading.seconds:.2f} s", style="dim"))
+
+
 def main() -> None:
     cli(prog_name="shopbot")

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     #: Fix photos the bot downloaded; default: a ``photos/`` folder beside the
     #: database. A fix may name local photo files only inside it.
     photos_dir: Path | None = None
+    #: Tesseract models for reading photos; default: the virtualenv's
+    #: share/tessdata, where ``make`` installs them.
+    tessdata_dir: Path | None = None
     #: Fuzzy translation-memory matches at or above this score (0-100) are served.
     tm_threshold: float = Field(85.0, ge=50, le=100)
     #: Longest message translated, in characters.

@@ -32,6 +32,7 @@ def help_text(person) -> str:
         _("/tr (in reply to a message): translate that message"),
         _("/lang: change my language"),
         _("/fix WORDS or CODE: find a troubleshooting fix"),
+        _("A photo of a machine screen, an alarm or a label: I read it and find the fix for its alarm code"),
     ]
     if person is not None and can(person.role, "trainer"):
         lines += [

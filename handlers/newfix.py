@@ -123,7 +123,21 @@ async def symptom(message: Message, state: FSMContext):
         return
     await state.update_data(symptom=message.text.strip())
     await state.set_state(NewFix.codes)
-    await message.answer(_("Alarm codes, separated by commas (e.g. E-203), or - for none?"))
+    # Codes read from a photo of the alarm screen (handlers/photo.py): offered, not set.
+    proposed = (await state.get_data()).get("proposed_codes") or []
+    await message.answer(_("Alarm codes, separated by commas (e.g. E-203), or - for none?"),
+                         reply_markup=keyboard([(clip(", ".join(proposed), 40), "nf:pc")]) if proposed else None)
+
+
+async def proposed_codes(callback: CallbackQuery, state: FSMContext):
+    """The trainer confirms the codes read from the photo."""
+    await callback.answer()
+    codes = (await state.get_data()).get("proposed_codes") or []
+    if not codes or callback.message is None:
+        return
+    await state.update_data(codes=codes, proposed_codes=[])
+    await state.set_state(NewFix.cause)
+    await callback.message.answer(_("Codes: {codes}. What causes it? (- if unknown)").format(codes=q(", ".join(codes))))
 
 
 async def codes(message: Message, state: FSMContext):
@@ -361,6 +375,7 @@ def make_router() -> Router:
     router.callback_query(on(NewFix.equipment, F.data.startswith("nf:eq:")))(equipment_chosen)
     router.message(on(NewFix.symptom, text))(symptom)
     router.message(on(NewFix.codes, text))(codes)
+    router.callback_query(on(NewFix.codes, F.data == "nf:pc"))(proposed_codes)
     router.message(on(NewFix.cause, text))(cause)
     router.message(on(NewFix.steps), Command("done"))(steps_done)
     router.callback_query(on(NewFix.steps, F.data == "nf:done"))(steps_done)
