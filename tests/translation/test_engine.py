@@ -7,6 +7,7 @@ means for term enforcement.
 """
 
 import asyncio
+import re
 import socket
 
 import pytest
@@ -108,9 +109,19 @@ def test_random_model_still_outputs_the_approved_term(tmp_path, glossary, memory
     engine.close()
 
 
-def test_deprecated_target_terms_never_appear(engine):
-    result = engine.translate("The coupeuse is broken.", "fr", source="en")
-    assert "coupeuse" not in result.text
+@pytest.mark.parametrize("text", [
+    "The coupeuse is broken.",  # spotted in the source: a placeholder, then the preferred term
+    # Placeholder-like text: nothing protected, so the copy model writes the
+    # deprecated term back; glued to a bracket it is tokenised differently
+    # from the banned sequence and passes decoding: only the replacement
+    # after the model (_replace_deprecated) takes it out.
+    "The (coupeuse) [T1] is broken.",
+    "Le «coupeuse» [T1] est cassé.",
+])
+def test_deprecated_target_terms_never_appear(engine, text):
+    result = engine.translate(text, "fr", source="en")
+    assert result.provenance == "machine"
+    assert "coupeuse" not in result.text, result.text
     assert "refendeuse" in result.text
 
 
@@ -181,13 +192,24 @@ def test_limits_and_bad_arguments(tmp_path, glossary, memory, packages):
     engine.close()
 
 
-@pytest.mark.parametrize("text", [
-    "<b>coater</b> & <i>tab</i>", "co\u200bater stopped\u200e today", '"AND NEAR( col:x coater',
-    "The coater [T1] stopped [T2].", "涂布机 stopped again, tolong check", "\u202ethe coater\u202c is down",
+@pytest.mark.parametrize("text, terms", [
+    ("<b>coater</b> & <i>tab</i>", ["enduiseuse", "languette"]),
+    ("co\u200bater stopped\u200e today", ["enduiseuse"]),
+    ('"AND NEAR( col:x coater', ["enduiseuse"]),
+    # Text that looks like our placeholders: nothing is protected, and only
+    # the final presence check puts the approved term in.
+    ("The coater [T1] stopped [T2].", ["enduiseuse"]),
+    ("The tab [T1] of the coater [T7] is torn.", ["languette", "enduiseuse"]),
+    ("涂布机 stopped again, tolong check", ["enduiseuse"]),
+    ("\u202ethe coater\u202c is down", ["enduiseuse"]),
 ])
-def test_hostile_text(engine, text):
+def test_hostile_text(engine, text, terms):
     result = engine.translate(text, "fr", source="en")
-    assert isinstance(result.text, str) and result.text
+    assert result.provenance == "machine", result
+    for term in terms:  # every approved term is in the output, whatever the input
+        assert term in result.text, result.text
+    assert {t.target for t in result.terms} == set(terms)
+    assert not re.search(r"\[\s*T\s*\d", result.text), result.text  # no placeholder leaks
 
 
 def test_results_are_cached_and_models_bounded(tmp_path, glossary, memory, packages):
