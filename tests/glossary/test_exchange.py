@@ -544,3 +544,18 @@ def test_limits(monkeypatch, tmp_path):
     (tmp_path / "big.csv").write_bytes(b"id,en\r\n" + b"a1,x\r\n" * 50)
     with pytest.raises(GlossaryError, match="larger than"):
         read_file(tmp_path / "big.csv")
+
+
+@pytest.mark.parametrize("start", ["\t", "\r"])
+def test_tab_and_carriage_return_start_a_formula_too(tmp_path, start):
+    """A spreadsheet skips a leading tab or CR and evaluates what follows
+    (OWASP, CSV injection): those cells are quoted like "=" ones."""
+    concept = Concept(id="f2", notes=f"{start}=1+1", source=f"{start}@SUM(A1)",
+                      terms=[Term("en", "widget")], definitions={"en": f"{start}+1 V"})
+    out = tmp_path / "f.csv"
+    write_csv([concept], out)
+    text = out.read_bytes().decode("utf-8-sig")  # not read_text: it turns a lone CR into LF
+    row = dict(zip(*list(csv.reader(io.StringIO(text, newline="")))))
+    assert row["notes"] == f"'{start}=1+1"
+    assert row["source"] == f"'{start}@SUM(A1)"
+    assert row["en_definition"] == f"'{start}+1 V"

@@ -70,3 +70,17 @@ def test_normalize_never_raises_and_is_idempotent(text):
     assert len(starts) == len(ends) == len(norm)
     assert all(0 <= s < e <= len(text) for s, e in zip(starts, ends))
     assert starts == sorted(starts)
+
+
+def test_ascii_fast_path_collapses_spaces_too():
+    """Printable ASCII takes a fast path: it must fold like the full one."""
+    assert normalize("roll  to   roll") == "roll to roll"
+    assert normalize(" OCV  check ") == "ocv check"
+    assert normalize("E-Stop") == "e-stop"
+
+
+@given(st.text(alphabet=st.sampled_from("aZ09 -.  "), max_size=30))
+def test_ascii_fast_path_agrees_with_the_full_map(text):
+    """The property test above seldom draws runs of spaces in plain ASCII:
+    this one draws little else."""
+    assert normalize(text) == normalize_map(text)[0]

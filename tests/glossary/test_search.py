@@ -127,7 +127,22 @@ def test_no_wrong_language_garbage(small, query):
 
 @given(st.text(alphabet=st.sampled_from('"*^():ANDORNEAR col-+%_ 涂布机코터\u200b<>&'), max_size=40))
 def test_fts_syntax_never_raises(small, query):
-    small.search(query)
+    """FTS and LIKE syntax is text: no error, and what comes back is a
+    well-formed answer about the glossary's own terms."""
+    from glossary.search import SearchResult
+
+    results = small.search(query)
+    assert isinstance(results, list)
+    assert all(isinstance(r, SearchResult) for r in results)
+    ids = [r.concept.id for r in results]
+    assert len(ids) == len(set(ids))  # one result per concept
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    for r in results:
+        assert 0 < r.score <= 100
+        assert r.matched in r.concept.terms  # the matched term is the concept's own
+    if not any(c.isalnum() for c in query):  # nothing but syntax: nothing found
+        assert results == []
+    assert [r.concept.id for r in small.search(query)] == ids  # the same answer again
 
 
 def test_seed_glossary_is_searchable(storage):
