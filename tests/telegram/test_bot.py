@@ -399,9 +399,40 @@ async def test_hostile_text(harness, text):
     async with harness.running():
         await harness.invite("operator", 93)
         await harness.ask(93, 93, text, timeout=20)
+        await harness.settled()
         for params in harness.tg.sent(93):
             assert len(params["text"]) <= 4096
             assert "<script>" not in params["text"] and "<b>coater</b>" not in params["text"]
+    # The fake server parses the HTML as Telegram does: nothing was refused.
+    assert [(c.method, c.params.get("text", "")[:80]) for c in harness.tg.calls if c.status == 400] == []
+
+
+async def test_glossary_strings_are_escaped_in_cards_and_details(harness):
+    """The fake server parses HTML as Telegram does and answers 400 to bad
+    markup: a definition, a term or a deprecated term shown unescaped in the
+    card or the "more" view would lose the reply."""
+    from glossary import store as glossary_store
+    from tests.conftest import concept
+
+    hostile = concept("widget-h", category="general", en="<b>widget</b> & co|old <i>widget*dep",
+                      fr="bidule <x> &amp;", zh="小部件", ko="위젯", ms="widget <ms>",
+                      def_en="Use <script> & check a > b &lt; c")
+    harness.app.storage.write(glossary_store.upsert_concepts, [hostile], "tests")
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 95)
+        [card] = await harness.ask(95, 95, "old <i>widget")
+        assert "&lt;b&gt;widget&lt;/b&gt; &amp; co" in card  # the preferred term, escaped
+        assert "old &lt;i&gt;widget" in card  # the deprecated term typed, named in the warning
+        assert "Use &lt;script&gt; &amp; check a &gt; b &amp;lt; c" in card
+        before = len(tg.sent(95))
+        tg.callback_query(95, tg.sent(95)[-1]["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+        [details] = await harness.replies(95, before)
+        assert "<s>old &lt;i&gt;widget</s>" in details
+        assert "bidule &lt;x&gt; &amp;amp;" in details and "widget &lt;ms&gt;" in details
+        assert "Use &lt;script&gt; &amp; check" in details
+        await harness.settled()
+    assert [c.method for c in tg.calls if c.status == 400] == []
 
 
 async def test_requests_go_as_json_uploads_as_multipart():
