@@ -245,15 +245,30 @@ async def test_freed_memory_is_given_back_when_a_model_goes_idle(engine, no_netw
 
     from bot.translation import engine as engine_module
 
+    import types
+
     trims = []
     real = engine_module.release_free_memory
     monkeypatch.setattr(engine_module, "release_free_memory",
                         lambda: trims.append(threading.current_thread().name) or real())
-    for burst in range(2):  # the second burst comes within the interval: no second trim
-        await asyncio.gather(*(engine.atranslate(f"The coater {burst} {i} stopped.", "fr", source="en")
+    now = [100.0]  # the engine's clock, stopped: no wall-clock race with TRIM_INTERVAL
+    monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+
+    async def burst(n: int) -> None:
+        await asyncio.gather(*(engine.atranslate(f"The coater {n} {i} stopped.", "fr", source="en")
                                for i in range(4)))
-        await asyncio.sleep(0.05)
+        for _ in range(100_000):  # the drain ends just after the answers
+            if not any(b.running for b in engine._batchers.values()):
+                break
+            await asyncio.sleep(0)
+        await asyncio.wrap_future(engine._executor.submit(lambda: None))  # one thread, FIFO: the trim ran
+
+    await burst(0)
+    await burst(1)  # within the interval: no second trim
     assert trims == ["shopbot-translate_0"]
+    now[0] += engine_module.TRIM_INTERVAL
+    await burst(2)  # the interval passed: trimmed again
+    assert trims == ["shopbot-translate_0"] * 2
     import ctypes
 
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 
 import pytest
@@ -289,7 +288,9 @@ def test_lookup_never_raises(tm, text, pair):
         assert 0.0 <= result.score <= 100.0 and result.text
 
 
-def test_fifty_thousand_units_stay_fast(empty_storage):
+def test_fifty_thousand_units_find_the_right_one(empty_storage):
+    """Correctness among 50,000 near-identical units; how fast it is:
+    benchmarks/bench_suite_speeds.py (no timed asserts in tests)."""
     def fill(db):
         now = "2025-01-01T00:00:00+00:00"
         db.conn.executemany(
@@ -308,13 +309,10 @@ def test_fifty_thousand_units_stay_fast(empty_storage):
     tm.index("en")  # the build is paid once per revision, not per lookup
     queries = [f"Check the coating thickness on roll {i} of the night shift!" for i in range(1, 100, 2)]
     queries += [f"check coating thickness on roll {i} of night shift" for i in range(1, 100, 2)]
-    start = time.perf_counter()
     found = [tm.lookup(q, "en", "fr") for q in queries]
-    per_lookup = (time.perf_counter() - start) / len(queries)
     assert all(f is not None and "bobine" in f.text for f in found)
     # the number rule picks the right roll among thousands of near-identical sentences
-    assert found[-1].text == "Vérifiez la bobine 99"
-    assert per_lookup < 0.05, f"{per_lookup * 1000:.1f} ms per lookup"
+    assert [f.text for f in found] == [f"Vérifiez la bobine {i}" for i in range(1, 100, 2)] * 2
 
 
 # --------------------------------------------------------------------------
