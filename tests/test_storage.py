@@ -196,6 +196,54 @@ def test_check_reports_a_healthy_database(storage):
     assert storage.check() == []
 
 
+def test_every_connection_runs_wal_and_synchronous_full(storage):
+    """Durability shown, not assumed: a killed process cannot tell OFF from
+    FULL (the OS cache survives it), so the pragmas themselves are read,
+    on the writer's connection and on a reader's."""
+    def pragmas(db):
+        return (db.execute("PRAGMA journal_mode").fetchone()[0],
+                db.execute("PRAGMA synchronous").fetchone()[0])
+
+    FULL = 2  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+    assert storage.write(pragmas) == ("wal", FULL)
+    assert storage.read(pragmas) == ("wal", FULL)
+    assert pragmas(connect(storage.path)) == ("wal", FULL)
+
+
+def _damaged(seeded_template, tmp_path, how: str):
+    """A copy of the seeded database with one page damaged on disk:
+    ``byte``: one letter of a stored term changed (the row no longer
+    matches its index entries); ``page``: garbage over the page that holds it."""
+    path = tmp_path / f"damaged-{how}.db"
+    data = bytearray(seeded_template.read_bytes())
+    at = data.index("enduiseuse".encode())  # the term table's row comes first in the file
+    if how == "byte":
+        data[at + 9] = ord("X")
+    else:
+        page = at - at % 4096
+        data[page + 8:page + 4096] = bytes(range(256)) * 15 + bytes(range(120))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_check_reports_a_damaged_file(seeded_template, tmp_path):
+    with Storage(_damaged(seeded_template, tmp_path, "byte")) as s:
+        problems = s.check()
+    assert problems and any("missing from index" in p for p in problems), problems
+    with Storage(_damaged(seeded_template, tmp_path, "page")) as s:
+        problems = s.check()  # SQLite may refuse to walk the page at all: reported, not raised
+    assert problems and problems != ["ok"], problems
+
+
+@pytest.mark.parametrize("how", ["byte", "page"])
+def test_db_check_command_reports_a_damaged_file(run, seeded_template, tmp_path, how):
+    path = _damaged(seeded_template, tmp_path, how)
+    result = run("--db", str(path), "db", "check")
+    assert result.exit_code == 1
+    assert f"problem(s) found in {path}" in result.output
+    assert run("db", "check").exit_code == 0  # the healthy one, for contrast
+
+
 def test_group_commit_isolates_a_failing_job(empty_storage):
     """Jobs queued together share a transaction, but one that fails is rolled
     back alone and the others still commit."""
