@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench mutation clean
 
 # The stamp is rebuilt when pyproject.toml changes, so a pulled dependency
 # change installs itself on the next make run / make test.
@@ -38,6 +38,15 @@ test: $(STAMP) $(MO)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_glossary.py
+
+# Mutation score per module (not part of make test; tens of minutes): mutmut
+# in copies under build/mutation/, each module against its own tests, a time
+# box per module; the table goes to docs/mutation.md (README: Tests that
+# catch bugs). MUTATION_ARGS: e.g. "normalize search --minutes 5".
+MUTATION_ARGS ?=
+mutation: $(STAMP) $(MO)
+	$(BIN)/python -m pip install --quiet -e ".[mutation]"
+	$(BIN)/python tests/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -22,7 +22,12 @@ from glossary import store as glossary_store
 # (no_temporary_files_left). pytest's own tmp_path folders stay where pytest
 # keeps and prunes them.
 os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
-SUITE_TMP = Path(tempfile.mkdtemp(prefix="shopbot-tests-"))
+# A child process that imports this module (or a mutation run, which sets
+# the folder) shares the folder and leaves the check to its owner.
+_OWN_TMP = "SHOPBOT_SUITE_TMP" not in os.environ
+if _OWN_TMP:
+    os.environ["SHOPBOT_SUITE_TMP"] = tempfile.mkdtemp(prefix="shopbot-tests-")
+SUITE_TMP = Path(os.environ["SHOPBOT_SUITE_TMP"])
 os.environ["TMPDIR"] = str(SUITE_TMP)
 tempfile.tempdir = str(SUITE_TMP)
 
@@ -50,6 +55,8 @@ def no_temporary_files_left():
     """The suite cleans up after itself: nothing left in the run's temporary
     folder when the session ends (a leaked database fails the run)."""
     yield
+    if not _OWN_TMP:
+        return
     left = sorted(p.name for p in SUITE_TMP.iterdir())
     shutil.rmtree(SUITE_TMP, ignore_errors=True)
     assert left == [], f"the test suite left temporary files behind: {left}"

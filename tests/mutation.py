@@ -51,13 +51,21 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
 _LINE = re.compile(r"^\s+(\S+): (.+)$")
 
 
-def _prepare(group: str, mutate: list[str], tests: list[str]) -> Path:
-    """A copy of the project whose pyproject.toml configures mutmut for the group."""
-    work = WORK / group
+def _prepare(group: str, mutate: list[str], tests: list[str], tests_rev: str | None) -> Path:
+    """A copy of the project whose pyproject.toml configures mutmut for the
+    group; with ``tests_rev``, the tests as they were at that git revision
+    (the score *before* new tests, on today's code)."""
+    work = WORK / (f"{group}@{tests_rev}" if tests_rev else group)
     work.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
     for name in ("glossary", "bot", "handlers", "tests"):
         shutil.rmtree(work / name, ignore_errors=True)
+        if name == "tests" and tests_rev:
+            archive = subprocess.run(["git", "archive", tests_rev, "tests"], cwd=ROOT, check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x"], cwd=work, input=archive, check=True)
+            shutil.copy(ROOT / "tests" / "mutation.py", work / "tests" / "mutation.py")
+            continue
         shutil.copytree(ROOT / name, work / name, ignore=ignore)
     config = {
         "source_paths": ["glossary", "bot", "handlers"],
@@ -82,10 +90,13 @@ def _results(work: Path) -> dict[str, str]:
     return {m.group(1): m.group(2).strip() for m in map(_LINE.match, out.splitlines()) if m}
 
 
-def run_group(group: str, minutes: float, children: int) -> dict:
+def run_group(group: str, minutes: float, children: int, tests_rev: str | None = None) -> dict:
     mutate, tests = GROUPS[group]
-    work = _prepare(group, mutate, tests)
-    env = {**os.environ, "PYTHONPATH": ""}  # the copy's modules, not the checkout's
+    work = _prepare(group, mutate, tests, tests_rev)
+    # The copy's modules, not the checkout's; the suite's temporary folder
+    # is the group's (many pytest sessions run at once: none owns it).
+    (work / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": "", "SHOPBOT_SUITE_TMP": str(work / "tmp")}
     started = time.monotonic()
     timed_out = False
     print(f"== {group}: mutating {' '.join(mutate)} against {' '.join(tests)} "
@@ -102,7 +113,7 @@ def run_group(group: str, minutes: float, children: int) -> dict:
     killed = counts.get("killed", 0) + counts.get("caught by type check", 0)
     tested = sum(n for s, n in counts.items() if s not in ("not checked", "skipped"))
     survived = sorted(name for name, s in statuses.items() if s == "survived")
-    row = {"group": group, "modules": mutate, "tests": tests, "mutants": len(statuses),
+    row = {"group": group + (f" (tests of {tests_rev})" if tests_rev else ""), "modules": mutate, "tests": tests, "mutants": len(statuses),
            "tested": tested, "killed": killed, "counts": counts,
            "score": round(100 * killed / tested, 1) if tested else None,
            "complete": not timed_out and counts.get("not checked", 0) == 0,
@@ -141,12 +152,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=20, help="time box per group (default 20)")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--tests-rev", help="run the tests as they were at this git revision "
+                                            "(a score before new tests); not written to the summary")
     args = parser.parse_args()
     unknown = [g for g in args.groups if g not in GROUPS]
     if unknown:
         parser.error(f"unknown group(s) {unknown}; known: {', '.join(GROUPS)}")
-    rows = [run_group(g, args.minutes, args.children) for g in args.groups or GROUPS]
-    write_summary(rows)
+    rows = [run_group(g, args.minutes, args.children, args.tests_rev) for g in args.groups or GROUPS]
+    if not args.tests_rev:
+        write_summary(rows)
     if args.json:
         print(json.dumps(rows, indent=2))
     print(f"summary: {SUMMARY.relative_to(ROOT)}")
