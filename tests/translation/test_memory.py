@@ -283,9 +283,14 @@ def test_bad_languages_are_refused(tm):
 
 @given(st.text(max_size=80), st.sampled_from(PAIRS))
 def test_lookup_never_raises(tm, text, pair):
+    """Any text: None, or a stored unit's translation that really matches."""
     result = tm.lookup(text, *pair)
     if result is not None:
         assert 0.0 <= result.score <= 100.0 and result.text
+        assert result.status in ("approved", "unreviewed")
+        # what matched is the stored sentence, and the folded texts are as close as said
+        assert fuzz.ratio(normalize(text), normalize(result.source_text)) == pytest.approx(result.score)
+        assert result.exact == (normalize(text) == normalize(result.source_text))
 
 
 def test_fifty_thousand_units_find_the_right_one(empty_storage):
