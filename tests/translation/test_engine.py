@@ -323,3 +323,16 @@ def test_numbers_and_codes_survive_a_model_that_mangles_everything(tmp_path, glo
     assert "E-17" in pivot.text and "3" in pivot.text and "coater" in pivot.text
     assert "[T" not in pivot.text and "[T" not in result.text
     engine.close()
+
+
+def test_translation_json_and_missing_model_message(engine):
+    data = engine.translate("The coater stopped.", "fr", source="en").to_json()
+    assert set(data) == {"text", "source", "target", "route", "provenance", "match", "terms", "segments"}
+    assert (data["source"], data["target"], data["route"], data["provenance"], data["match"]) == (
+        "en", "fr", "en→fr", "machine", None)
+    assert "enduiseuse" in data["text"]
+    assert data["terms"] == [{"source": "coater", "target": "enduiseuse", "concept_id": "coater"}]
+    assert [s["provenance"] for s in data["segments"]] == ["machine"]
+    error = MissingModelError([("zh", "en"), ("en", "ko")], [])
+    assert str(error) == ("no translation model installed for zh→en, en→ko: install it with "
+                          "`shopbot models download zh en; shopbot models download en ko`")
