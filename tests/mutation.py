@@ -126,8 +126,10 @@ def run_group(group: str, minutes: float, children: int, tests_rev: str | None =
 
 def write_summary(rows: list[dict]) -> None:
     previous = {}
-    if SUMMARY.exists():  # keep the figures of groups not run this time
-        for line in SUMMARY.read_text("utf-8").splitlines():
+    text = SUMMARY.read_text("utf-8") if SUMMARY.exists() else ""
+    if "<!-- scores -->" in text:  # keep the figures of groups not run this time
+        scores = text.split("<!-- scores -->")[1].split("<!-- /scores -->")[0]
+        for line in scores.splitlines():
             if line.startswith("| ") and not line.startswith("| group") and not line.startswith("| ---"):
                 previous[line.split("|")[1].strip()] = line
     table = dict(previous)
