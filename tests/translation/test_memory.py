@@ -540,3 +540,22 @@ def test_oversized_tmx_is_refused_before_parsing(tmp_path, monkeypatch):
 
 def test_empty_body_reads_as_no_units():
     assert read_tmx_report(tmx("")) == ([], {})
+
+
+def test_tmx_header_and_prolog_are_tmx_14b():
+    """What other CAT tools read first (mutation testing found it unchecked)."""
+    unit = memory.Unit(variants={"en": "Stop.", "zh": "停。"}, status="approved", origin="manual")
+    data = memory.tmx_bytes([unit], srclang="zh")
+    assert data.startswith(b"<?xml version='1.0' encoding='UTF-8'?>\n<!DOCTYPE tmx SYSTEM")
+    assert b"\n  <header " in data  # pretty printed
+    root = etree.fromstring(data)
+    assert (root.tag, root.get("version")) == ("tmx", "1.4")
+    header = root.find("header")
+    assert {k: v for k, v in header.attrib.items() if k != "creationtoolversion"} == {
+        "creationtool": "shopbot", "segtype": "sentence", "o-tmf": "shopbot", "adminlang": "en",
+        "srclang": memory._TMX_LANG.get("zh", "zh"), "datatype": "plaintext"}
+    assert header.get("creationtoolversion")
+    langs = [tuv.get("{http://www.w3.org/XML/1998/namespace}lang") for tuv in root.iter("tuv")]
+    assert langs[0] == memory._TMX_LANG.get("zh", "zh")  # the source language first
+    with pytest.raises(TMError, match="unknown language 'de' \\(one of: zh, ko, ms, fr, en\\)"):
+        memory.tmx_bytes([unit], srclang="de")
