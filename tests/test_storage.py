@@ -1,6 +1,7 @@
 """Storage: migrations, the single writer, concurrency, crash safety, backup."""
 
 import asyncio
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -262,3 +263,33 @@ def test_group_commit_isolates_a_failing_job(empty_storage):
     db = empty_storage.conn()
     assert db.execute("SELECT count(*) FROM concept").fetchone()[0] == 10
     assert db.execute("SELECT count(*) FROM meta WHERE key='x'").fetchone()[0] == 0
+
+
+def test_busy_is_told_from_other_errors():
+    from bot.storage import _is_busy
+
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY | (1 << 8)  # an extended code: SQLITE_BUSY_RECOVERY
+    other = sqlite3.OperationalError("database is locked, says the text")
+    other.sqlite_errorcode = sqlite3.SQLITE_ERROR
+    assert _is_busy(busy) and not _is_busy(other)
+    assert _is_busy(sqlite3.OperationalError("database table is locked"))  # no code: by its text
+    assert not _is_busy(sqlite3.OperationalError("no such table: x"))
+
+
+def test_check_reports_foreign_key_problems_and_what_failed(tmp_path, seeded_template):
+    path = tmp_path / "fk.db"
+    shutil.copy(seeded_template, path)
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA foreign_keys = OFF")
+    raw.execute("UPDATE term SET concept_id = 'no-such-concept' WHERE id = (SELECT min(id) FROM term)")
+    raw.commit()
+    raw.close()
+    with Storage(path) as s:
+        problems = s.check()
+        assert any(p.startswith("term row ") and p.endswith(": missing concept") for p in problems), problems
+        assert s.write(lambda db, a, *, b: (a, b), 1, b=2) == (1, 2)  # keyword arguments reach fn
+    with Storage(_damaged(seeded_template, tmp_path, "page")) as s:
+        problems = s.check()
+    assert any(p.startswith("integrity check failed: ") or "Tree" in p or "Page" in p
+               for p in problems), problems
