@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -101,11 +102,20 @@ def run_group(group: str, minutes: float, children: int, tests_rev: str | None =
     timed_out = False
     print(f"== {group}: mutating {' '.join(mutate)} against {' '.join(tests)} "
           f"(time box {minutes:g} min)", flush=True)
+    # Its own process group: at the time box, mutmut's fork server and
+    # workers are stopped with it (they outlived it before).
+    proc = subprocess.Popen([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)],
+                            cwd=work, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
-        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)],
-                       cwd=work, env=env, timeout=minutes * 60, stdout=subprocess.DEVNULL)
+        proc.wait(timeout=minutes * 60)
     except subprocess.TimeoutExpired:
         timed_out = True
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     statuses = _results(work)
     counts: dict[str, int] = {}
     for status in statuses.values():
