@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench bench-ocr clean models
+.PHONY: run test install bench bench-ocr mutation clean models
 
 # The stamp is rebuilt when pyproject.toml changes, so a pulled dependency
 # change installs itself on the next make run / make test.
@@ -60,6 +60,15 @@ bench-ocr: $(STAMP) $(TESSDATA)/.verified
 	command -v tesseract >/dev/null || (apt-get update -qq && apt-get install -y -qq tesseract-ocr)
 	$(BIN)/python -m pip install --quiet "pytesseract>=0.3.10"
 	$(BIN)/python benchmarks/bench_ocr.py
+
+# Mutation score per module (not part of make test; tens of minutes): mutmut
+# in copies under build/mutation/, each module against its own tests, a time
+# box per module; the table goes to docs/mutation.md (README: Tests that
+# catch bugs). MUTATION_ARGS: e.g. "normalize search --minutes 5".
+MUTATION_ARGS ?=
+mutation: $(STAMP) $(MO)
+	$(BIN)/python -m pip install --quiet -e ".[mutation]"
+	$(BIN)/python tests/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

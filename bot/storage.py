@@ -335,12 +335,23 @@ class Storage:
         return dest
 
     def check(self) -> list[str]:
-        """``PRAGMA integrity_check`` and ``foreign_key_check``; [] when healthy."""
+        """``PRAGMA integrity_check`` and ``foreign_key_check``; [] when healthy.
+
+        A page too damaged for SQLite to walk makes the check itself fail
+        ("database disk image is malformed"): that is reported as a problem,
+        never raised, so that ``shopbot db check`` says what it found."""
         db = self.conn()
-        rows = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
-        problems = [r for r in rows if r != "ok"]
-        for table, rowid, parent, _ in db.execute("PRAGMA foreign_key_check").fetchall():
-            problems.append(f"{table} row {rowid}: missing {parent}")
+        problems: list[str] = []
+        try:
+            rows = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
+            problems += [r for r in rows if r != "ok"]
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"integrity check failed: {exc}")
+        try:
+            for table, rowid, parent, _ in db.execute("PRAGMA foreign_key_check").fetchall():
+                problems.append(f"{table} row {rowid}: missing {parent}")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"foreign key check failed: {exc}")
         return problems
 
     def close(self) -> None:

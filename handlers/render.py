@@ -100,13 +100,24 @@ def split_plain(text: str, limit: int = 3500) -> list[str]:
     return pieces
 
 
+#: The most escaping makes of one character: ``&`` → ``&amp;``.
+_MAX_GROWTH = 5
+
+
 def quoted_pieces(text: str, limit: int) -> list[str]:
     """Plain ``text`` cut as split_plain does, each piece escaped and at most
-    ``limit`` characters once escaped (``&`` grows to five)."""
+    ``limit`` characters once escaped (``&`` grows to five).
+
+    A piece that grew past the limit is cut again into pieces of
+    ``limit // 5``, which fit whatever they hold. (Halving the limit until
+    it fit never ended for a long run of ``&``: RecursionError.)"""
     out = []
     for piece in split_plain(text, limit):
         quoted = q(piece)
-        out.extend([quoted] if len(quoted) <= limit else quoted_pieces(piece, max(1, limit // 2)))
+        if len(quoted) <= limit:
+            out.append(quoted)
+        else:
+            out.extend(q(p) for p in split_plain(piece, max(1, limit // _MAX_GROWTH)))
     return out
 
 

@@ -2,22 +2,64 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from bot.storage import Storage
 from glossary import Concept, Glossary, Term
 from glossary import store as glossary_store
 
-# CI runs on 2 shared cores: no deadlines, a bounded number of examples.
-settings.register_profile("ci", deadline=None, max_examples=150,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 # read-only fixtures (a glossary) are shared on purpose
-                                                 HealthCheck.function_scoped_fixture])
-settings.load_profile("ci")
+# -- temporary files --------------------------------------------------------
+# Everything this process and its children put in the temporary folder goes
+# to a folder of this run (the machine's /tmp is shared with other runs), and
+# the run fails if anything is left there at the end
+# (no_temporary_files_left). pytest's own tmp_path folders stay where pytest
+# keeps and prunes them.
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+# A child process that imports this module (or a mutation run, which sets
+# the folder) shares the folder and leaves the check to its owner.
+_OWN_TMP = "SHOPBOT_SUITE_TMP" not in os.environ
+if _OWN_TMP:
+    os.environ["SHOPBOT_SUITE_TMP"] = tempfile.mkdtemp(prefix="shopbot-tests-")
+SUITE_TMP = Path(os.environ["SHOPBOT_SUITE_TMP"])
+os.environ["TMPDIR"] = str(SUITE_TMP)
+tempfile.tempdir = str(SUITE_TMP)
+
+# -- Hypothesis ----------------------------------------------------------------
+# Its folder (example database, Unicode tables) outside the checkout: a
+# developer's failing examples are replayed from there on the next run.
+set_hypothesis_home_dir(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                        / "shopbot-hypothesis")
+_COMMON = dict(deadline=None,  # 2 shared cores: no per-example deadline
+               suppress_health_check=[HealthCheck.too_slow,
+                                      # read-only fixtures (a glossary) are shared on purpose
+                                      HealthCheck.function_scoped_fixture])
+# CI (CI=true): derandomised, so that a run is repeatable and a red CI is the
+# code's doing, not the draw's; no example database (a fresh clone has none).
+settings.register_profile("ci", max_examples=150, derandomize=True, database=None,
+                          print_blob=True, **_COMMON)
+# A developer's machine: random draws, the database above.
+settings.register_profile("dev", max_examples=150, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_temporary_files_left():
+    """The suite cleans up after itself: nothing left in the run's temporary
+    folder when the session ends (a leaked database fails the run)."""
+    yield
+    if not _OWN_TMP:
+        return
+    left = sorted(p.name for p in SUITE_TMP.iterdir())
+    shutil.rmtree(SUITE_TMP, ignore_errors=True)
+    assert left == [], f"the test suite left temporary files behind: {left}"
 
 
 @pytest.fixture(scope="session")

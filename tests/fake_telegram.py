@@ -26,6 +26,13 @@ multipart bodies, the query string too):
   chat, ``from`` the bot, inline keyboards echoed, ``reply_to_message``) and
   fail like Telegram does for an empty or too long text, an unknown message, or
   an edit that changes nothing ("message is not modified").
+* validation as the real server does it (``parse_html`` and the ``_check_*``
+  functions): parse_mode HTML is parsed as Telegram does, and unknown or
+  unclosed tags, stray end tags and unknown entities answer 400 "can't parse
+  entities"; text over 4,096 characters after parsing (captions: 1,024),
+  callback_data over 64 bytes, an answerCallbackQuery text over 200
+  characters, more than 50 inline results or a result id over 64 bytes
+  answer 400 too. Every bot test thus checks the bot's escaping.
 * ``getMe``, ``getChat``, ``getChatMember``, ``getChatAdministrators``,
   ``getFile`` (and file downloads at ``/file/bot{token}/{path}``).
 * ``answerCallbackQuery``, ``answerInlineQuery``, ``leaveChat``,
@@ -50,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import socket
 import time
 from contextlib import asynccontextmanager
@@ -261,9 +269,11 @@ class FakeTelegram:
             "getchatmember": self._get_chat_member,
             "getchatadministrators": self._get_chat_administrators,
             "leavechat": self._leave_chat,
+            "answercallbackquery": _check_callback_answer,
+            "answerinlinequery": _check_inline_answer,
             # Methods whose answer is True; listed so that they are not "unknown".
             **{name: lambda params: True for name in (
-                "answercallbackquery", "answerinlinequery", "setmycommands",
+                "setmycommands",
                 "deletemycommands", "sendchataction", "setmyname", "setmydescription",
                 "close", "logout", "deletewebhook", "setwebhook")},
         }
@@ -653,7 +663,8 @@ class FakeTelegram:
         return message
 
     def _send_message(self, params: dict) -> dict:
-        _check_text(params.get("text"))
+        _check_text(params)
+        _check_markup(params.get("reply_markup"))
         message = self._bot_message(params)
         message["text"] = params["text"]
         if params.get("entities"):
@@ -661,7 +672,8 @@ class FakeTelegram:
         return message
 
     def _edit_message_text(self, params: dict) -> dict | bool:
-        _check_text(params.get("text"))
+        _check_text(params)
+        _check_markup(params.get("reply_markup"))
         if "inline_message_id" in params:
             return True  # messages sent via inline mode are not the bot's to show
         message = self.messages.get((params.get("chat_id"), params.get("message_id")))
@@ -682,6 +694,8 @@ class FakeTelegram:
         return True
 
     def _send_photo(self, params: dict) -> dict:
+        _check_caption(params)
+        _check_markup(params.get("reply_markup"))
         photo = params.get("photo")
         data = photo.data if isinstance(photo, Upload) else str(photo).encode()
         message = self._bot_message(params)
@@ -723,11 +737,176 @@ class FakeTelegram:
         return True
 
 
-def _check_text(text: Any) -> None:
-    if not text:
+# --------------------------------------------------------------------------
+# Validation, as the Bot API does it (https://core.telegram.org/bots/api:
+# "Formatting options", sendMessage, InlineKeyboardButton, answerCallbackQuery,
+# answerInlineQuery). A bot test then checks the bot's escaping for free.
+
+#: The tags of parse_mode HTML ("Only the tags mentioned above are currently supported").
+_HTML_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span",
+                        "tg-spoiler", "a", "code", "pre", "blockquote", "tg-emoji", "tg-time"})
+#: "The API currently supports only the following named HTML entities".
+_HTML_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_HTML_ENTITY_RE = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z][A-Za-z0-9]*));")
+_HTML_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+_HTML_ATTR_RE = re.compile(r"""\s+([A-Za-z][A-Za-z0-9-]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
+_MAX_CAPTION = 1024
+_MAX_CALLBACK_DATA = 64  # bytes
+_MAX_CALLBACK_ANSWER = 200
+_MAX_INLINE_RESULTS = 50
+_MAX_RESULT_ID = 64  # bytes
+
+
+def _entities_error(what: str) -> ApiError:
+    return ApiError(400, f"Bad Request: can't parse entities: {what}")
+
+
+def parse_html(text: str) -> str:
+    """The plain text of a parse_mode HTML text, or ApiError 400 "can't parse
+    entities" where Telegram refuses it: a tag it does not support, an end
+    tag that closes nothing or the wrong tag, a tag left open, an entity it
+    does not know (only &lt; &gt; &amp; &quot; and numeric ones).
+
+    One way stricter than the server: a bare ``&`` or ``>`` that is not part
+    of a tag or entity is refused, as the docs require ("must be replaced
+    with the corresponding HTML entities"); the server shows them as they
+    are, but text that holds one unescaped was never escaped at all."""
+    out: list[str] = []
+    stack: list[str] = []
+    i = 0
+    while i < len(text):
+        offset = len(text[:i].encode("utf-8", "surrogatepass"))  # Telegram says byte offset
+        ch = text[i]
+        if ch == "&":
+            m = _HTML_ENTITY_RE.match(text, i)
+            if m is None:
+                raise _entities_error(f"Unescaped \"&\" at byte offset {offset}")
+            decimal, hexadecimal, name = m.groups()
+            if name is not None:
+                if name not in _HTML_NAMED:
+                    raise _entities_error(f"Unsupported HTML entity \"&{name};\" at byte offset {offset}")
+                out.append(_HTML_NAMED[name])
+            else:
+                code = int(decimal) if decimal is not None else int(hexadecimal, 16)
+                if not 0 < code <= 0x10FFFF:
+                    raise _entities_error(f"Invalid HTML entity at byte offset {offset}")
+                out.append(chr(code))
+            i = m.end()
+        elif ch == ">":
+            raise _entities_error(f"Unescaped \">\" at byte offset {offset}")
+        elif ch != "<":
+            out.append(ch)
+            i += 1
+        elif text.startswith("</", i):
+            m = _HTML_NAME_RE.match(text, i + 2)
+            end = text.find(">", i)
+            if end < 0:
+                raise _entities_error(f"Unclosed end tag at byte offset {offset}")
+            name = text[i + 2:end].strip().lower()
+            if not stack:
+                raise _entities_error(f"Unexpected end tag at byte offset {offset}")
+            if m is None or name != stack[-1]:
+                raise _entities_error(f"Unmatched end tag at byte offset {offset}, expected "
+                                      f"\"</{stack[-1]}>\", found \"</{name}>\"")
+            stack.pop()
+            i = end + 1
+        else:
+            m = _HTML_NAME_RE.match(text, i + 1)
+            if m is None:
+                raise _entities_error(f"Unsupported start tag at byte offset {offset}")
+            name = m.group().lower()
+            if name not in _HTML_TAGS:
+                raise _entities_error(f"Unsupported start tag \"{name}\" at byte offset {offset}")
+            j, attributes = m.end(), {}
+            while (attr := _HTML_ATTR_RE.match(text, j)) is not None:
+                value = next((v for v in attr.groups()[1:] if v is not None), "")
+                attributes[attr.group(1).lower()] = value
+                j = attr.end()
+            while j < len(text) and text[j].isspace():
+                j += 1
+            if j >= len(text) or text[j] != ">":
+                raise _entities_error(f"Unclosed start tag at byte offset {offset}")
+            if name == "span" and attributes.get("class") != "tg-spoiler":
+                raise _entities_error(f"Tag \"span\" must have class \"tg-spoiler\" at byte offset {offset}")
+            if name == "a" and "href" not in attributes:
+                attributes["href"] = ""  # Telegram: a link without href is plain text
+            stack.append(name)
+            i = j + 1
+    if stack:
+        raise _entities_error(f"Can't find end tag corresponding to start tag \"{stack[-1]}\"")
+    return "".join(out)
+
+
+def _plain(params: dict, field: str) -> str:
+    """The text of ``field`` as the user will see it (HTML parsed when asked)."""
+    text = params.get(field) or ""
+    if not isinstance(text, str):
+        raise ApiError(400, f"Bad Request: field \"{field}\" must be of type String")
+    mode = (params.get("parse_mode") or "").lower()
+    return parse_html(text) if mode == "html" else text
+
+
+def _check_text(params: dict) -> None:
+    """Text of 1-4096 characters after entities parsing (sendMessage, editMessageText)."""
+    plain = _plain(params, "text")
+    if not plain.strip():
         raise ApiError(400, "Bad Request: message text is empty")
-    if len(text) > _MAX_TEXT:
+    if len(plain) > _MAX_TEXT:
         raise ApiError(400, "Bad Request: message is too long")
+
+
+def _check_caption(params: dict) -> None:
+    """Caption of 0-1024 characters after entities parsing."""
+    if len(_plain(params, "caption")) > _MAX_CAPTION:
+        raise ApiError(400, "Bad Request: message caption is too long")
+
+
+def _check_markup(markup: Any) -> None:
+    """Inline keyboards: callback_data of 1-64 bytes, a text on every button."""
+    if not isinstance(markup, dict) or "inline_keyboard" not in markup:
+        return
+    for row in markup["inline_keyboard"]:
+        for button in row:
+            if not button.get("text"):
+                raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(data.encode("utf-8")) <= _MAX_CALLBACK_DATA:
+                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+
+
+def _check_callback_answer(params: dict) -> bool:
+    if not params.get("callback_query_id"):
+        raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+    if len(params.get("text") or "") > _MAX_CALLBACK_ANSWER:
+        raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+    return True
+
+
+def _check_inline_answer(params: dict) -> bool:
+    """answerInlineQuery: at most 50 results, unique ids of 1-64 bytes, and
+    each result's message valid as a sent message would be."""
+    results = params.get("results")
+    if isinstance(results, str):
+        results = json.loads(results)
+    if not isinstance(results, list):
+        raise ApiError(400, "Bad Request: can't parse inline query results JSON object")
+    if len(results) > _MAX_INLINE_RESULTS:
+        raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+    seen = set()
+    for result in results:
+        rid = str(result.get("id", ""))
+        if not 1 <= len(rid.encode("utf-8")) <= _MAX_RESULT_ID:
+            raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+        if rid in seen:
+            raise ApiError(400, "Bad Request: RESULT_ID_DUPLICATE")
+        seen.add(rid)
+        if result.get("type") == "article" and not result.get("title"):
+            raise ApiError(400, "Bad Request: RESULT_TITLE_EMPTY")
+        content = result.get("input_message_content")
+        if isinstance(content, dict) and "message_text" in content:
+            _check_text({"text": content["message_text"], "parse_mode": content.get("parse_mode")})
+        _check_markup(result.get("reply_markup"))
+    return True
 
 
 def _inline_markup(params: dict) -> dict | None:

@@ -1,6 +1,7 @@
 """Storage: migrations, the single writer, concurrency, crash safety, backup."""
 
 import asyncio
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -196,6 +197,54 @@ def test_check_reports_a_healthy_database(storage):
     assert storage.check() == []
 
 
+def test_every_connection_runs_wal_and_synchronous_full(storage):
+    """Durability shown, not assumed: a killed process cannot tell OFF from
+    FULL (the OS cache survives it), so the pragmas themselves are read,
+    on the writer's connection and on a reader's."""
+    def pragmas(db):
+        return (db.execute("PRAGMA journal_mode").fetchone()[0],
+                db.execute("PRAGMA synchronous").fetchone()[0])
+
+    FULL = 2  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+    assert storage.write(pragmas) == ("wal", FULL)
+    assert storage.read(pragmas) == ("wal", FULL)
+    assert pragmas(connect(storage.path)) == ("wal", FULL)
+
+
+def _damaged(seeded_template, tmp_path, how: str):
+    """A copy of the seeded database with one page damaged on disk:
+    ``byte``: one letter of a stored term changed (the row no longer
+    matches its index entries); ``page``: garbage over the page that holds it."""
+    path = tmp_path / f"damaged-{how}.db"
+    data = bytearray(seeded_template.read_bytes())
+    at = data.index("enduiseuse".encode())  # the term table's row comes first in the file
+    if how == "byte":
+        data[at + 9] = ord("X")
+    else:
+        page = at - at % 4096
+        data[page + 8:page + 4096] = bytes(range(256)) * 15 + bytes(range(120))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_check_reports_a_damaged_file(seeded_template, tmp_path):
+    with Storage(_damaged(seeded_template, tmp_path, "byte")) as s:
+        problems = s.check()
+    assert problems and any("missing from index" in p for p in problems), problems
+    with Storage(_damaged(seeded_template, tmp_path, "page")) as s:
+        problems = s.check()  # SQLite may refuse to walk the page at all: reported, not raised
+    assert problems and problems != ["ok"], problems
+
+
+@pytest.mark.parametrize("how", ["byte", "page"])
+def test_db_check_command_reports_a_damaged_file(run, seeded_template, tmp_path, how):
+    path = _damaged(seeded_template, tmp_path, how)
+    result = run("--db", str(path), "db", "check")
+    assert result.exit_code == 1
+    assert f"problem(s) found in {path}" in result.output
+    assert run("db", "check").exit_code == 0  # the healthy one, for contrast
+
+
 def test_group_commit_isolates_a_failing_job(empty_storage):
     """Jobs queued together share a transaction, but one that fails is rolled
     back alone and the others still commit."""
@@ -214,3 +263,33 @@ def test_group_commit_isolates_a_failing_job(empty_storage):
     db = empty_storage.conn()
     assert db.execute("SELECT count(*) FROM concept").fetchone()[0] == 10
     assert db.execute("SELECT count(*) FROM meta WHERE key='x'").fetchone()[0] == 0
+
+
+def test_busy_is_told_from_other_errors():
+    from bot.storage import _is_busy
+
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY | (1 << 8)  # an extended code: SQLITE_BUSY_RECOVERY
+    other = sqlite3.OperationalError("database is locked, says the text")
+    other.sqlite_errorcode = sqlite3.SQLITE_ERROR
+    assert _is_busy(busy) and not _is_busy(other)
+    assert _is_busy(sqlite3.OperationalError("database table is locked"))  # no code: by its text
+    assert not _is_busy(sqlite3.OperationalError("no such table: x"))
+
+
+def test_check_reports_foreign_key_problems_and_what_failed(tmp_path, seeded_template):
+    path = tmp_path / "fk.db"
+    shutil.copy(seeded_template, path)
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA foreign_keys = OFF")
+    raw.execute("UPDATE term SET concept_id = 'no-such-concept' WHERE id = (SELECT min(id) FROM term)")
+    raw.commit()
+    raw.close()
+    with Storage(path) as s:
+        problems = s.check()
+        assert any(p.startswith("term row ") and p.endswith(": missing concept") for p in problems), problems
+        assert s.write(lambda db, a, *, b: (a, b), 1, b=2) == (1, 2)  # keyword arguments reach fn
+    with Storage(_damaged(seeded_template, tmp_path, "page")) as s:
+        problems = s.check()
+    assert any(p.startswith("integrity check failed: ") or "Tree" in p or "Page" in p
+               for p in problems), problems

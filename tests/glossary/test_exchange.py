@@ -556,3 +556,35 @@ def test_limits(monkeypatch, tmp_path):
     (tmp_path / "big.csv").write_bytes(b"id,en\r\n" + b"a1,x\r\n" * 50)
     with pytest.raises(GlossaryError, match="larger than"):
         read_file(tmp_path / "big.csv")
+
+
+@pytest.mark.parametrize("start", ["\t", "\r"])
+def test_tab_and_carriage_return_start_a_formula_too(tmp_path, start):
+    """A spreadsheet skips a leading tab or CR and evaluates what follows
+    (OWASP, CSV injection): those cells are quoted like "=" ones."""
+    concept = Concept(id="f2", notes=f"{start}=1+1", source=f"{start}@SUM(A1)",
+                      terms=[Term("en", "widget")], definitions={"en": f"{start}+1 V"})
+    out = tmp_path / "f.csv"
+    write_csv([concept], out)
+    text = out.read_bytes().decode("utf-8-sig")  # not read_text: it turns a lone CR into LF
+    row = dict(zip(*list(csv.reader(io.StringIO(text, newline="")))))
+    assert row["notes"] == f"'{start}=1+1"
+    assert row["source"] == f"'{start}@SUM(A1)"
+    assert row["en_definition"] == f"'{start}+1 V"
+
+
+def test_every_concept_is_validated_not_only_the_first(tmp_path):
+    """The invalid concept comes after valid ones: a reader or writer that
+    checked only the first would let it through."""
+    good = Concept(id="good-1", terms=[Term("en", "coater")])
+    bad = Concept(id="9bad", terms=[Term("en", "x")])
+    with pytest.raises(GlossaryError, match=r"line 4: concept id '9bad' is not valid"):
+        read_csv(csv_bytes("id,en", "a1,coater", "a2,tab", "9bad,x"))
+    second = GOOD_ENTRY.replace("c1", "c2").replace("coater", "tab")
+    with pytest.raises(GlossaryError, match="concept id '3c' is not valid"):
+        read_tbx(tbx(GOOD_ENTRY + "\n" + second + "\n" + GOOD_ENTRY.replace("c1", "3c")))
+    for fmt in FORMATS:
+        out = tmp_path / f"bad.{fmt}"
+        with pytest.raises(GlossaryError, match=r"concept 3 \('9bad'\)"):
+            write_file([good, Concept(id="good-2", terms=[Term("en", "tab")]), bad], out)
+        assert not out.exists()

@@ -111,3 +111,18 @@ def test_a_killed_import_is_rolled_back_and_others_write_meanwhile(tmp_path):
         assert st.read(lambda db: db.execute("SELECT count(*) FROM import_run").fetchone()[0]) == 0
         assert _state(st) == before
         assert st.read(lambda db: db.execute("SELECT value FROM meta WHERE key = 'during'").fetchone()) == ("1",)
+
+
+def test_every_concept_is_checked_before_any_write(empty_storage):
+    """The bad concept is the last of many: checking only the first would
+    write the others and fail half-way (or not at all)."""
+    concepts = _many(30) + [Concept(id="9bad", terms=[Term("en", "x")])]
+    for run in (lambda: empty_storage.write(glossary_store.upsert_concepts, concepts, "t"),
+                lambda: glossary_store.import_in_batches(empty_storage.write, concepts, "t",
+                                                         batch=10, pause=0)):
+        with pytest.raises(ValueError, match="'9bad'"):
+            run()
+        assert glossary_store.all_concepts(empty_storage.conn()) == []
+    dup = _many(5) + [_many(5)[2]]
+    with pytest.raises(ValueError, match="appears twice"):
+        empty_storage.write(glossary_store.upsert_concepts, dup, "t")

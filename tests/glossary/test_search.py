@@ -1,5 +1,7 @@
 """Search: every way a person finds a concept, and hostile input."""
 
+import json
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -127,7 +129,22 @@ def test_no_wrong_language_garbage(small, query):
 
 @given(st.text(alphabet=st.sampled_from('"*^():ANDORNEAR col-+%_ 涂布机코터\u200b<>&'), max_size=40))
 def test_fts_syntax_never_raises(small, query):
-    small.search(query)
+    """FTS and LIKE syntax is text: no error, and what comes back is a
+    well-formed answer about the glossary's own terms."""
+    from glossary.search import SearchResult
+
+    results = small.search(query)
+    assert isinstance(results, list)
+    assert all(isinstance(r, SearchResult) for r in results)
+    ids = [r.concept.id for r in results]
+    assert len(ids) == len(set(ids))  # one result per concept
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    for r in results:
+        assert 0 < r.score <= 100
+        assert r.matched in r.concept.terms  # the matched term is the concept's own
+    if not any(c.isalnum() for c in query):  # nothing but syntax: nothing found
+        assert results == []
+    assert [r.concept.id for r in small.search(query)] == ids  # the same answer again
 
 
 def test_seed_glossary_is_searchable(storage):
@@ -136,3 +153,66 @@ def test_seed_glossary_is_searchable(storage):
     g = Glossary(storage.conn)
     for query in ("OCV", "AGV", "HMI", "PLC", "涂布机", "calandrage", "coater"):
         assert g.search(query), query
+
+
+@pytest.mark.parametrize("query, lang, expected", [
+    # (concept, score, reason, matched term) of the best results: the
+    # scores of the module docstring's table, pinned
+    ("tubuji", None, [("coater", 92, "pinyin", "涂布机")]),
+    ("tbj", None, [("coater", 85, "pinyin-initials", "涂布机")]),
+    ("tb", None, [("coating", 72, "pinyin-initials", "涂布")]),  # two initials: a weak hint
+    ("tubu", None, [("coating", 92, "pinyin", "涂布"), ("coater", 74, "pinyin", "涂布机")]),
+    ("图布机", None, [("coater", 88, "homophone", "涂布机")]),
+    ("塗佈機", None, [("coater", 97, "traditional", "涂布机")]),
+    ("calendaring", None, [("calendering", 98, "exact", "calendaring")]),  # deprecated: 2 less
+    ("calendering", None, [("calendering", 100, "exact", "calendering")]),
+    ("OCV", None, [("ocv", 100, "exact", "OCV")]),
+    ("ocv", None, [("ocv", 99, "abbreviation", "OCV")]),
+    ("estop", None, [("emergency-stop", 99, "abbreviation", "E-stop")]),
+    ("coat", None, [("coater", 83.33, "prefix", "coater"), ("coating", 81.43, "prefix", "coating")]),
+    ("oater", None, [("coater", 71.67, "substring", "coater")]),
+    ("coater", "fr", [("coater", 100, "exact", "coater")]),  # fr admits "coater"
+    ("coater", "ko", []),
+    ("x" * 120, None, []),
+])
+def test_scores_and_reasons(small, query, lang, expected):
+    got = [(r.concept.id, round(r.score, 2), r.reason, r.matched.text)
+           for r in small.search(query, lang=lang)][:len(expected) or None]
+    assert got == expected
+
+
+def test_language_filter_and_limit(small):
+    assert {r.matched.lang for r in small.search("c", lang="en")} <= {"en"}
+    assert [r.matched.lang for r in small.search("coater", lang="fr")] == ["fr"]
+    assert [r.matched.text for r in small.search("enduiseuse", lang="fr")] == ["enduiseuse"]
+    assert small.search("enduiseuse", lang="en") == []
+    assert len(small.search("a", limit=3)) <= 3
+    with pytest.raises(ValueError, match="unknown language 'de' \\(one of: zh, ko, ms, fr, en\\)"):
+        small.search("x", lang="de")
+
+
+def test_deprecated_terms_rank_after_an_approved_one(small, empty_storage):
+    """Two concepts found by the same text: the one where it is approved first."""
+    from glossary import store as glossary_store
+    from tests.conftest import concept
+
+    empty_storage.write(glossary_store.upsert_concepts,
+                        [concept("old-roller", category="general", en="roller|press roll*dep"),
+                         concept("press-roll", category="general", en="press roll")], "tests")
+    [first, second] = small.search("press roll")[:2]
+    assert (first.concept.id, first.score, second.concept.id, second.score) == (
+        "press-roll", 100, "old-roller", 98)
+
+
+def test_result_json(small):
+    [result] = small.search("tubuji")
+    data = result.to_json()
+    assert data["concept_id"] == "coater" and data["score"] == 92 and data["reason"] == "pinyin"
+    assert data["matched"] == {"lang": "zh", "text": "涂布机", "type": "preferred"}
+    assert data["category"] == "electrode" and data["equipment"] is True and data["status"] == "draft"
+    assert data["terms"]["zh"] == [{"text": "涂布机", "type": "preferred", "pos": "noun"},
+                                   {"text": "涂覆机", "type": "admitted", "pos": "noun"}]
+    assert data["terms"]["en"][0] == {"text": "coater", "type": "preferred", "pos": "noun"}
+    assert set(data["terms"]) == {"zh", "ko", "ms", "fr", "en"}
+    assert data["definitions"] == {"en": "Machine that coats foil."}
+    assert json.dumps(data, ensure_ascii=False)  # serialisable as it is

@@ -611,13 +611,22 @@ def test_a_glossary_change_during_a_run_leaves_the_fixes_stale(st_):
 _DB = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _machine_folder(tmp_path_factory):
+    """The state machine's database lives in a pytest folder and is closed
+    after the module (it leaked a temporary database on every run)."""
+    _DB["dir"] = tmp_path_factory.mktemp("machine")
+    yield
+    db = _DB.pop("db", None)
+    if db is not None:
+        db.conn.close()
+    _DB.clear()
+
+
 def _machine_db():
     """One database for every run of the state machine (each run makes its own fixes)."""
     if "db" not in _DB:
-        import tempfile
-        from pathlib import Path
-
-        path = Path(tempfile.mkdtemp()) / "machine.db"
+        path = _DB["dir"] / "machine.db"
         db = connect(path)
         db.execute("PRAGMA synchronous = OFF")
         migrate(db)

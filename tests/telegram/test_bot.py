@@ -113,7 +113,7 @@ async def test_stranger_gets_one_polite_message_and_nothing_else(harness):
         tg.message(7, 7, "The coater stopped, translate please", language_code="fr")
         tg.inline_query(7, "coater")
         [call] = await tg.wait_for("answerInlineQuery")
-        await asyncio.sleep(0.3)
+        await harness.settled()  # every update handled: what was not sent will not be
         assert len(tg.sent(7)) == before  # answered once, then quiet
         assert call.params["results"] in ([], "[]")
 
@@ -366,7 +366,7 @@ async def test_duplicate_update_id_gets_one_reply(harness):
         update = tg.message(91, 91, "coater")
         await harness.replies(91, before)
         tg.enqueue(update)  # Telegram delivers the same update again
-        await asyncio.sleep(1.0)
+        await harness.settled()
         cards = [p for p in tg.sent(91) if "enduiseuse" in p["text"]]
         assert len(cards) == 1
 
@@ -399,9 +399,40 @@ async def test_hostile_text(harness, text):
     async with harness.running():
         await harness.invite("operator", 93)
         await harness.ask(93, 93, text, timeout=20)
+        await harness.settled()
         for params in harness.tg.sent(93):
             assert len(params["text"]) <= 4096
             assert "<script>" not in params["text"] and "<b>coater</b>" not in params["text"]
+    # The fake server parses the HTML as Telegram does: nothing was refused.
+    assert [(c.method, c.params.get("text", "")[:80]) for c in harness.tg.calls if c.status == 400] == []
+
+
+async def test_glossary_strings_are_escaped_in_cards_and_details(harness):
+    """The fake server parses HTML as Telegram does and answers 400 to bad
+    markup: a definition, a term or a deprecated term shown unescaped in the
+    card or the "more" view would lose the reply."""
+    from glossary import store as glossary_store
+    from tests.conftest import concept
+
+    hostile = concept("widget-h", category="general", en="<b>widget</b> & co|old <i>widget*dep",
+                      fr="bidule <x> &amp;", zh="小部件", ko="위젯", ms="widget <ms>",
+                      def_en="Use <script> & check a > b &lt; c")
+    harness.app.storage.write(glossary_store.upsert_concepts, [hostile], "tests")
+    tg = harness.tg
+    async with harness.running():
+        await harness.invite("operator", 95)
+        [card] = await harness.ask(95, 95, "old <i>widget")
+        assert "&lt;b&gt;widget&lt;/b&gt; &amp; co" in card  # the preferred term, escaped
+        assert "old &lt;i&gt;widget" in card  # the deprecated term typed, named in the warning
+        assert "Use &lt;script&gt; &amp; check a &gt; b &amp;lt; c" in card
+        before = len(tg.sent(95))
+        tg.callback_query(95, tg.sent(95)[-1]["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+        [details] = await harness.replies(95, before)
+        assert "<s>old &lt;i&gt;widget</s>" in details
+        assert "bidule &lt;x&gt; &amp;amp;" in details and "widget &lt;ms&gt;" in details
+        assert "Use &lt;script&gt; &amp; check" in details
+        await harness.settled()
+    assert [c.method for c in tg.calls if c.status == 400] == []
 
 
 async def test_requests_go_as_json_uploads_as_multipart():
@@ -428,16 +459,29 @@ async def test_requests_go_as_json_uploads_as_multipart():
 
 
 async def test_flood_limit_answers_once(harness):
+    """The limiter's clock is stopped (FloodLimit takes ``clock``): no refill
+    races the count, however slow the machine."""
+    from bot.telegram.wiring import FloodLimit
+
     tg = harness.tg
+    [flood] = [m for m in harness.dp.message.outer_middleware if isinstance(m, FloodLimit)]
+    flood.clock = lambda: 1000.0
     async with harness.running():
-        await harness.invite("operator", 94)
+        await harness.invite("operator", 94)  # 1 of the 20 (the /start code)
         start = len(tg.sent(94))
         for _ in range(30):
             tg.message(94, 94, "coater")
-        await asyncio.sleep(3)
+        await harness.settled()
         texts = [p["text"] for p in tg.sent(94)[start:]]
         assert sum("too fast" in t for t in texts) == 1
-        assert len(texts) <= 21
+        assert sum("enduiseuse" in t for t in texts) == 19 and len(texts) == 20
+        flood.clock = lambda: 1000.0 + 30 / 20  # 1.5 s later: one token back
+        before = len(tg.sent(94))
+        [again] = await harness.ask(94, 94, "coater")
+        assert "enduiseuse" in again
+        tg.message(94, 94, "coater")  # over again: a new warning
+        await harness.settled()
+        assert ["too fast" in p["text"] for p in tg.sent(94)[before + 1:]] == [True]
 
 
 async def test_run_registers_menus_logs_username_never_token_and_stops_on_sigterm(
@@ -617,8 +661,8 @@ async def test_a_long_group_message_in_four_languages_is_split_not_lost(harness)
         await harness.ask(GROUP, ADMIN, "/setup zh ko ms fr en auto", chat_type="supergroup")
         before = len(tg.sent(GROUP))
         sent = tg.message(GROUP, 302, text, chat_type="supergroup")
-        replies = await harness.replies(GROUP, before, count=2, timeout=30)
-        await asyncio.sleep(0.5)
+        await harness.replies(GROUP, before, count=2, timeout=30)
+        await harness.settled(timeout=30)
         replies = [p["text"] for p in tg.sent(GROUP)[before:]]
         assert all(len(r) <= 4096 for r in replies) and len(replies) >= 2
         joined = "\n".join(replies)

@@ -180,7 +180,7 @@ async def test_double_approve_notifies_once(harness):
         await tg.wait_for("answerCallbackQuery", count=2,
                           predicate=lambda c: "pproved" in str(c.params.get("text")))
         tg.enqueue(first)  # and a redelivery
-        await asyncio.sleep(1.0)
+        await h.settled()
         notes = [p for p in tg.sent(TRAINER) if "was approved" in text_of(p)]
         assert len(notes) == 1
         assert one(h, "SELECT count(*) FROM fix_version WHERE snippet_id = ? AND why = 'approve'",

@@ -309,7 +309,7 @@ async def test_operator_cannot_open_the_correction_dialogue(harness):
         await open_card(h, OPERATOR, fix_id)
         before = len(tg.sent(OPERATOR))
         await answered(h, OPERATOR, f"fxc:{fix_id}:fr", lambda t: True)
-        await asyncio.sleep(0.5)
+        await h.settled()
         assert not any("/cancel" in text_of(p) for p in tg.sent(OPERATOR)[before:])
         # A lookup is still a lookup, not a (refused) correction.
         assert "enduiseuse" in await ask(h, OPERATOR, "coater")

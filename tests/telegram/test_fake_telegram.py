@@ -124,21 +124,21 @@ async def test_get_updates_offset_confirms_only_what_was_handed_out(tg, bot):
 
 
 async def test_long_poll_waits_for_an_update_or_the_timeout(tg, bot):
-    async def later():
-        await asyncio.sleep(0.1)
-        tg.message(5, 5, "late")
-
-    started = time.monotonic()
-    asyncio.create_task(later())
-    [update] = await bot.get_updates(timeout=5)
-    assert update.message.text == "late" and time.monotonic() - started < 2
-    # the timeout, over a JSON body (the fake takes a fraction of a second)
+    """No clock: the poll is seen waiting with nothing queued, the update
+    queued meanwhile is what it answers; a poll whose timeout (0.3 s) is far
+    below the guard (30 s) answers an empty list by itself."""
+    poll = asyncio.create_task(bot.get_updates(timeout=60))
+    [call] = await tg.wait_for("getUpdates")
+    assert not poll.done() and tg.pending_updates == 0
+    tg.message(5, 5, "late")
+    [update] = await asyncio.wait_for(poll, 30)  # on arrival, not after its 60 s
+    assert update.message.text == "late" and call.status == 200
+    # the timeout, over a JSON body
     async with aiohttp.ClientSession() as http:
-        started = time.monotonic()
-        async with http.post(f"{tg.url}/bot{tg.token}/getUpdates",
-                             json={"offset": update.update_id + 1, "timeout": 0.3}) as resp:
+        request = http.post(f"{tg.url}/bot{tg.token}/getUpdates",
+                            json={"offset": update.update_id + 1, "timeout": 0.3})
+        async with await asyncio.wait_for(request, 30) as resp:
             assert await resp.json() == {"ok": True, "result": []}
-        assert 0.25 < time.monotonic() - started < 2
 
 
 async def test_allowed_updates_drops_other_types(tg, bot):
@@ -292,3 +292,101 @@ async def test_bot_membership_and_get_chat(tg, bot):
     assert (await bot.get_chat(-300)).title == "Test group -300"
     assert await bot.leave_chat(-300) is True
     assert (await bot.get_chat_member(-300, bot.id)).status == "left"
+
+
+# -- validation as the real server does it -----------------------------------------
+
+@pytest.mark.parametrize("html, plain", [
+    ("plain text", "plain text"),
+    ("<b>bold</b> <strong>s</strong> <i>i</i> <em>e</em> <u>u</u> <ins>n</ins> <s>s</s> "
+     "<strike>k</strike> <del>d</del>", "bold s i e u n s k d"),
+    ('<span class="tg-spoiler">x</span><tg-spoiler>y</tg-spoiler>', "xy"),
+    ('<a href="https://example.com/?a=1&amp;b=2">link</a>', "link"),
+    ('<pre><code class="language-python">x &lt; 1</code></pre>', "x < 1"),
+    ("<blockquote expandable>q</blockquote><blockquote>r</blockquote>", "qr"),
+    ('<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>', "👍"),
+    ("&lt;b&gt; &amp; &quot; &#60; &#x3E; &#128293;", '<b> & " < > 🔥'),
+    ("<B>case</B>", "case"),
+    ("<b>\n涂布机 <i>코터</i>\n</b>", "\n涂布机 코터\n"),
+])
+def test_html_telegram_accepts(html, plain):
+    from tests.fake_telegram import parse_html
+
+    assert parse_html(html) == plain
+
+
+@pytest.mark.parametrize("html, says", [
+    ("<script>x</script>", 'Unsupported start tag "script" at byte offset 0'),
+    ("涂布机 <p>", 'Unsupported start tag "p" at byte offset 10'),  # bytes, not characters
+    ("<b>open", 'Can\'t find end tag corresponding to start tag "b"'),
+    ("<b><i>x</b></i>", 'Unmatched end tag at byte offset 7, expected "</i>", found "</b>"'),
+    ("x</b>", "Unexpected end tag at byte offset 1"),
+    ("<b", "Unclosed start tag at byte offset 0"),
+    ('<span class="red">x</span>', 'Tag "span" must have class "tg-spoiler"'),
+    ("&nbsp;", 'Unsupported HTML entity "&nbsp;"'),
+    ("AT&T", 'Unescaped "&" at byte offset 2'),
+    ("a > b", 'Unescaped ">" at byte offset 2'),
+    ("<>", "Unsupported start tag at byte offset 0"),
+    ("&#0;", "Invalid HTML entity"),
+])
+def test_html_telegram_refuses(html, says):
+    from tests.fake_telegram import ApiError, parse_html
+
+    with pytest.raises(ApiError) as caught:
+        parse_html(html)
+    assert caught.value.status == 400
+    assert caught.value.description.startswith("Bad Request: can't parse entities: ")
+    assert says in caught.value.description
+
+
+async def test_sent_html_is_parsed_and_limits_count_after_parsing(tg, bot):
+    with pytest.raises(TelegramBadRequest, match='can\'t parse entities: Unsupported start tag "x"'):
+        await bot.send_message(42, "a <x> b", parse_mode="HTML")
+    sent = await bot.send_message(42, "a <x> b")  # no parse mode: plain text
+    assert sent.text == "a <x> b"
+    # 4,096 characters after parsing: 4,096 escaped "<" are 16,384 characters of HTML
+    await bot.send_message(42, "&lt;" * 4096, parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(42, "&lt;" * 4097, parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="text is empty"):
+        await bot.send_message(42, "<b> </b>", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+        await bot.edit_message_text("<b>x", chat_id=42, message_id=sent.message_id, parse_mode="HTML")
+    photo = BufferedInputFile(b"\xff\xd8jpeg", "p.jpg")
+    await bot.send_photo(42, photo, caption="c" * 1024)
+    with pytest.raises(TelegramBadRequest, match="caption is too long"):
+        await bot.send_photo(42, photo, caption="<b>" + "c" * 1025 + "</b>", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+        await bot.send_photo(42, photo, caption="1 < 2", parse_mode="HTML")
+    assert [c.status for c in tg.calls] == [400, 200, 200, 400, 400, 400, 200, 400, 400]
+
+
+async def test_callback_data_answers_and_inline_results_are_validated(tg, bot):
+    from aiogram.types import InlineQueryResultArticle, InputTextMessageContent
+
+    def keyboard(data: str) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="b", callback_data=data)]])
+
+    await bot.send_message(42, "ok", reply_markup=keyboard("x" * 64))
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await bot.send_message(42, "too much", reply_markup=keyboard("涂" * 22))  # 66 bytes
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await bot.send_message(42, "empty", reply_markup=keyboard(""))
+    assert await bot.answer_callback_query("7", text="x" * 200) is True
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
+        await bot.answer_callback_query("7", text="x" * 201)
+
+    def article(rid: str, text: str = "hello", **kw) -> InlineQueryResultArticle:
+        return InlineQueryResultArticle(id=rid, title="t",
+                                        input_message_content=InputTextMessageContent(message_text=text, **kw))
+
+    assert await bot.answer_inline_query("9", [article(str(i)) for i in range(50)]) is True
+    for results, says in [
+        ([article(str(i)) for i in range(51)], "RESULTS_TOO_MUCH"),
+        ([article("i" * 65)], "RESULT_ID_INVALID"),
+        ([article("a"), article("a")], "RESULT_ID_DUPLICATE"),
+        ([article("a", "<b>x", parse_mode="HTML")], "can't parse entities"),
+        ([article("a", "x" * 4097)], "message is too long"),
+    ]:
+        with pytest.raises(TelegramBadRequest, match=says):
+            await bot.answer_inline_query("9", results)

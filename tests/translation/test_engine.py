@@ -7,6 +7,7 @@ means for term enforcement.
 """
 
 import asyncio
+import re
 import socket
 
 import pytest
@@ -108,9 +109,19 @@ def test_random_model_still_outputs_the_approved_term(tmp_path, glossary, memory
     engine.close()
 
 
-def test_deprecated_target_terms_never_appear(engine):
-    result = engine.translate("The coupeuse is broken.", "fr", source="en")
-    assert "coupeuse" not in result.text
+@pytest.mark.parametrize("text", [
+    "The coupeuse is broken.",  # spotted in the source: a placeholder, then the preferred term
+    # Placeholder-like text: nothing protected, so the copy model writes the
+    # deprecated term back; glued to a bracket it is tokenised differently
+    # from the banned sequence and passes decoding: only the replacement
+    # after the model (_replace_deprecated) takes it out.
+    "The (coupeuse) [T1] is broken.",
+    "Le «coupeuse» [T1] est cassé.",
+])
+def test_deprecated_target_terms_never_appear(engine, text):
+    result = engine.translate(text, "fr", source="en")
+    assert result.provenance == "machine"
+    assert "coupeuse" not in result.text, result.text
     assert "refendeuse" in result.text
 
 
@@ -181,13 +192,24 @@ def test_limits_and_bad_arguments(tmp_path, glossary, memory, packages):
     engine.close()
 
 
-@pytest.mark.parametrize("text", [
-    "<b>coater</b> & <i>tab</i>", "co\u200bater stopped\u200e today", '"AND NEAR( col:x coater',
-    "The coater [T1] stopped [T2].", "涂布机 stopped again, tolong check", "\u202ethe coater\u202c is down",
+@pytest.mark.parametrize("text, terms", [
+    ("<b>coater</b> & <i>tab</i>", ["enduiseuse", "languette"]),
+    ("co\u200bater stopped\u200e today", ["enduiseuse"]),
+    ('"AND NEAR( col:x coater', ["enduiseuse"]),
+    # Text that looks like our placeholders: nothing is protected, and only
+    # the final presence check puts the approved term in.
+    ("The coater [T1] stopped [T2].", ["enduiseuse"]),
+    ("The tab [T1] of the coater [T7] is torn.", ["languette", "enduiseuse"]),
+    ("涂布机 stopped again, tolong check", ["enduiseuse"]),
+    ("\u202ethe coater\u202c is down", ["enduiseuse"]),
 ])
-def test_hostile_text(engine, text):
+def test_hostile_text(engine, text, terms):
     result = engine.translate(text, "fr", source="en")
-    assert isinstance(result.text, str) and result.text
+    assert result.provenance == "machine", result
+    for term in terms:  # every approved term is in the output, whatever the input
+        assert term in result.text, result.text
+    assert {t.target for t in result.terms} == set(terms)
+    assert not re.search(r"\[\s*T\s*\d", result.text), result.text  # no placeholder leaks
 
 
 def test_results_are_cached_and_models_bounded(tmp_path, glossary, memory, packages):
@@ -223,15 +245,30 @@ async def test_freed_memory_is_given_back_when_a_model_goes_idle(engine, no_netw
 
     from bot.translation import engine as engine_module
 
+    import types
+
     trims = []
     real = engine_module.release_free_memory
     monkeypatch.setattr(engine_module, "release_free_memory",
                         lambda: trims.append(threading.current_thread().name) or real())
-    for burst in range(2):  # the second burst comes within the interval: no second trim
-        await asyncio.gather(*(engine.atranslate(f"The coater {burst} {i} stopped.", "fr", source="en")
+    now = [100.0]  # the engine's clock, stopped: no wall-clock race with TRIM_INTERVAL
+    monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+
+    async def burst(n: int) -> None:
+        await asyncio.gather(*(engine.atranslate(f"The coater {n} {i} stopped.", "fr", source="en")
                                for i in range(4)))
-        await asyncio.sleep(0.05)
+        for _ in range(100_000):  # the drain ends just after the answers
+            if not any(b.running for b in engine._batchers.values()):
+                break
+            await asyncio.sleep(0)
+        await asyncio.wrap_future(engine._executor.submit(lambda: None))  # one thread, FIFO: the trim ran
+
+    await burst(0)
+    await burst(1)  # within the interval: no second trim
     assert trims == ["shopbot-translate_0"]
+    now[0] += engine_module.TRIM_INTERVAL
+    await burst(2)  # the interval passed: trimmed again
+    assert trims == ["shopbot-translate_0"] * 2
     import ctypes
 
     try:
@@ -286,3 +323,16 @@ def test_numbers_and_codes_survive_a_model_that_mangles_everything(tmp_path, glo
     assert "E-17" in pivot.text and "3" in pivot.text and "coater" in pivot.text
     assert "[T" not in pivot.text and "[T" not in result.text
     engine.close()
+
+
+def test_translation_json_and_missing_model_message(engine):
+    data = engine.translate("The coater stopped.", "fr", source="en").to_json()
+    assert set(data) == {"text", "source", "target", "route", "provenance", "match", "terms", "segments"}
+    assert (data["source"], data["target"], data["route"], data["provenance"], data["match"]) == (
+        "en", "fr", "en→fr", "machine", None)
+    assert "enduiseuse" in data["text"]
+    assert data["terms"] == [{"source": "coater", "target": "enduiseuse", "concept_id": "coater"}]
+    assert [s["provenance"] for s in data["segments"]] == ["machine"]
+    error = MissingModelError([("zh", "en"), ("en", "ko")], [])
+    assert str(error) == ("no translation model installed for zh→en, en→ko: install it with "
+                          "`shopbot models download zh en; shopbot models download en ko`")

@@ -358,13 +358,15 @@ _HOSTILE = [
 
 @pytest.mark.parametrize("message", _HOSTILE)
 def test_hostile_input_never_raises(message):
-    start = time.perf_counter()
+    """Hostile input gets a well-formed answer (how fast: bench_suite_speeds.py)."""
     for prior in (None, "ms"):
-        detect_language(message, prior)
-    is_translatable(message)
+        d = detect_language(message, prior)
+        assert d.lang in (None, "zh", "ko", "ms", "fr", "en") and 0.0 <= d.confidence <= 1.0001
+    assert isinstance(is_translatable(message), bool)
     assert rebuilds(message)
-    segments_by_script(message)
-    assert time.perf_counter() - start < 2
+    runs = segments_by_script(message)
+    assert all(0 <= start < end <= len(message) for _, start, end in runs)
+    assert all(a[2] <= b[1] for a, b in zip(runs, runs[1:]))
 
 
 @given(st.text(max_size=300), st.sampled_from([None, "zh", "ko", "ms", "fr", "en", "??"]))

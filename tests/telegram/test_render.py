@@ -1,0 +1,111 @@
+"""handlers/render.py without a bot: every rendering of glossary and user text
+is parsed by the fake server's Telegram HTML parser (tests/fake_telegram.py),
+and what a person would read is compared with what was stored."""
+
+from __future__ import annotations
+
+import pytest
+from aiogram.utils.i18n import I18n
+from hypothesis import given, strategies as st
+
+from bot.telegram.texts import DOMAIN, LOCALES, ensure_catalogs
+from glossary import Concept, SearchResult, Term
+from handlers.render import (LIMIT, MAX_ID, concept_card, concept_details, pack, parse_int,
+                             quoted_pieces, split_plain)
+from tests.fake_telegram import parse_html
+
+HOSTILE = ["<b>coater</b>", "a & b", "x > y < z", "&amp;", "&lt;", '"quoted"', "<script>",
+           "\u200bzero\u200dwidth", "涂布机 <i>", "</s>"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def english():
+    ensure_catalogs()
+    i18n = I18n(path=LOCALES, default_locale="en", domain=DOMAIN)
+    with i18n.context(), i18n.use_locale("en"):
+        yield
+
+
+def hostile_concept(text: str, definition: str, deprecated: str) -> Concept:
+    terms = [Term("en", text), Term("en", deprecated, "deprecated"), Term("fr", f"fr {text}"),
+             Term("zh", "涂布机"), Term("ko", f"{text} 코터", "admitted"), Term("ms", "mesin")]
+    return Concept(id="c-1", category="general", terms=terms,
+                   definitions={"en": definition, "fr": f"déf {definition}"}, status="draft")
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_card_and_details_are_valid_html_showing_the_text_as_stored(text):
+    concept = hostile_concept(text, f"Definition with {text}", f"old {text}")
+    result = SearchResult(concept=concept, score=90, reason="exact", matched=concept.terms[1])
+    card = parse_html(concept_card(concept, "en", result))  # raises on bad HTML
+    assert card.splitlines()[0] == text  # the preferred term, as written
+    assert f"«old {text}» is deprecated" in card and f"say «{text}»" in card
+    assert f"Definition with {text}" in card and "(not yet reviewed)" in card
+    assert "🇫🇷 fr " + text in card and "🇲🇾 mesin" in card and "🇰🇷 —" in card  # admitted only: no preferred
+    details = parse_html(concept_details(concept, "en"))
+    assert details.startswith("c-1 · general")
+    assert f"old {text} (deprecated)" in details and f"{text} 코터 (admitted)" in details
+    assert f"Definition with {text}" in details
+    french = parse_html(concept_card(concept, "fr"))
+    assert f"déf Definition with {text}" in french and "deprecated" not in french
+
+
+def test_details_fall_back_to_english_and_mark_deprecated_terms_struck():
+    concept = hostile_concept("coater", "Coats foil.", "coating machine")
+    html = concept_details(concept, "ko")
+    assert "<s>coating machine</s> (deprecated)" in html
+    assert parse_html(html).endswith("\nCoats foil.")
+    no_definition = Concept(id="c-2", terms=[Term("en", "tab")])
+    assert parse_html(concept_details(no_definition, "en")).splitlines()[-1].startswith("🇬🇧 tab")
+    reviewed = Concept(id="c-3", terms=[Term("en", "tab")], status="reviewed")
+    assert "not yet reviewed" not in concept_card(reviewed, "en")
+    assert parse_html(concept_card(Concept(id="c-4", terms=[Term("fr", "languette")]), "en")
+                      ).splitlines()[0] == "c-4"  # no English term either: the id
+
+
+@pytest.mark.parametrize("text, signed, expected", [
+    ("42", False, 42), (" 7 ", False, 7), ("-3", True, -3), ("-3", False, None), ("", False, None),
+    (None, False, None), ("²", False, None), ("٣", False, None), ("1" * 19, False, None),
+    (str(MAX_ID), False, MAX_ID), (str(MAX_ID + 1), False, None), ("4x", False, None),
+    ("-", True, None), ("+5", True, None),
+])
+def test_parse_int(text, signed, expected):
+    assert parse_int(text, signed=signed) == expected
+
+
+def test_parse_int_high():
+    assert parse_int("10", high=10) == 10 and parse_int("11", high=10) is None
+    assert parse_int("-10", signed=True, high=10) == -10 and parse_int("-11", signed=True, high=10) is None
+
+
+@given(st.text(alphabet=st.sampled_from("ab <>&.\n 。!"), max_size=400), st.integers(20, 120))
+def test_split_and_quote_keep_every_character_under_the_limit(text, limit):
+    pieces = split_plain(text, limit)
+    assert all(len(p) <= limit for p in pieces)
+    assert "".join(pieces).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+    quoted = quoted_pieces(text, limit)
+    assert all(len(q) <= limit for q in quoted)
+    joined = "".join(parse_html(q) for q in quoted if q)
+    assert joined.replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_split_prefers_lines_then_sentences_then_words():
+    assert split_plain("a" * 30 + "\n" + "b" * 30, 40) == ["a" * 30, "b" * 30]
+    assert split_plain("One two three. Four five six seven.", 20) == ["One two three.", "Four five six seven."]
+    assert split_plain("aaaa bbbb cccc dddd", 12) == ["aaaa bbbb", "cccc dddd"]
+    assert split_plain("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]
+    assert split_plain("", 10) == [""] and split_plain("short", 10) == ["short"]
+
+
+def test_quoting_that_grows_is_split_again():
+    text = "&" * 30  # 30 characters, 150 once escaped
+    quoted = quoted_pieces(text, 40)
+    assert all(len(q) <= 40 for q in quoted) and "".join(parse_html(q) for q in quoted) == text
+
+
+def test_pack_joins_blocks_under_the_limit():
+    assert pack(["a", "b"]) == ["a\n\nb"]
+    assert pack(["a" * 10, "b" * 10], limit=21) == ["a" * 10, "b" * 10]
+    assert pack(["a" * 10, "b" * 9], limit=21) == ["a" * 10 + "\n\n" + "b" * 9]
+    assert pack([]) == [] and pack(["x" * (LIMIT + 5)]) == ["x" * LIMIT]
+    assert pack(["a" * 10, "b" * 30, "c"], limit=25) == ["a" * 10, "b" * 25, "c"]
