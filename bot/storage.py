@@ -30,7 +30,7 @@ import sqlite_utils
 
 from glossary import store as glossary_store
 
-from .people import chats, directory as people
+from .people import chats, directory as people, signin
 from .knowledge import files as fix_files, fixes, suggestions
 from .translation import memory
 
@@ -64,6 +64,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     fixes.migrate_fixes,
     suggestions.migrate_suggestions,
     glossary_store.migrate_import_journal,
+    signin.migrate_web_signin,
 ]
 
 

@@ -1,0 +1,7 @@
+"""Conversation mode (``/talk``): not built yet."""
+
+from aiohttp import web
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    return None
