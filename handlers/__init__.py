@@ -15,7 +15,7 @@ from aiogram import Router
 
 def get_routers() -> list[Router]:
     from . import (admin, common, fallback, fixes, glossary, groups, inline, newfix, strangers,
-                   translate)
+                   translate, web)
 
     return [module.make_router() for module in
-            (glossary, translate, common, admin, groups, inline, fixes, newfix, fallback, strangers)]
+            (glossary, translate, common, admin, groups, inline, fixes, newfix, web, fallback, strangers)]

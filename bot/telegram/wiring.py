@@ -372,6 +372,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp["outboxes"] = {}  # group chat id → handlers.groups.Outbox
     dp["in_flight"] = in_flight
     dp["answered_strangers"] = {}  # user id → when the access message went out
+    dp["web"] = None  # the web app's Status when it runs beside the bot (its address, for /web)
     return dp
 
 
@@ -420,6 +421,7 @@ COMMANDS = {
     "fix": N_("Find a troubleshooting fix"),
     "newfix": N_("Write a new fix (trainers)"),
     "review": N_("Review submitted fixes (leads)"),
+    "web": N_("Sign in to the web app"),
     "cancel": N_("Cancel the current dialogue"),
     "help": N_("What I can do"),
 }

@@ -189,7 +189,7 @@ async def fix_photo(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
-    from . import talk
+    from . import talk  # its routes sit beside these; it imports server, as this module does
 
     router.add_get("/ask", ask)
     router.add_get("/fix/{fix_id}", fix_page)

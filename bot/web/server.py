@@ -464,7 +464,9 @@ async def healthz(request: web.Request) -> web.Response:
 # -- the application -------------------------------------------------------------
 
 def build(app: App, status: Status | None = None) -> web.Application:
-    from . import pages
+    from collections import OrderedDict
+
+    from . import pages, talk
 
     ensure_catalogs()
     web_app = web.Application(middlewares=[headers_middleware, session_middleware], client_max_size=MAX_BODY)
@@ -488,6 +490,7 @@ def build(app: App, status: Status | None = None) -> web.Application:
     r.add_get("/healthz", healthz)
     r.add_post(WEBHOOK_PATH, webhook)
     pages.add_routes(r)
+    web_app[talk.TALKS] = OrderedDict()
     r.add_static("/static/", HERE / "static", name="static", append_version=False)
     return web_app
 
