@@ -136,15 +136,15 @@ async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
     import logging
     import signal
 
-    from .web import server as web_server
+    from .web import server as web_server, site as web_site
 
     log = logging.getLogger("shopbot")
     status = web_server.Status()
-    web_runner, url = await web_server.start(app, status, settings.web_host, settings.web_port)
+    web_runner, url = await web_site.start(app, status, settings.web_host, settings.web_port)
     try:
         log.info("web app: %s", url)
-        base = web_server.base_url(settings, url)
-        link = await web_server.first_link(app, base)
+        base = web_site.base_url(settings, url)
+        link = await web_site.first_link(app, base)
         if link:
             log.info("first start: sign in as the first admin with %s (works once, within 10 minutes; "
                      "`shopbot web link` makes another)", link)
@@ -168,7 +168,7 @@ async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
         if settings.webhook_url:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
             hook = Webhook(settings.webhook_url, webhook_secret(token, secret),
-                           lambda handler: web_server.set_webhook_handler(web_runner, handler))
+                           lambda handler: web_site.set_webhook_handler(web_runner, handler))
             SECRETS.add(hook.secret)
         await run_bot(app, token, settings.api_url, settings.admins, status=status, webhook=hook)
     finally:

@@ -189,9 +189,6 @@ async def fix_photo(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
-    from . import talk  # its routes sit beside these; it imports server, as this module does
-
     router.add_get("/ask", ask)
     router.add_get("/fix/{fix_id}", fix_page)
     router.add_get("/fix/{fix_id}/photo/{n}", fix_photo)
-    talk.add_routes(router)

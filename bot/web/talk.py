@@ -10,7 +10,8 @@ A conversation lives in memory, per session (the last ``KEEP_MESSAGES``):
 it is gone at sign-out or restart, on purpose: nothing said at the line is
 stored unless a lead keeps the exchange, which adds each message and its
 translation to the translation memory as an *unreviewed* unit (origin
-``web-talk``), for a speaker to check before it is trusted.
+``manual``, note "kept from a conversation on the web"), for a speaker to
+check before it is trusted.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ async def talk_keep(request: web.Request):
         for m in chosen:
             try:
                 tm.add_unit(db, {m.lang: m.text, m.target: m.translated}, status="unreviewed",
-                            origin="web-talk", actor=f"web:{person.user_id}",
+                            origin="manual", actor=f"web:{person.user_id}",
                             note="kept from a conversation on the web")
                 kept += 1
             except tm.TMError:  # an odd message (control characters...): the others are kept

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import App
 from bot.config import Settings
 from bot.people import directory, signin
-from bot.web import server
+from bot.web import server, site
 
 ADMIN = 1001
 OPERATOR = 1002
@@ -85,7 +85,7 @@ def web_app_factory(tmp_path, seeded_template):
 async def web(web_app_factory):
     app = web_app_factory()
     status = server.Status()
-    client = TestClient(TestServer(server.build(app, status)))
+    client = TestClient(TestServer(site.build(app, status)))
     # as server.start() runs it: long request lines reach the app
     await client.server.start_server(max_line_size=server.MAX_URL)
     await client.start_server()

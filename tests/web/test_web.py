@@ -273,3 +273,34 @@ async def test_an_unapproved_fix_is_not_shown_to_an_operator(web):
         page = await lead.get(f"/signin/{token}")
         await lead.post(f"/signin/{token}", data={"csrf": csrf_of(await page.text())})
         assert (await lead.get(f"/fix/{fix_id}")).status == 200
+
+
+# -- conversation mode -------------------------------------------------------------
+
+async def test_talk_without_model_and_only_leads_keep(web):
+    await web.sign_in(OPERATOR)
+    csrf = await web.csrf()
+    r = await web.client.post("/talk", data={"csrf": csrf, "side": "a", "a": "zh", "b": "fr",
+                                             "text": "<script>x</script>涂布机"})
+    assert r.status == 200
+    html = await r.text()
+    assert "<script>x" not in html and "&lt;script&gt;" in html
+    assert "No translation model" in html
+    assert 'action="/talk/keep"' not in html  # an operator has no keep button...
+    r = await web.client.post("/talk/keep", data={"csrf": csrf, "a": "zh", "b": "fr"})
+    assert r.status == 403  # ...and the server refuses the form anyway
+    r = await web.client.post("/talk", data={"csrf": csrf, "side": "c", "text": "x"})
+    assert r.status == 400
+    r = await web.client.post("/talk", data={"csrf": csrf, "side": "a", "text": "x" * 1001})
+    assert r.status == 400
+
+
+async def test_conversations_are_per_session(web):
+    await web.sign_in(OPERATOR)
+    csrf = await web.csrf()
+    await web.client.post("/talk", data={"csrf": csrf, "side": "a", "a": "en", "b": "fr", "text": "private words"})
+    async with web.session() as other:
+        token = web.link(OPERATOR)
+        page = await other.get(f"/signin/{token}")
+        await other.post(f"/signin/{token}", data={"csrf": csrf_of(await page.text())})
+        assert "private words" not in await (await other.get("/talk?a=en&b=fr")).text()
