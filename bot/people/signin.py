@@ -9,10 +9,12 @@ Rules:
 
 * A person's id (``person.user_id``) is their own. For everyone who came
   from Telegram it is, as before, their Telegram user id (so the fixes,
-  invites and audit rows that name them stay right) and ``telegram_id``
-  repeats it. People without Telegram (a lead at a desk, the shared kiosk)
-  get ids from ``WEB_ID_BASE`` = 2**53 up, above any Telegram id, and
-  ``telegram_id`` NULL: the bot can never be reached as them.
+  invites and audit rows that name them stay right). People without
+  Telegram (a lead at a desk, the shared kiosk) get ids from
+  ``WEB_ID_BASE`` = 2**53 up, above any Telegram id, and a ``web_person``
+  row; the view ``person_telegram`` gives everyone's Telegram id, NULL for
+  them: the bot can never be reached as them. The person table and the
+  directory's code are unchanged.
 * The kiosk is one account, role ``operator``, ``kind = 'kiosk'``: pages
   show no name for it.
 * A link is 32 random bytes (base64url), stored only as its SHA-256, valid
@@ -87,19 +89,19 @@ class Session:
 def migrate_web_signin(db: sqlite_utils.Database) -> None:
     """People without a Telegram account, web sign-in links and sessions."""
     execute_script(db, """
-        -- The Telegram id becomes optional: NULL for people of the web only.
-        ALTER TABLE person ADD COLUMN telegram_id INTEGER;
-        ALTER TABLE person ADD COLUMN kind TEXT NOT NULL DEFAULT 'person';
-        UPDATE person SET telegram_id = user_id;
-        CREATE UNIQUE INDEX person_telegram_id ON person(telegram_id) WHERE telegram_id IS NOT NULL;
-        CREATE UNIQUE INDEX person_one_kiosk ON person(kind) WHERE kind = 'kiosk';
-        -- The bot creates people from Telegram as before (directory.py is
-        -- unchanged): their id is their Telegram id, which this repeats.
-        CREATE TRIGGER person_telegram_id AFTER INSERT ON person
-        WHEN NEW.telegram_id IS NULL AND NEW.user_id < 9007199254740992
-        BEGIN
-            UPDATE person SET telegram_id = NEW.user_id WHERE user_id = NEW.user_id;
-        END;
+        -- People without a Telegram account: their ids are from 2**53 up
+        -- (WEB_ID_BASE), where no Telegram id can be; everyone else's id is
+        -- their Telegram id (the person table itself is unchanged).
+        CREATE TABLE web_person (
+            user_id INTEGER PRIMARY KEY REFERENCES person(user_id) ON DELETE CASCADE
+                CHECK (user_id >= 9007199254740992),
+            kind TEXT NOT NULL DEFAULT 'person' CHECK (kind IN ('person', 'kiosk'))
+        );
+        CREATE UNIQUE INDEX web_person_one_kiosk ON web_person(kind) WHERE kind = 'kiosk';
+        -- A person's Telegram id: NULL for the people of the web only.
+        CREATE VIEW person_telegram AS
+            SELECT p.user_id AS person_id, CASE WHEN w.user_id IS NULL THEN p.user_id END AS telegram_id
+            FROM person p LEFT JOIN web_person w ON w.user_id = p.user_id;
 
         CREATE TABLE signin_link (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -173,7 +175,7 @@ def set_web_language(db: sqlite_utils.Database, person_id: int, lang: str) -> Pe
 
 
 def person_kind(db: sqlite_utils.Database, person_id: int) -> str:
-    row = db.execute("SELECT kind FROM person WHERE user_id = ?", [person_id]).fetchone()
+    row = db.execute("SELECT kind FROM web_person WHERE user_id = ?", [person_id]).fetchone()
     return row[0] if row else "person"
 
 
@@ -184,16 +186,16 @@ def create_web_person(db: sqlite_utils.Database, role: str, *, name: str = "",
         raise InvalidInput(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     next_id = max(WEB_ID_BASE, db.execute("SELECT coalesce(max(user_id), 0) FROM person").fetchone()[0]) + 1
     now = _iso(_now(None))
-    db.execute(
-        f"INSERT INTO person ({_PERSON_COLUMNS}, telegram_id, kind) VALUES (?, ?, ?, ?, NULL, ?, NULL, NULL, ?)",
-        [next_id, role, clean_name(name), language_from_telegram(lang), now, kind])
+    db.execute(f"INSERT INTO person ({_PERSON_COLUMNS}) VALUES (?, ?, ?, ?, NULL, ?, NULL)",
+               [next_id, role, clean_name(name), language_from_telegram(lang), now])
+    db.execute("INSERT INTO web_person (user_id, kind) VALUES (?, ?)", [next_id, kind])
     audit(db, actor, "create", "person", str(next_id), {"role": role, "via": "web", "kind": kind})
     return person_by_id(db, next_id)
 
 
 def kiosk(db: sqlite_utils.Database) -> Person:
     """The shared kiosk account, made on first use."""
-    row = db.execute("SELECT user_id FROM person WHERE kind = 'kiosk'").fetchone()
+    row = db.execute("SELECT user_id FROM web_person WHERE kind = 'kiosk'").fetchone()
     if row:
         return person_by_id(db, row[0])
     return create_web_person(db, "operator", name="Kiosk", kind="kiosk")
@@ -328,8 +330,8 @@ def failure_count(db: sqlite_utils.Database) -> int:
 
 # -- sessions ------------------------------------------------------------------
 
-_SESSION_SQL = ("SELECT s.id, s.person_id, s.csrf, s.created_at, s.last_seen, s.address, p.kind "
-                "FROM web_session s JOIN person p ON p.user_id = s.person_id ")
+_SESSION_SQL = ("SELECT s.id, s.person_id, s.csrf, s.created_at, s.last_seen, s.address, "
+                "coalesce(w.kind, 'person') FROM web_session s LEFT JOIN web_person w ON w.user_id = s.person_id ")
 
 
 def session_for(db: sqlite_utils.Database, secret: Any, *, now: datetime | None = None) -> Session | None:

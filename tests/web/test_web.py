@@ -174,7 +174,7 @@ async def test_web_invite_makes_a_person_without_telegram(web):
     person = web.app.storage.read(signin.list_sessions)[0].person
     assert person.role == "trainer" and person.user_id > signin.WEB_ID_BASE
     assert web.app.storage.read(lambda db: db.execute(
-        "SELECT telegram_id FROM person WHERE user_id = ?", [person.user_id]).fetchone()[0]) is None
+        "SELECT telegram_id FROM person_telegram WHERE person_id = ?", [person.user_id]).fetchone()[0]) is None
     async with web.session() as other:
         page = await other.get(f"/invite/{invite.code}")
         r = await other.post(f"/invite/{invite.code}", data={"csrf": csrf_of(await page.text())})
