@@ -29,7 +29,9 @@ def build(app: App, status: Status | None = None) -> web.Application:
     web_app[STATUS] = status or Status()
     web_app[WEBHOOK] = {"handler": None}
     aiohttp_jinja2.setup(web_app, loader=jinja2.FileSystemLoader(str(HERE / "templates")),
-                         autoescape=True, undefined=jinja2.StrictUndefined, default_helpers=False)
+                         autoescape=True, undefined=jinja2.StrictUndefined, default_helpers=False,
+                         # templates are read once: no stat() of each file per page
+                         auto_reload=False)
     aiohttp_jinja2.get_env(web_app).globals["Markup"] = Markup
     r = web_app.router
     r.add_get("/", index)
