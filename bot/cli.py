@@ -144,6 +144,10 @@ async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
     try:
         log.info("web app: %s", url)
         base = web_site.base_url(settings, url)
+        if settings.admins:  # before the first link: it goes to the first of them
+            from .people.directory import ensure_admins
+
+            await app.storage.awrite(ensure_admins, settings.admins)
         link = await web_site.first_link(app, base)
         if link:
             log.info("first start: sign in as the first admin with %s (works once, within 10 minutes; "

@@ -23,7 +23,7 @@ from glossary import LANGS, Concept, SearchResult
 from glossary import store as glossary_store
 from glossary.normalize import normalize, scrub
 
-from .server import APP, SESSION, error_page, parse_id, form, gettext_for, render, require
+from .server import APP, SESSION, error_page, parse_id, render, require
 
 MODES = ("auto", "term", "fix", "translate")
 _SENTENCE_END = re.compile(r"[.!?。！？]\s*$")

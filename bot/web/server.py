@@ -29,7 +29,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -62,7 +62,6 @@ class Status:
 
     telegram: str = "off"  # off | starting | polling | webhook | stopped | failed
     url: str = ""  # the address the server listens on
-    extra_routes: list = field(default_factory=list)
 
 
 APP = web.AppKey("app", App)

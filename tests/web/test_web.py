@@ -304,3 +304,14 @@ async def test_conversations_are_per_session(web):
         page = await other.get(f"/signin/{token}")
         await other.post(f"/signin/{token}", data={"csrf": csrf_of(await page.text())})
         assert "private words" not in await (await other.get("/talk?a=en&b=fr")).text()
+
+
+async def test_the_first_start_link_is_for_the_first_admin_until_one_signs_in(web):
+    from bot.web import site
+
+    link = await site.first_link(web.app, "http://127.0.0.1:8080")
+    token = link.rsplit("/", 1)[1]
+    assert link.startswith("http://127.0.0.1:8080/signin/")
+    assert web.app.storage.read(signin.check_link, token).user_id == ADMIN
+    await web.sign_in(token=token)
+    assert await site.first_link(web.app, "http://127.0.0.1:8080") is None
