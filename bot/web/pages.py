@@ -114,7 +114,8 @@ async def ask(request: web.Request) -> web.Response:
     norm = normalize(text[:800])
     ctx["codes"] = query_codes(norm) if norm else []
     short = looks_like_lookup(text)
-    want_terms = mode == "term" or (mode == "auto" and short)
+    # An alarm code is looked up in the fixes, not logged as a missing term.
+    want_terms = mode == "term" or (mode == "auto" and short and not ctx["codes"])
     # An alarm code or a symptom: fixes. In auto mode a word may be both a
     # term and a symptom ("wrinkles"), so fixes are always looked for.
     want_fixes = mode in ("fix", "auto")
@@ -132,7 +133,10 @@ async def ask(request: web.Request) -> web.Response:
     if want_fixes:
         ctx["fixes"] = await knowledge(app).asearch(text[:fix_store.MAX_QUERY], person.lang, 5,
                                                     user=person.user_id)
-        ctx["did"].append("fix")
+        # "No fix found" is news when fixes were asked for (a code, the Fix mode),
+        # noise under a glossary card or a translation.
+        if ctx["fixes"] or mode == "fix" or ctx["codes"] or not ctx["did"] and not want_translation:
+            ctx["did"].append("fix")
     if want_translation:
         ctx["did"].append("translate")
         try:

@@ -254,6 +254,11 @@ async def test_hostile_paths_and_forms(web):
         r = await web.client.get(path)
         assert r.status in (404, 400), path
         assert "<script>" not in await r.text()
+    from yarl import URL
+
+    for raw in ("q=%FF%FE", "q=%00%01", "q=%ED%A0%80", "q=%E6%B6", "mode=%FF&q=x&from=%00&to=%E6"):
+        r = await web.client.get(URL(f"/ask?{raw}", encoded=True))
+        assert r.status == 200, raw  # broken encodings: replaced, searched, never a crash
     csrf = await web.csrf()
     r = await web.client.post("/sessions/end", data={"csrf": csrf, "session_id": "１２"})
     assert r.status == 400
