@@ -1,12 +1,12 @@
 # Two commands set everything up on a fresh machine:
-#   make run   - create the virtualenv, install, start the bot
+#   make run   - create the virtualenv, install, start the web app (and the bot with SHOPBOT_TOKEN)
 #   make test  - create the virtualenv, install, run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench bench-ocr mutation clean models
+.PHONY: run test install bench bench-ocr mutation clean models browser
 
 # The stamp is rebuilt when pyproject.toml changes, so a pulled dependency
 # change installs itself on the next make run / make test.
@@ -40,7 +40,7 @@ run: $(STAMP) $(MO) $(TESSDATA)/.verified
 
 # The import contracts first (pyproject.toml, [tool.importlinter]): a broken
 # layer fails in seconds, with import-linter's own message.
-test: $(STAMP) $(MO) $(TESSDATA)/.verified
+test: $(STAMP) $(MO) $(TESSDATA)/.verified browser
 	$(BIN)/lint-imports
 	# SHOPBOT_REQUIRE_OCR: a missing OCR model fails the photo tests instead of skipping them.
 	SHOPBOT_REQUIRE_OCR=1 $(BIN)/python -m pytest -q
@@ -50,6 +50,18 @@ test: $(STAMP) $(MO) $(TESSDATA)/.verified
 # Offline: shopbot models install FILE.argosmodel
 models: $(STAMP)
 	$(BIN)/shopbot models setup
+
+# The web app's browser tests drive Debian's chromium (never Playwright's own
+# download); fonts-noto-cjk renders Chinese and Korean. Installed when missing
+# and we may (root, apt-get present); otherwise the browser tests skip with
+# one line saying how to install it.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		(apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium fonts-noto-cjk >/dev/null \
+		 || (apt-get update -q >/dev/null && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium fonts-noto-cjk >/dev/null)) \
+		|| echo "could not install chromium: the browser tests will be skipped"; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_glossary.py

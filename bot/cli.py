@@ -100,28 +100,121 @@ def cli(ctx: click.Context, db: Path | None) -> None:
 @cli.command()
 @click.pass_context
 def run(ctx: click.Context) -> None:
-    """Start the Telegram bot (long polling) until SIGTERM or Ctrl-C."""
+    """Start the web app and, with SHOPBOT_TOKEN, the Telegram bot beside it, until SIGTERM or Ctrl-C."""
+    _serve(ctx, telegram=True)
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def web(ctx: click.Context) -> None:
+    """The web app alone (`shopbot web`); `shopbot web link` makes a sign-in link."""
+    if ctx.invoked_subcommand is None:
+        _serve(ctx, telegram=False)
+
+
+def _serve(ctx: click.Context, telegram: bool) -> None:
+    """One process, one event loop: the web app, and the bot when there is a token."""
     import asyncio
 
     settings = get_settings(db=ctx.obj.get("db"))
-    if settings.token is None or not settings.token.get_secret_value().strip():
-        click.echo(
-            "Error: SHOPBOT_TOKEN is not set. Create a bot with @BotFather in Telegram "
-            "(/newbot), then set SHOPBOT_TOKEN=<the token it gives you>, in the environment "
-            "or in a .env file.", err=True)
-        ctx.exit(2)
-    token = settings.token.get_secret_value()
-    SECRETS.add(token)
-    from .telegram.wiring import run as run_bot, set_up_logging
+    token = settings.token.get_secret_value().strip() if settings.token is not None else ""
+    if token:
+        SECRETS.add(token)
+    from .telegram.wiring import set_up_logging
 
     set_up_logging(debug=bool(os.environ.get("SHOPBOT_DEBUG")))
-
     try:  # uvloop where it installs (not on Windows): less CPU per update
         from uvloop import new_event_loop as loop_factory
     except ImportError:
         loop_factory = None
     with App(settings) as app, asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(run_bot(app, token, settings.api_url, settings.admins))
+        runner.run(_serve_async(app, settings, token if telegram else "", telegram))
+
+
+async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
+    import asyncio
+    import logging
+    import signal
+
+    from .web import server as web_server, site as web_site
+
+    log = logging.getLogger("shopbot")
+    status = web_server.Status()
+    web_runner, url = await web_site.start(app, status, settings.web_host, settings.web_port)
+    try:
+        log.info("web app: %s", url)
+        base = web_site.base_url(settings, url)
+        if settings.admins:  # before the first link: it goes to the first of them
+            from .people.directory import ensure_admins
+
+            await app.storage.awrite(ensure_admins, settings.admins)
+        link = await web_site.first_link(app, base)
+        if link:
+            log.info("first start: sign in as the first admin with %s (works once, within 10 minutes; "
+                     "`shopbot web link` makes another)", link)
+        if telegram and not token:
+            log.info("Telegram is off: SHOPBOT_TOKEN is not set. To turn it on, create a bot with "
+                     "@BotFather in Telegram (/newbot) and set SHOPBOT_TOKEN=<its token> in the "
+                     "environment or .env; the web app serves meanwhile.")
+        if not token:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            return
+        from .telegram.wiring import Webhook, run as run_bot, webhook_secret
+
+        if not settings.web_url:
+            log.info("SHOPBOT_WEB_URL is not set: the links /web sends start with %s, "
+                     "which only this machine can open", url)
+        hook = None
+        if settings.webhook_url:
+            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+            hook = Webhook(settings.webhook_url, webhook_secret(token, secret),
+                           lambda handler: web_site.set_webhook_handler(web_runner, handler))
+            SECRETS.add(hook.secret)
+        await run_bot(app, token, settings.api_url, settings.admins, status=status, webhook=hook)
+    finally:
+        await web_runner.cleanup()
+
+
+@web.command("link")
+@click.option("--user", "user_id", type=int, help="The person's id (a Telegram user id for people from Telegram).")
+@click.option("--role", type=click.Choice(["operator", "trainer", "lead", "admin", "kiosk"]),
+              help="A new person without Telegram with this role; kiosk: the shared kiosk account.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_app
+def web_link(app: App, user_id: int | None, role: str | None, as_json: bool) -> None:
+    """Print a one-time sign-in link (valid 10 minutes); default: for the first admin."""
+    from .people import signin
+
+    if user_id is not None and role is not None:
+        raise click.UsageError("give --user or --role, not both")
+
+    def make(db):
+        if user_id is not None:
+            person = signin.person_by_id(db, user_id)
+            if person is None:
+                raise ValueError(f"no person with id {user_id}")
+        elif role == "kiosk":
+            person = signin.kiosk(db)
+        elif role is not None:
+            person = signin.create_web_person(db, role, actor=_actor())
+        else:
+            person = signin.first_admin(db)
+        return signin.create_link(db, person.user_id, _actor())
+
+    link = app.storage.write(make)
+    s = app.settings
+    base = s.web_url or f"http://{s.web_host}:{s.web_port or 8080}"
+    if as_json:
+        click.echo(json.dumps(link.to_json(base), indent=2))
+        return
+    click.echo(link.url(base))
+    who = "the kiosk" if link.kind == "kiosk" else f"person {link.person.user_id} ({link.person.role})"
+    err_console.print(f"One-time sign-in link for {who}, valid until "
+                      f"{link.expires_at:%H:%M} UTC.")
 
 
 # -- glossary lookups -------------------------------------------------------

@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     translate_threads: int = Field(0, ge=0, le=64)
     #: How many translation models stay loaded at once (each costs 100s of MB).
     max_loaded_models: int = Field(4, ge=1, le=20)
+    #: The web app's address and port (0: any free port, logged).
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8080, ge=0, le=65535)
+    #: The address people reach the web app at (behind a proxy, another
+    #: machine's name): sign-in links sent from Telegram start with it.
+    web_url: str | None = None
+    #: Set: Telegram delivers updates to this URL (webhook mode, on the web
+    #: app's server); unset: long polling.
+    webhook_url: str | None = None
+    #: The secret Telegram sends back in X-Telegram-Bot-Api-Secret-Token;
+    #: default: derived from the token.
+    webhook_secret: SecretStr | None = None
 
     @field_validator("db")
     @classmethod
@@ -63,6 +75,13 @@ class Settings(BaseSettings):
                 raise ValueError("SHOPBOT_ADMINS must be Telegram user ids separated by commas")
             return [int(p) for p in parts]
         return value
+
+    @field_validator("web_url", "webhook_url")
+    @classmethod
+    def _check_web_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("SHOPBOT_WEB_URL and SHOPBOT_WEBHOOK_URL must start with http:// or https://")
+        return value.rstrip("/") if value else None
 
     @field_validator("api_url")
     @classmethod

@@ -30,7 +30,7 @@ import sqlite_utils
 
 from glossary import store as glossary_store
 
-from .people import chats, directory as people
+from .people import chats, directory as people, signin
 from .knowledge import files as fix_files, fixes, suggestions
 from .translation import memory
 
@@ -76,6 +76,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     glossary_store.migrate_term_gender,
     glossary_store.migrate_seed_fr_genders,
     migrate_exchange,
+    signin.migrate_web_signin,
 ]
 
 

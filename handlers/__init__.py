@@ -15,8 +15,9 @@ from aiogram import Router
 
 def get_routers() -> list[Router]:
     from . import (admin, common, fallback, fixes, glossary, groups, inline, newfix, photo, strangers,
-                   translate)
+                   translate, web)
 
     # photo before newfix: a photo at /newfix's equipment or codes question is read.
     return [module.make_router() for module in
-            (glossary, translate, common, admin, groups, inline, fixes, photo, newfix, fallback, strangers)]
+            (glossary, translate, common, admin, groups, inline, fixes, photo, newfix, web, fallback,
+             strangers)]

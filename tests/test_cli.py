@@ -131,11 +131,42 @@ def test_exports_never_follow_a_planted_symlink(run, tmp_path, command, name):
     assert sorted(p.name for p in tmp_path.glob(f".{name}*")) == [f".{name}.tmp"]  # ours left nothing
 
 
-def test_run_without_a_token_says_how_to_get_one(run, monkeypatch):
-    monkeypatch.delenv("SHOPBOT_TOKEN", raising=False)
-    result = run("run")
-    assert result.exit_code == 2
-    assert "@BotFather" in result.output and "SHOPBOT_TOKEN" in result.output
+def test_run_without_a_token_serves_the_web_app(tmp_path, seeded_template):
+    """The embedded default: no token, one line on how to turn Telegram on,
+    a sign-in link, the web app on a free port; SIGTERM stops it cleanly."""
+    import os
+    import re
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    db = tmp_path / "web.db"
+    shutil.copy(seeded_template, db)
+    env = {**os.environ, "SHOPBOT_DB": str(db), "SHOPBOT_WEB_PORT": "0"}
+    env.pop("SHOPBOT_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-c", "from bot.cli import main; main()", "run"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "Telegram is off" in line:
+                break
+        log = "".join(lines)
+        assert "@BotFather" in log and "SHOPBOT_TOKEN" in log
+        url = re.search(r"web app: (http://127\.0\.0\.1:\d+)", log).group(1)
+        link = re.search(r"(http://127\.0\.0\.1:\d+/signin/[\w-]+)", log).group(1)
+        with urllib.request.urlopen(f"{url}/healthz", timeout=10) as r:
+            assert r.status == 200 and b'"telegram": "off"' in r.read()
+        with urllib.request.urlopen(link, timeout=10) as r:
+            assert r.status == 200  # the link's page (the link itself is used by a POST)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0, "".join(lines) + rest
+    assert "Traceback" not in rest
 
 
 @pytest.mark.parametrize("debug", ["", "1"])
@@ -152,7 +183,8 @@ def test_a_failed_start_never_shows_the_token(tmp_path, seeded_template, debug):
     shutil.copy(seeded_template, db)
     token = "4242:SECRETtokenVALUEforTHEtest"
     env = {**os.environ, "SHOPBOT_TOKEN": token, "SHOPBOT_API_URL": "http://127.0.0.1:99999",
-           "SHOPBOT_DB": str(db), "SHOPBOT_DEBUG": debug, "PYTHONWARNINGS": "always"}
+           "SHOPBOT_DB": str(db), "SHOPBOT_DEBUG": debug, "PYTHONWARNINGS": "always",
+           "SHOPBOT_WEB_PORT": "0"}
     proc = subprocess.run([sys.executable, "-c", "from bot.cli import main; main()", "run"],
                           env=env, capture_output=True, text=True, timeout=120)
     out = proc.stdout + proc.stderr

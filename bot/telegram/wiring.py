@@ -16,8 +16,9 @@ import logging
 import signal
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 from aiogram import BaseMiddleware, Bot, Dispatcher
@@ -371,6 +372,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp["outboxes"] = {}  # group chat id → handlers.groups.Outbox
     dp["in_flight"] = in_flight
     dp["answered_strangers"] = {}  # user id → when the access message went out
+    dp["web"] = None  # the web app's Status when it runs beside the bot (its address, for /web)
     return dp
 
 
@@ -419,6 +421,7 @@ COMMANDS = {
     "fix": N_("Find a troubleshooting fix"),
     "newfix": N_("Write a new fix (trainers)"),
     "review": N_("Review submitted fixes (leads)"),
+    "web": N_("Sign in to the web app"),
     "cancel": N_("Cancel the current dialogue"),
     "help": N_("What I can do"),
 }
@@ -433,10 +436,36 @@ async def register_commands(bot: Bot, i18n: I18n) -> None:
                                   language_code=None if lang == "en" else lang)
 
 
-async def run(app: App, token: str, api_url: str | None, admins: list[int]) -> None:
-    """Long polling until SIGTERM/SIGINT; in-flight updates finish first."""
+@dataclass
+class Webhook:
+    """Webhook mode: Telegram posts updates to ``url``, which the web app's
+    server routes to ``attach``'s handler (aiogram's aiohttp integration)."""
+
+    url: str
+    secret: str
+    attach: Callable[[Callable | None], None]  # the web app's slot for the handler
+
+
+def webhook_secret(token: str, configured: str | None = None) -> str:
+    """The X-Telegram-Bot-Api-Secret-Token value: configured, else derived from
+    the token (stable across restarts, never the token itself). Telegram
+    allows 1-256 characters of A-Z, a-z, 0-9, _ and -."""
+    if configured:
+        return configured
+    import hashlib
+
+    return hashlib.sha256(b"shopbot-webhook:" + token.encode()).hexdigest()
+
+
+async def run(app: App, token: str, api_url: str | None, admins: list[int], *,
+              status=None, webhook: Webhook | None = None) -> None:
+    """Long polling (or, with ``webhook``, updates posted to the web app's
+    server) until SIGTERM/SIGINT; in-flight updates finish first.
+    ``status.telegram`` (the web app's /healthz) follows the bot's state."""
     install_redaction(token)
     bot = build_bot(token, api_url)
+    if status is not None:
+        status.telegram = "starting"
     try:
         dp = build_dispatcher(app)
         await dp["people"].ensure_admins(admins)
@@ -448,6 +477,8 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int]) -> N
         # Polling closes the session when it ends; a start that fails before
         # polling must close it here ("Unclosed client session" otherwise).
         await bot.session.close()
+        if status is not None:
+            status.telegram = "failed"
         raise
 
     async def drain(**_):
@@ -455,8 +486,47 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int]) -> N
         await dp["in_flight"].wait(timeout=30)
 
     dp.shutdown.register(drain)
+    dp["web"] = status  # the web app's address, for /web (None: no web app)
+    loop = asyncio.get_running_loop()
+    try:
+        if webhook is not None:
+            await run_webhook(bot, dp, webhook, status)
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(dp.stop_polling()))
+        if status is not None:
+            status.telegram = "polling"
+        await dp.start_polling(bot, handle_signals=False, tasks_concurrency_limit=64,
+                               allowed_updates=dp.resolve_used_update_types())
+    finally:
+        if status is not None:
+            status.telegram = "stopped"
+
+
+async def run_webhook(bot: Bot, dp: Dispatcher, webhook: Webhook, status=None) -> None:
+    """Updates arrive as POSTs on the web app's server; the same middlewares
+    (deduplication, in-flight tracking, flood limit) see them as in polling."""
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(dp.stop_polling()))
-    await dp.start_polling(bot, handle_signals=False, tasks_concurrency_limit=64,
-                           allowed_updates=dp.resolve_used_update_types())
+        loop.add_signal_handler(sig, stop.set)
+    workflow = {"dispatcher": dp, "bots": [bot], **dp.workflow_data}
+    await dp.emit_startup(bot=bot, **workflow)
+    handler = SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=webhook.secret,
+                                   handle_in_background=True)
+    webhook.attach(handler.handle)
+    try:
+        await bot.set_webhook(webhook.url, secret_token=webhook.secret,
+                              allowed_updates=dp.resolve_used_update_types())
+        log.info("Telegram delivers updates to the webhook %s", webhook.url)
+        if status is not None:
+            status.telegram = "webhook"
+        await stop.wait()
+    finally:
+        webhook.attach(None)  # later posts get 503: Telegram keeps them and retries
+        try:
+            await dp.emit_shutdown(bot=bot, **workflow)
+        finally:
+            await bot.session.close()

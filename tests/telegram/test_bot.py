@@ -523,6 +523,7 @@ async def test_shopbot_run_as_a_process_on_uvloop(tmp_path, seeded_template):
     shutil.copy(seeded_template, db)
     async with FakeTelegram(token="4343:PROCESStokenSECRET") as tg:
         env = {**os.environ, "SHOPBOT_TOKEN": tg.token, "SHOPBOT_API_URL": tg.url, "SHOPBOT_DB": str(db),
+               "SHOPBOT_WEB_PORT": "0",  # the web app beside the bot: any free port
                "SHOPBOT_ADMINS": str(ADMIN), "SHOPBOT_MODELS_DIR": str(tmp_path / "models")}
         env.pop("SHOPBOT_DEBUG", None)
         proc = await asyncio.create_subprocess_exec(

@@ -1,0 +1,51 @@
+"""Screenshots of the ask page for docs/ (run by hand, not by the suite):
+
+    .venv/bin/python -m tests.web.screenshots
+
+A fresh seeded database in a temporary folder, the web app on a free port,
+Debian's headless chromium at a 10-inch tablet's size (1280x800)."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from playwright.async_api import async_playwright
+
+from bot.app import App
+from bot.config import Settings
+from bot.people import signin
+from bot.web import server, site
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = App(Settings(db=Path(tmp) / "shots.db", models_dir=Path(tmp) / "models"))
+        runner, url = await site.start(app, server.Status(), "127.0.0.1", 0)
+        try:
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+                for lang, query in (("fr", "涂布"), ("zh", "calandrage")):
+                    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                    person = app.storage.write(signin.create_web_person, "operator", name="Demo", lang=lang)
+                    link = app.storage.write(signin.create_link, person.user_id)
+                    await page.goto(link.url(url))
+                    await page.locator("form[action^='/signin/'] button").click()
+                    await page.wait_for_url(f"{url}/ask")
+                    await page.goto(f"{url}/ask?q={query}")
+                    out = DOCS / f"web-ask-{lang}.png"
+                    await page.screenshot(path=str(out), full_page=False)
+                    print(out)
+                await browser.close()
+        finally:
+            await runner.cleanup()
+            app.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
