@@ -580,9 +580,13 @@ def test_every_concept_is_validated_not_only_the_first(tmp_path):
     bad = Concept(id="9bad", terms=[Term("en", "x")])
     with pytest.raises(GlossaryError, match=r"line 4: concept id '9bad' is not valid"):
         read_csv(csv_bytes("id,en", "a1,coater", "a2,tab", "9bad,x"))
+    # TBX skips an entry it cannot keep (issue 17) rather than refusing the
+    # file: the third one, whose only term is too long, must still be caught.
     second = GOOD_ENTRY.replace("c1", "c2").replace("coater", "tab")
-    with pytest.raises(GlossaryError, match="concept id '3c' is not valid"):
-        read_tbx(tbx(GOOD_ENTRY + "\n" + second + "\n" + GOOD_ENTRY.replace("c1", "3c")))
+    third = GOOD_ENTRY.replace("c1", "c3").replace("coater", "x" * 200)
+    concepts, report = read_tbx_report(tbx(GOOD_ENTRY + "\n" + second + "\n" + third))
+    assert [c.id for c in concepts] == ["c1", "c2"]
+    assert report.skipped_count == 1
     for fmt in FORMATS:
         out = tmp_path / f"bad.{fmt}"
         with pytest.raises(GlossaryError, match=r"concept 3 \('9bad'\)"):

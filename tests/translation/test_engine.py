@@ -327,11 +327,13 @@ def test_numbers_and_codes_survive_a_model_that_mangles_everything(tmp_path, glo
 
 def test_translation_json_and_missing_model_message(engine):
     data = engine.translate("The coater stopped.", "fr", source="en").to_json()
-    assert set(data) == {"text", "source", "target", "route", "provenance", "match", "terms", "segments"}
+    assert set(data) == {"text", "source", "target", "route", "provenance", "match", "terms", "segments",
+                         "ambiguous", "placeholders", "placeholders_lost"}
+    assert data["ambiguous"] == []
     assert (data["source"], data["target"], data["route"], data["provenance"], data["match"]) == (
         "en", "fr", "en→fr", "machine", None)
     assert "enduiseuse" in data["text"]
-    assert data["terms"] == [{"source": "coater", "target": "enduiseuse", "concept_id": "coater"}]
+    assert data["terms"] == [{"source": "coater", "target": "enduiseuse", "concept_id": "coater", "gender": None}]
     assert [s["provenance"] for s in data["segments"]] == ["machine"]
     error = MissingModelError([("zh", "en"), ("en", "ko")], [])
     assert str(error) == ("no translation model installed for zh→en, en→ko: install it with "
