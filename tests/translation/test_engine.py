@@ -337,4 +337,5 @@ def test_translation_json_and_missing_model_message(engine):
     assert [s["provenance"] for s in data["segments"]] == ["machine"]
     error = MissingModelError([("zh", "en"), ("en", "ko")], [])
     assert str(error) == ("no translation model installed for zh→en, en→ko: install it with "
-                          "`shopbot models download zh en; shopbot models download en ko`")
+                          "`shopbot models download zh en; shopbot models download en ko` "
+                          "(or every pair the five languages need: `shopbot models setup`)")
