@@ -181,32 +181,22 @@ class PhotoService:
         return report
 
     def _translate(self, line: Line, target: str, translate: bool) -> LineReport:
-        out = LineReport(line)
         if not translate:
-            return out
+            return LineReport(line)
         try:
             result = self._engine().translate(line.text, target, source=line.lang or None)
-        except MissingModelError as exc:
-            out.terms = [(t.source, t.target) for t in exc.terms]
-            out.missing = list(exc.pairs)
-            return out
-        except TranslationError:
-            return out
-        return _filled(out, result)
+        except TranslationError as exc:
+            return _untranslated(line, exc)
+        return _filled(LineReport(line), result)
 
     async def _atranslate(self, line: Line, target: str, translate: bool) -> LineReport:
-        out = LineReport(line)
         if not translate:
-            return out
+            return LineReport(line)
         try:
             result = await self._engine().atranslate(line.text, target, source=line.lang or None)
-        except MissingModelError as exc:
-            out.terms = [(t.source, t.target) for t in exc.terms]
-            out.missing = list(exc.pairs)
-            return out
-        except TranslationError:
-            return out
-        return _filled(out, result)
+        except TranslationError as exc:
+            return _untranslated(line, exc)
+        return _filled(LineReport(line), result)
 
     def _lookups(self, report: PhotoReport, user) -> None:
         """Concepts, codes and fixes (SQLite reads: a reader thread in the bot)."""
@@ -240,6 +230,16 @@ class PhotoService:
 
 def _unsure(reading: Reading) -> bool:
     return not reading.lines or reading.confidence < UNSURE_BELOW
+
+
+def _untranslated(line: Line, exc: TranslationError) -> LineReport:
+    """A line the engine could not translate: with no model, the glossary
+    terms it spotted and the pairs to install; otherwise the text alone."""
+    out = LineReport(line)
+    if isinstance(exc, MissingModelError):
+        out.terms = [(t.source, t.target) for t in exc.terms]
+        out.missing = list(exc.pairs)
+    return out
 
 
 def _filled(out: LineReport, result) -> LineReport:
