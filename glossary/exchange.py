@@ -15,7 +15,6 @@ from __future__ import annotations
 import codecs
 import contextvars
 import csv
-import functools
 import hashlib
 import io
 import re
@@ -40,6 +39,7 @@ from glossary.model import (
     Term,
     validate_concept,
 )
+from glossary.normalize import to_simplified
 
 FORMATS: tuple[str, ...] = ("csv", "tbx")
 #: What export can write: "tbx" is TBX-Basic v3 (ISO 30042:2019); "tbx2008"
@@ -454,14 +454,6 @@ def lang_of(raw: str) -> tuple[str | None, bool]:
     return tag.lang, tag.traditional
 
 
-@functools.lru_cache(maxsize=1)
-def _t2s():
-    import opencc  # loaded on first use: it reads its dictionaries then
-
-    # Bare config name: opencc >= 1.1 appends ".json" itself.
-    return opencc.OpenCC("t2s")
-
-
 # -- what a reader tells: imported, skipped, dropped ---------------------------
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -874,7 +866,7 @@ def _add_definition(concept: Concept, tag: LangTag, text: str, extra: list[str],
         extra.append(f"Definition: {text}")
         return
     if tag.traditional:
-        text = _t2s().convert(text)
+        text = to_simplified(text)
     if not concept.definitions.get(tag.lang):
         concept.definitions[tag.lang] = _capped(text, report, "definition")
     elif concept.definitions[tag.lang] != text:
@@ -892,7 +884,7 @@ def _read_lang_sec(sec: etree._Element, concept: Concept, report: ReadReport,
     lang = tag.lang
     if tag.traditional:
         report.drop("Traditional Chinese terms converted to Simplified", len(term_secs))
-    simplify = _t2s().convert if tag.traditional else (lambda s: s)
+    simplify = to_simplified if tag.traditional else (lambda s: s)
     parsed = []
     for item in _items(sec):
         if item.category in _TERM_SEC:
