@@ -760,10 +760,6 @@ class ModelStore:
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]
         return self.models_dir / f"{RESUME_PREFIX}{pair}-{digest}.part"
 
-    def _find_in_index(self, client: httpx.Client, index_url: str, from_code: str, to_code: str,
-                       timeout: float, ends: float) -> dict:
-        return _pick(self._fetch_index(client, index_url, timeout, ends), index_url, from_code, to_code)
-
     def _fetch_index(self, client: httpx.Client, index_url: str, timeout: float, ends: float) -> list:
         body = bytearray()
         try:
@@ -785,7 +781,6 @@ class ModelStore:
         if not isinstance(index, list):
             raise ModelError(f"package index {index_url}: not a JSON list")
         return index
-
 
     def _fetch(self, client: httpx.Client, url: str, part: Path, timeout: float,
                progress: Callable[[int, int | None], None] | None, ends: float,
