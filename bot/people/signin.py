@@ -291,6 +291,9 @@ def redeem_invite_on_web(db: sqlite_utils.Database, code: Any, address: str, *,
 
 
 def _new_session(db, person: Person, address: str, now: datetime) -> tuple[Session, str]:
+    # Sign-ins are rare: each sweeps the expired sessions and links, so the
+    # tables stay small without a timer of their own.
+    purge_expired(db, now=now)
     secret = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     sid = db.execute(
@@ -383,6 +386,8 @@ def end_session(db: sqlite_utils.Database, session_id: int, actor: Person) -> bo
 
 
 def purge_expired(db: sqlite_utils.Database, *, now: datetime | None = None) -> int:
+    """Delete sessions idle past their expiry and links unused a day after
+    theirs (kept that day so a late click still says "expired")."""
     now = _now(now)
     n = db.execute("DELETE FROM web_session WHERE last_seen < ?", [_iso(now - SESSION_IDLE)]).rowcount
     n += db.execute("DELETE FROM signin_link WHERE used_at IS NULL AND expires_at < ?",

@@ -161,6 +161,11 @@ async def test_idle_sessions_expire(web):
     old = datetime.now(timezone.utc) - timedelta(hours=13)
     web.app.storage.write(lambda db: db.execute("UPDATE web_session SET last_seen = ?", [old.isoformat()]))
     assert (await web.client.get("/ask")).status == 401
+    count = lambda db: db.execute("SELECT count(*) FROM web_session").fetchone()[0]  # noqa: E731
+    assert web.app.storage.read(count) == 1
+    async with web.session() as other:  # the next sign-in sweeps the expired one away
+        await web.sign_in(OPERATOR, client=other)
+    assert web.app.storage.read(count) == 1
 
 
 async def test_web_invite_makes_a_person_without_telegram(web):
