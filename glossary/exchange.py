@@ -448,12 +448,6 @@ def lang_tag(raw: str | None) -> LangTag:
     return LangTag(lang, traditional)
 
 
-def lang_of(raw: str) -> tuple[str | None, bool]:
-    """(our language code or None, whether the text is Traditional Chinese)."""
-    tag = lang_tag(raw)
-    return tag.lang, tag.traditional
-
-
 # -- what a reader tells: imported, skipped, dropped ---------------------------
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")

@@ -734,7 +734,6 @@ def _tmx_date(value: str | None) -> str:
 
 
 def _unit_from_tu(tu: etree._Element, default_src: str | None, report: ReadReport) -> Unit:
-    line = tu.sourceline
     unit = Unit({}, origin="tmx")
     notes = []
     dates = [_tmx_date(tu.get("changedate")) or _tmx_date(tu.get("creationdate"))]

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bot.app import App
-from bot.people.directory import can
 from bot.translation import memory as tm
 from bot.translation.engine import MissingModelError, TranslationError
 from glossary import LANGS
@@ -171,10 +170,6 @@ async def talk_keep(request: web.Request):
 
     kept = await app.storage.awrite(keep) if chosen else 0
     raise web.HTTPSeeOther(f"/talk?a={a}&b={b}&kept={kept}")
-
-
-def can_keep(person) -> bool:
-    return can(person.role, "lead")
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
