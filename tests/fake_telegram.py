@@ -86,6 +86,8 @@ _OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reactio
 _MAX_TEXT = 4096
 _CONFLICT = ("Conflict: terminated by other getUpdates request; "
              "make sure that only one bot instance is running")
+_WEBHOOK_CONFLICT = ("Conflict: can't use getUpdates method while webhook is active; "
+                     "use deleteWebhook to delete the webhook first")
 
 
 @dataclass
@@ -252,6 +254,7 @@ class FakeTelegram:
         self._allowed: set[str] | None = None  # None: Telegram's default set
         self._faults: dict[str, list[_Fault]] = {}
         self._poll_generation = 0
+        self.webhook_url: str | None = None  # set: getUpdates answers 409, as Telegram's does
         self._closing = False
         # Swapped for a new Event at every change: a waiter awaits the one it saw.
         self._updates_changed = asyncio.Event()
@@ -275,7 +278,9 @@ class FakeTelegram:
             **{name: lambda params: True for name in (
                 "setmycommands",
                 "deletemycommands", "sendchataction", "setmyname", "setmydescription",
-                "close", "logout", "deletewebhook", "setwebhook")},
+                "close", "logout")},
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
         }
 
     # -- lifecycle -------------------------------------------------------
@@ -416,8 +421,18 @@ class FakeTelegram:
         except asyncio.TimeoutError:
             pass
 
+    def _set_webhook(self, params: dict) -> bool:
+        self.webhook_url = params.get("url") or None  # an empty url removes it
+        return True
+
+    def _delete_webhook(self, params: dict) -> bool:
+        self.webhook_url = None
+        return True
+
     # -- getUpdates --------------------------------------------------------
     async def _get_updates(self, params: dict) -> list[dict]:
+        if self.webhook_url:
+            raise ApiError(409, _WEBHOOK_CONFLICT)
         self._poll_generation += 1
         generation = self._poll_generation
         self._notify_updates()  # an older waiting poll wakes up and answers 409

@@ -494,6 +494,9 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int], *,
             return
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(dp.stop_polling()))
+        # A webhook left from webhook mode makes Telegram refuse getUpdates
+        # (409): polling is what this start asked for, so remove it.
+        await bot.delete_webhook()
         if status is not None:
             status.telegram = "polling"
         await dp.start_polling(bot, handle_signals=False, tasks_concurrency_limit=64,

@@ -592,6 +592,31 @@ async def test_an_update_queued_behind_another_is_already_in_flight(harness):
         assert len(tg.sent(ADMIN)) >= 2
 
 
+async def test_polling_after_webhook_mode_removes_the_webhook(tmp_path, seeded_template):
+    """Telegram refuses getUpdates while a webhook is set (the fake does too):
+    a start in polling mode removes one left from webhook mode."""
+    import os
+    import signal
+
+    from bot.telegram.wiring import run
+
+    db = tmp_path / "run.db"
+    shutil.copy(seeded_template, db)
+    async with FakeTelegram() as tg:
+        tg.webhook_url = "https://bot.example.org/telegram/webhook"
+        app = App(Settings(db=db, models_dir=tmp_path / "models"))
+        task = asyncio.create_task(run(app, tg.token, tg.url, [ADMIN]))
+        try:
+            tg.message(ADMIN, ADMIN, "coater")
+            await tg.wait_for("sendMessage", timeout=30)
+            assert tg.webhook_url is None
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.wait_for(task, timeout=15)
+        finally:
+            app.close()
+        assert any("coater" in params["text"].lower() for params in tg.sent(ADMIN))
+
+
 def test_no_filter_is_left_to_a_thread(tmp_path, seeded_template):
     """aiogram runs a filter that is not awaitable in a worker thread; every
     synchronous check of ours goes through handlers.filters.on() instead.
