@@ -87,6 +87,13 @@ class Concept:
     notes: str = ""
     terms: list[Term] = field(default_factory=list)
     definitions: dict[str, str] = field(default_factory=dict)
+    #: Per-language review: {lang: (reviewed by, at)}; a language not here is
+    #: a draft. Read from ``concept_review``; not part of the concept's
+    #: content (``key()``), so an import neither sets nor compares it.
+    reviews: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
+    #: Bumped by every write of the concept: what an edit form carries so
+    #: that a second writer is told instead of silently overwriting the first.
+    version: int = field(default=0, compare=False)
 
     def terms_in(self, lang: str) -> list[Term]:
         """Terms of one language, preferred first, in the order they were given."""

@@ -57,6 +57,11 @@ class SearchResult:
             "category": self.concept.category,
             "equipment": self.concept.equipment,
             "status": self.concept.status,
+            # Per language: reviewed (by whom, when) or draft.
+            "review": {lang: ({"state": "reviewed", "by": self.concept.reviews[lang][0],
+                               "at": self.concept.reviews[lang][1]}
+                              if lang in self.concept.reviews else {"state": "draft"})
+                       for lang in LANGS},
             "terms": {
                 lang: [{"text": t.text, "type": t.type, **({"pos": t.pos} if t.pos else {})}
                        for t in self.concept.terms_in(lang)]

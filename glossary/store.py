@@ -218,12 +218,12 @@ def load_concepts(db: sqlite_utils.Database, ids: Iterable[str]) -> dict[str, Co
         chunk = ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
         for row in db.execute(
-            f"SELECT id, category, equipment, status, source, notes FROM concept WHERE id IN ({marks})",
+            f"SELECT id, category, equipment, status, source, notes, version FROM concept WHERE id IN ({marks})",
             chunk,
         ):
             found[row[0]] = Concept(
                 id=row[0], category=row[1], equipment=bool(row[2]), status=row[3],
-                source=row[4], notes=row[5],
+                source=row[4], notes=row[5], version=row[6],
             )
         for cid, lang, text, type_, pos, gender in db.execute(
             f"SELECT concept_id, lang, text, type, pos, gender FROM term WHERE concept_id IN ({marks}) "
@@ -235,6 +235,11 @@ def load_concepts(db: sqlite_utils.Database, ids: Iterable[str]) -> dict[str, Co
             f"SELECT concept_id, lang, text FROM definition WHERE concept_id IN ({marks})", chunk
         ):
             found[cid].definitions[lang] = text
+        for cid, lang, by, at in db.execute(
+            f"SELECT concept_id, lang, reviewed_by, reviewed_at FROM concept_review WHERE concept_id IN ({marks})",
+            chunk,
+        ):
+            found[cid].reviews[lang] = (by, at)
     return found
 
 
@@ -295,9 +300,10 @@ def _write_concept(db: sqlite_utils.Database, concept: Concept, now: str, exists
     row = (concept.category, int(concept.equipment), concept.status,
            concept.source, concept.notes, now, concept.id)
     if exists:
+        _unreview_changed(db, concept)
         db.execute(
-            "UPDATE concept SET category=?, equipment=?, status=?, source=?, notes=?, updated_at=? "
-            "WHERE id=?", row,
+            "UPDATE concept SET category=?, equipment=?, status=?, source=?, notes=?, updated_at=?, "
+            "version = version + 1 WHERE id=?", row,
         )
         db.execute("DELETE FROM term WHERE concept_id = ?", [concept.id])
         db.execute("DELETE FROM definition WHERE concept_id = ?", [concept.id])
@@ -713,3 +719,135 @@ def seed(db: sqlite_utils.Database) -> ImportReport | None:
     report = upsert_concepts(db, concepts, actor="seed")
     db.execute("INSERT INTO meta (key, value) VALUES ('seed_version', ?)", [SEED_VERSION])
     return report
+
+
+# -- per-language review, versions, history (issue 12: the glossary editor) ----
+#
+# A concept carries a review state for each language: a row in concept_review
+# (who, when) means "reviewed", no row means "draft". Whatever writes a
+# concept goes through _write_concept (the editor, the CLI, imports, an
+# import's rollback), and that drops the review of every language whose terms
+# or definition it changed, in the same transaction: a reviewed language can
+# never hold text nobody reviewed. concept.version counts the writes, so an
+# edit form can say which version it was made from.
+
+def migrate_concept_review(db: sqlite_utils.Database) -> None:
+    execute_script(db,
+        """
+        ALTER TABLE concept ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        CREATE TABLE concept_review (
+            concept_id TEXT NOT NULL REFERENCES concept(id) ON DELETE CASCADE,
+            lang TEXT NOT NULL CHECK (lang IN ('zh', 'ko', 'ms', 'fr', 'en')),
+            reviewed_by TEXT NOT NULL,   -- an audit actor: tg:ID, web:ID, cli:NAME
+            reviewed_at TEXT NOT NULL,
+            PRIMARY KEY (concept_id, lang)
+        ) WITHOUT ROWID;
+        CREATE INDEX concept_review_lang ON concept_review(lang);
+        """
+    )
+
+
+def lang_contents(concept: Concept) -> dict[str, tuple]:
+    """What a speaker of each language reviews: its terms (text, type, part
+    of speech, gender) and its definition. Two concepts whose contents in a
+    language are equal need no new review in it."""
+    out: dict[str, tuple] = {}
+    for lang in LANGS:
+        terms = tuple(sorted((t.text, t.type, t.pos or "", t.gender or "") for t in concept.terms if t.lang == lang))
+        out[lang] = (terms, concept.definitions.get(lang) or "")
+    return out
+
+
+def _unreview_changed(db: sqlite_utils.Database, concept: Concept) -> list[str]:
+    """Before ``concept`` replaces the stored one: the languages it changes go
+    back to draft. Returns them."""
+    reviewed = [r[0] for r in db.execute("SELECT lang FROM concept_review WHERE concept_id = ?", [concept.id])]
+    if not reviewed:
+        return []
+    old = Concept(id=concept.id)
+    for lang, text, type_, pos, gender in db.execute(
+            "SELECT lang, text, type, pos, gender FROM term WHERE concept_id = ?", [concept.id]):
+        old.terms.append(Term(lang, text, type_, pos, gender))
+    old.definitions = dict(db.execute("SELECT lang, text FROM definition WHERE concept_id = ?",
+                                      [concept.id]).fetchall())
+    before, after = lang_contents(old), lang_contents(concept)
+    changed = [lang for lang in reviewed if before[lang] != after[lang]]
+    if changed:
+        db.conn.executemany("DELETE FROM concept_review WHERE concept_id = ? AND lang = ?",
+                            [(concept.id, lang) for lang in changed])
+    return changed
+
+
+def concept_version(db: sqlite_utils.Database, concept_id: str) -> int | None:
+    row = db.execute("SELECT version FROM concept WHERE id = ?", [concept_id]).fetchone()
+    return row[0] if row else None
+
+
+def save_concept(db: sqlite_utils.Database, concept: Concept) -> int:
+    """Add or replace one concept (checked first); returns its new version.
+    The languages it changes lose their review (see above). No audit row:
+    the caller writes one saying what was done and why."""
+    validate_concept(concept, where=f"concept {concept.id!r}")
+    exists = concept_version(db, concept.id) is not None
+    _write_concept(db, concept, utcnow(), exists=exists)
+    _bump_rev(db)
+    return concept_version(db, concept.id)
+
+
+def remove_concept(db: sqlite_utils.Database, concept_id: str) -> bool:
+    """Delete one concept without an audit row (the caller audits: a merge)."""
+    gone = db.execute("DELETE FROM concept WHERE id = ?", [concept_id]).rowcount > 0
+    if gone:
+        _bump_rev(db)
+    return gone
+
+
+def set_reviewed(db: sqlite_utils.Database, concept_id: str, lang: str, actor: str) -> bool:
+    """Mark one language of a concept reviewed by ``actor`` (audited).
+    False when it already was (nothing written: a double click reviews once)."""
+    if lang not in LANGS:
+        raise GlossaryError(f"unknown language {lang!r}")
+    if db.execute("SELECT 1 FROM concept_review WHERE concept_id = ? AND lang = ?",
+                  [concept_id, lang]).fetchone():
+        return False
+    db.execute("INSERT INTO concept_review (concept_id, lang, reviewed_by, reviewed_at) VALUES (?, ?, ?, ?)",
+               [concept_id, lang, actor, utcnow()])
+    audit(db, actor, "review", "concept", concept_id, {"lang": lang})
+    return True
+
+
+def review_progress(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
+    """Per language: concepts with a term in it, how many are reviewed, how
+    many are drafts. {lang: {"concepts", "reviewed", "draft"}}, every language."""
+    with_terms = dict(db.execute("SELECT lang, count(DISTINCT concept_id) FROM term GROUP BY lang").fetchall())
+    reviewed = dict(db.execute("SELECT lang, count(*) FROM concept_review GROUP BY lang").fetchall())
+    out = {}
+    for lang in LANGS:
+        total, done = with_terms.get(lang, 0), reviewed.get(lang, 0)
+        out[lang] = {"concepts": total, "reviewed": done, "draft": max(total - done, 0)}
+    return out
+
+
+def concept_snapshot(concept: Concept) -> dict:
+    """A concept's content as JSON data (what audit rows keep to revert)."""
+    return json.loads(_concept_json(concept))
+
+
+def concept_from_snapshot(data: dict) -> Concept:
+    return _concept_from_json(json.dumps(data, ensure_ascii=False))
+
+
+@dataclass
+class AuditRow:
+    id: int
+    at: str
+    actor: str
+    action: str
+    detail: dict | None
+
+
+def history(db: sqlite_utils.Database, concept_id: str, limit: int = 100) -> list[AuditRow]:
+    """The audit rows of one concept, newest first."""
+    return [AuditRow(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None) for r in db.execute(
+        "SELECT id, at, actor, action, detail FROM audit WHERE entity = 'concept' AND entity_id = ? "
+        "ORDER BY id DESC LIMIT ?", [concept_id, limit])]
