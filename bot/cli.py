@@ -20,7 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from glossary import LANGS, GlossaryError, SearchResult
+from glossary import CATEGORIES, LANGS, GlossaryError, SearchResult
 from glossary import exchange
 from glossary import store as glossary_store
 
@@ -239,20 +239,37 @@ def _render_result(result: SearchResult) -> Table:
             cell.append(term.text, style=_TYPE_STYLE[term.type])
             if term.type != "preferred":
                 cell.append(f" ({term.type})", style="dim")
-        table.add_row(lang, cell if cell else Text("—", style="red"))
+        table.add_row(lang + (" ✓" if lang in concept.reviews else ""), cell if cell else Text("—", style="red"))
     definition = concept.definition("en")
     if definition:
         table.add_row("def", Text(definition[1]))
     return table
 
 
-@cli.command()
+class _LookupByDefault(click.Group):
+    """``shopbot term QUERY`` stays a lookup now that ``term`` has
+    subcommands: anything that is not one of them is the lookup's QUERY
+    (``shopbot term lookup edit`` looks up the word "edit" itself)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = next((a for a in args if not a.startswith("-")), None)
+        if args and args[0] not in ("--help", "-h") and first not in self.commands:
+            args = ["lookup", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_LookupByDefault)
+def term() -> None:
+    """Look up a term (`shopbot term QUERY`), or edit and review a concept."""
+
+
+@term.command("lookup")
 @click.argument("query")
 @click.option("--lang", type=click.Choice(LANGS), help="Match only terms in this language.")
 @click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 50))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results, best first.")
 @with_app
-def term(app: App, query: str, lang: str | None, limit: int, as_json: bool) -> None:
+def term_lookup(app: App, query: str, lang: str | None, limit: int, as_json: bool) -> None:
     """Look up QUERY in the glossary, in any language or script."""
     results = app.glossary.search(query, lang=lang, limit=limit)
     if as_json:
@@ -838,6 +855,122 @@ def _print_report(report) -> None:
         fixes = ", ".join(f"#{f.id} {f.slug}" for f in code.fixes) or "no approved fix"
         console.print(Text(f"code {code.code}: {fixes}"))
     console.print(Text(f"confidence {report.confidence}% · {report.reading.seconds:.2f} s", style="dim"))
+
+
+# -- con-glossary: editing and reviewing a concept (the console's service) ------
+
+def _outcome_json(outcome) -> dict:
+    return {"concept_id": outcome.concept_id, "applied": outcome.applied, "version": outcome.version}
+
+
+@term.command("edit")
+@click.argument("concept_id", metavar="CONCEPT")
+@click.option("--lang", type=click.Choice(LANGS), help="The language of --term, --remove, --deprecate, --definition.")
+@click.option("--term", "text", help="Add this term, or change it if it exists (with --type, --pos, --gender).")
+@click.option("--type", "type_", type=click.Choice(["preferred", "admitted", "abbreviation", "deprecated"]),
+              help="The term's type (default: preferred if the language has none, else admitted). "
+                   "A new preferred term makes the old one admitted.")
+@click.option("--pos", type=click.Choice(["noun", "verb", "adjective", "adverb", "other"]))
+@click.option("--gender", type=click.Choice(["m", "f", "n"]), help="French terms only.")
+@click.option("--remove", help="Remove this term of --lang.")
+@click.option("--deprecate", help="Deprecate this term of --lang (it stays findable and points to the preferred).")
+@click.option("--definition", help="The definition in --lang ('' removes it).")
+@click.option("--category", type=click.Choice(CATEGORIES))
+@click.option("--equipment/--no-equipment", default=None)
+@click.option("--source")
+@click.option("--notes")
+@click.option("--version", "base", type=int,
+              help="The version your change is based on: refused if the concept changed since.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@with_app
+def term_edit(app: App, concept_id: str, lang: str | None, text: str | None, type_: str | None, pos: str | None,
+              gender: str | None, remove: str | None, deprecate: str | None, definition: str | None,
+              category: str | None, equipment: bool | None, source: str | None, notes: str | None,
+              base: int | None, as_json: bool) -> None:
+    """Change one concept: a term, a definition, the category, source or notes.
+    Audited; the languages changed go back to draft."""
+    from dataclasses import replace as _replace
+
+    from .knowledge import termbase as tb
+
+    editor = tb.cli_editor(getpass.getuser())
+    by_lang = text is not None or remove is not None or definition is not None or deprecate is not None
+    general = category is not None or equipment is not None or source is not None or notes is not None
+    if by_lang and lang is None:
+        raise click.UsageError("--term, --remove, --deprecate and --definition need --lang")
+    if not by_lang and not general:
+        raise click.UsageError("nothing to change: give --term, --remove, --deprecate, --definition, "
+                               "--category, --equipment, --source or --notes")
+
+    def change(db):
+        outcomes = []
+        concept = tb.get(db, concept_id)
+        if concept is None:
+            raise tb.EditError("No such concept.")
+        version = concept.version if base is None else base
+        if text is not None or remove is not None or definition is not None:
+            terms = concept.terms_in(lang)
+            if remove is not None:
+                if not any(t.text == remove for t in terms):
+                    raise tb.EditError("No such term in this concept.")
+                terms = [t for t in terms if t.text != remove]
+            if text is not None:
+                new = tb.make_term(lang, text, type_ or ("admitted" if concept.preferred(lang) else "preferred"),
+                                   pos, gender)
+                if new is None:
+                    raise tb.EditError("A concept needs at least one term.")
+                old = next((t for t in terms if t.text == new.text), None)
+                if old is not None:
+                    new = _replace(old, type=type_ or old.type, pos=pos or old.pos, gender=gender or old.gender)
+                if new.type == "preferred":
+                    terms = [_replace(t, type="admitted") if t.type == "preferred" else t for t in terms]
+                terms = [new if t.text == new.text else t for t in terms] if old else terms + [new]
+            if terms and not any(t.type == "preferred" for t in terms):
+                first = next((i for i, t in enumerate(terms) if t.type == "admitted"), None)
+                if first is not None:
+                    terms[first] = _replace(terms[first], type="preferred")
+            outcomes.append(tb.edit_language(db, editor, concept_id, version, lang, terms, definition))
+            version = outcomes[-1].version
+        if deprecate is not None:
+            outcomes.append(tb.deprecate(db, editor, concept_id, version, lang, deprecate))
+            version = outcomes[-1].version
+        if general:
+            outcomes.append(tb.edit_general(db, editor, concept_id, version, category=category,
+                                            equipment=equipment, source=source, notes=notes))
+        return outcomes[-1]
+
+    try:
+        outcome = app.storage.write(change)
+    except tb.Conflict as exc:  # what the other person changed, then the one-line error
+        for other in exc.since:
+            err_console.print(Text(f"{other.at} {other.who} {other.action}: " + "; ".join(
+                f"{what} {code}: {old} → {new}" for what, code, old, new in other.lines)))
+        raise
+    if as_json:
+        click.echo(json.dumps(_outcome_json(outcome), indent=2))
+    else:
+        console.print(f"{outcome.concept_id}: saved, version {outcome.version}")
+    _respot_fixes(app, quiet=as_json)
+
+
+@term.command("review")
+@click.argument("concept_id", metavar="CONCEPT")
+@click.option("--lang", type=click.Choice(LANGS), required=True, help="The language checked by a speaker.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@with_app
+def term_review(app: App, concept_id: str, lang: str, as_json: bool) -> None:
+    """Mark a language of CONCEPT reviewed (by you: cli:USER in the audit).
+    Any later change of that language's terms or definition sets it back to draft."""
+    from .knowledge import termbase as tb
+
+    changed = app.storage.write(tb.review, tb.cli_editor(getpass.getuser()), concept_id, lang)
+    concept = app.storage.read(tb.get, concept_id)
+    by, at = concept.reviews[lang]
+    if as_json:
+        click.echo(json.dumps({"concept_id": concept_id, "lang": lang, "state": "reviewed", "by": by, "at": at,
+                               "changed": changed}, indent=2))
+    else:
+        console.print(Text(f"{concept_id} ({lang}): reviewed by {by} at {at}" + ("" if changed else " (already)")))
 
 
 def main() -> None:

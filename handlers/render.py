@@ -47,7 +47,9 @@ def concept_card(concept: Concept, lang: str, result: SearchResult | None = None
             term=q(result.matched.text), preferred=q(head.text if head else "")))
     for code in LANGS:
         term = concept.preferred(code)
-        lines.append(f"{FLAGS[code]} {q(term.text) if term else '—'}")
+        # ✓: a speaker of that language reviewed this concept's terms in it.
+        mark = " ✓" if code in concept.reviews else ""
+        lines.append(f"{FLAGS[code]} {q(term.text) if term else '—'}{mark}")
     definition = concept.definition(lang)
     if definition:
         lines.append("")
