@@ -309,13 +309,15 @@ def changes(db, concept_id: str, limit: int = 100) -> list[Change]:
 
 # -- helpers for changes ---------------------------------------------------------
 
-def _components(snap: dict | None) -> dict[tuple, object]:
-    """A snapshot cut into the parts a revert can put back one by one."""
+def _components(snap: dict | None, ordered: bool = False) -> dict[tuple, object]:
+    """A snapshot cut into the parts a revert can put back one by one
+    (terms sorted to compare them; ``ordered``: as stored, to restore them)."""
     if not snap:
         return {}
     out: dict[tuple, object] = {(k,): snap[k] for k in ("category", "equipment", "source", "notes")}
     for lang in LANGS:
-        out[("terms", lang)] = sorted(t for t in snap["terms"] if t[0] == lang)
+        terms = [list(t) for t in snap["terms"] if t[0] == lang]
+        out[("terms", lang)] = terms if ordered else sorted(terms)
         out[("definition", lang)] = snap["definitions"].get(lang, "")
     return out
 
@@ -324,7 +326,7 @@ def _from_components(base: dict, parts: dict[tuple, object]) -> Concept:
     snap = dict(base)
     for key in ("category", "equipment", "source", "notes"):
         snap[key] = parts[(key,)]
-    snap["terms"] = [list(t) for lang in LANGS for t in _by_type(parts[("terms", lang)])]
+    snap["terms"] = [list(t) for lang in LANGS for t in parts[("terms", lang)]]
     snap["definitions"] = {lang: parts[("definition", lang)] for lang in LANGS if parts[("definition", lang)]}
     return gstore.concept_from_snapshot(snap)
 
@@ -666,9 +668,10 @@ def revert(db, editor: Editor, concept_id: str, change_id: int) -> Outcome:
         audit(db, editor.tag, "delete", "concept", concept_id,
               {"before": gstore.concept_snapshot(current), "reverts": change_id})
         return Outcome(True, concept_id, deleted=True)
-    parts = dict(now)
+    parts = _components(gstore.concept_snapshot(current), ordered=True)
+    restore = _components(detail.get("before"), ordered=True)
     for k in touched:
-        parts[k] = before[k]
+        parts[k] = restore[k]
     restored = _from_components(gstore.concept_snapshot(current), parts)
     if action == "merge" and detail.get("absorbed"):
         absorbed = gstore.concept_from_snapshot(detail["absorbed"])
