@@ -18,6 +18,7 @@ import sqlite_utils
 from glossary.store import audit, execute_script, utcnow
 
 from bot.people import directory as people
+from bot.people.signin import person_by_id
 
 MAX_TERM, MAX_PROPOSAL, MAX_REASON = 200, 1000, 2000
 STATUSES = ("pending", "approved", "rejected")
@@ -57,7 +58,8 @@ def migrate_suggestions(db: sqlite_utils.Database) -> None:
 
 
 def _require(db, user_id: int, needed: str, doing: str) -> None:
-    person = people.get_person(db, user_id)
+    # person_by_id: people of the web only (ids from 2**53) suggest and decide too.
+    person = person_by_id(db, user_id)
     if person is None or not people.can(person.role, needed):
         raise SuggestionError(f"only a {needed} or above can {doing}")
 

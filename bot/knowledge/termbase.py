@@ -44,6 +44,7 @@ from glossary import store as gstore
 from glossary.store import audit, execute_script, utcnow
 
 from bot.people import directory as people
+from bot.people.signin import person_by_id
 
 from . import suggestions
 
@@ -149,7 +150,7 @@ def set_speaker_langs(db, editor: Editor, user_id: int, langs: list[str]) -> lis
     language (a lead or admin does it; audited)."""
     if not editor.can("lead"):
         raise NotAllowed("Only a lead or an admin can do this.")
-    if people.get_person(db, user_id) is None:
+    if person_by_id(db, user_id) is None:
         raise EditError("No such person.")
     wanted = sorted({lang for lang in langs if lang in LANGS})
     db.execute("DELETE FROM person_language WHERE user_id = ?", [user_id])
@@ -172,7 +173,7 @@ def actor_names(db, tags) -> dict[str, str]:
     for tag in set(tags):
         kind, _, rest = tag.partition(":")
         if kind in ("web", "tg") and rest.isascii() and rest.isdigit():
-            person = people.get_person(db, int(rest))
+            person = person_by_id(db, int(rest))
             if person is not None:
                 out[tag] = person.label
     return out

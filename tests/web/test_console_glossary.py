@@ -522,3 +522,39 @@ def test_review_counts_for_the_dashboard(storage):
     storage.write(tb.review, tb.cli_editor("t"), "coater", "ms")
     assert storage.read(tb.review_counts)["ms"]["reviewed"] == 1
     assert json.dumps(counts)  # plain data
+
+
+async def test_people_of_the_web_only_propose_decide_and_review(web):
+    """Ids from 2**53 (no Telegram): a web trainer's proposal, a web lead's
+    decision, a declared language and the names in the history."""
+    from bot.people import signin
+
+    trainer = web.app.storage.write(signin.create_web_person, "trainer", name="Wen", lang="en")
+    lead = web.app.storage.write(signin.create_web_person, "lead", name="Lea", lang="en")
+    assert trainer.user_id > 2**53
+    ROLES_WEB = {"trainer": trainer.user_id, "lead": lead.user_id}
+    sessions = {}
+    for role, pid in ROLES_WEB.items():
+        s = web.session()
+        token = web.link(pid)
+        page = await s.get(f"/signin/{token}")
+        await s.post(f"/signin/{token}", data={"csrf": csrf_of(await page.text())})
+        sessions[role] = (s, csrf_of(await (await s.get("/ask")).text()))
+    (t, tcsrf), (s, csrf) = sessions["trainer"], sessions["lead"]
+    async with t, s:
+        c = concept(web)
+        r = await t.post("/glossary/c/coater/edit", data=ms_form(c, tcsrf, [("mesin salut Wen", "preferred")]),
+                         allow_redirects=False)
+        assert r.status == 303 and "proposed=" in r.headers["Location"]
+        sid = int(r.headers["Location"].rsplit("=", 1)[1])
+        r = await s.post("/glossary/speakers", data={"csrf": csrf, "person": str(trainer.user_id), "lang_ms": "1"},
+                         allow_redirects=False)
+        assert r.status == 303
+        data = ms_form(concept(web), csrf, [("mesin salut Wen", "preferred")])
+        data["proposal"] = str(sid)
+        assert (await s.post("/glossary/c/coater/edit", data=data, allow_redirects=False)).status == 303
+        assert web.app.storage.read(suggestions.get, sid).status == "approved"
+        r = await t.post("/glossary/c/coater/review", data={"csrf": tcsrf, "lang": "ms"}, allow_redirects=False)
+        assert r.status == 303
+        page = await (await s.get("/glossary/c/coater")).text()
+        assert "Reviewed by Wen" in page and "Lea" in page
