@@ -1,4 +1,4 @@
-"""Screenshots of the ask page for docs/ (run by hand, not by the suite):
+"""Screenshots of the ask page and the glossary editor's concept page for docs/ (run by hand, not by the suite):
 
     .venv/bin/python -m tests.web.screenshots
 
@@ -41,10 +41,36 @@ async def main() -> None:
                     out = DOCS / f"web-ask-{lang}.png"
                     await page.screenshot(path=str(out), full_page=False)
                     print(out)
+                await glossary_concept(app, url, browser)
                 await browser.close()
         finally:
             await runner.cleanup()
             app.close()
+
+
+async def glossary_concept(app: App, url: str, browser) -> None:
+    """The glossary editor's concept page, for a lead who reads Malay: a
+    Malay term corrected and Malay marked reviewed, so the page shows a
+    review, a history row and its revert button."""
+    from bot.knowledge import termbase as tb
+
+    lead = app.storage.write(signin.create_web_person, "lead", name="Lina", lang="en")
+    editor = tb.Editor(f"web:{lead.user_id}", "lead", frozenset({"en", "ms"}), lead.user_id)
+    app.storage.write(tb.set_speaker_langs, editor, lead.user_id, ["ms"])
+    concept = app.storage.read(tb.get, "coater")
+    terms = [tb.make_term("ms", "mesin penyalut kerajang", "preferred", "noun")] + [
+        t for t in concept.terms_in("ms") if t.type != "preferred"]
+    app.storage.write(tb.edit_language, editor, "coater", concept.version, "ms", terms, None)
+    app.storage.write(tb.review, editor, "coater", "ms")
+    page = await browser.new_page(viewport={"width": 1280, "height": 1300})
+    link = app.storage.write(signin.create_link, lead.user_id)
+    await page.goto(link.url(url))
+    await page.locator("form[action^='/signin/'] button").click()
+    await page.wait_for_url(f"{url}/ask")
+    await page.goto(f"{url}/glossary/c/coater")
+    out = DOCS / "web-glossary-concept.png"
+    await page.screenshot(path=str(out), full_page=False)
+    print(out)
 
 
 if __name__ == "__main__":
