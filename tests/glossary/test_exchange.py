@@ -420,6 +420,7 @@ def test_french_gender_per_term_round_trips_through_csv_and_storage(tmp_path):
     db = sqlite_utils.Database(tmp_path / "g.db")
     store.migrate_v1(db)
     store.migrate_term_gender(db)
+    store.migrate_concept_review(db)
     with db.conn:
         store.upsert_concepts(db, concepts, actor="test")
     again = store.load_concepts(db, ["coater", "tape"])
