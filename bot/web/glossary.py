@@ -84,16 +84,26 @@ async def _concept_or_404(request: web.Request):
     return concept
 
 
-def _not_found(request: web.Request) -> web.Response:
-    return error_page(request, 404, "No such concept.")
+def concept_route(role: str):
+    """``require(role)``, then the concept of the URL (a merged one's
+    address leads to where it went; an unknown one: 404), passed on."""
+
+    def wrap(handler):
+        async def with_concept(request: web.Request):
+            concept = await _concept_or_404(request)
+            if concept is None:
+                return error_page(request, 404, "No such concept.")
+            return await handler(request, concept)
+
+        with_concept.__name__ = handler.__name__
+        return require(role)(with_concept)
+
+    return wrap
 
 
-@require("trainer")
-async def concept_page(request: web.Request) -> web.Response:
+@concept_route("trainer")
+async def concept_page(request: web.Request, concept) -> web.Response:
     app: App = request.app[APP]
-    concept = await _concept_or_404(request)
-    if concept is None:
-        return _not_found(request)
     person = request[SESSION].person
     editor = await _editor(request)
 
@@ -129,12 +139,9 @@ def _edit_context(concept, lang: str, **more) -> dict:
     return ctx
 
 
-@require("trainer")
-async def edit_page(request: web.Request) -> web.Response:
+@concept_route("trainer")
+async def edit_page(request: web.Request, concept) -> web.Response:
     app: App = request.app[APP]
-    concept = await _concept_or_404(request)
-    if concept is None:
-        return _not_found(request)
     lang = request.query.get("lang", "general")
     lang = lang if lang in LANGS else "general"
     ctx = _edit_context(concept, lang)
@@ -181,13 +188,10 @@ def _after(outcome: tb.Outcome, done: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/glossary/c/{outcome.concept_id}?done={done}")
 
 
-@require("trainer")
-async def edit_post(request: web.Request):
+@concept_route("trainer")
+async def edit_post(request: web.Request, concept):
     app: App = request.app[APP]
     data = await form(request)
-    concept = await _concept_or_404(request)
-    if concept is None:
-        return _not_found(request)
     editor = await _editor(request)
     lang = data.get("lang", "general")
     base = parse_id(data.get("version"))
@@ -229,13 +233,10 @@ async def edit_post(request: web.Request):
     raise _after(outcome, "saved")
 
 
-async def _simple_change(request: web.Request, change, done: str, *fields: str):
+async def _simple_change(request: web.Request, concept, change, done: str):
     """A POST whose form is a concept version and a few fields."""
     app: App = request.app[APP]
     data = await form(request)
-    concept = await _concept_or_404(request)
-    if concept is None:
-        return _not_found(request)
     editor = await _editor(request)
     try:
         outcome = await app.storage.awrite(change, editor, concept, data)
@@ -253,16 +254,16 @@ async def _simple_change(request: web.Request, change, done: str, *fields: str):
     raise web.HTTPSeeOther(f"/glossary/c/{concept.id}?done={done}")
 
 
-@require("trainer")
-async def review_post(request: web.Request):
+@concept_route("trainer")
+async def review_post(request: web.Request, concept):
     return await _simple_change(
-        request, lambda db, editor, c, data: tb.review(db, editor, c.id, data.get("lang", "")), "reviewed")
+        request, concept, lambda db, editor, c, data: tb.review(db, editor, c.id, data.get("lang", "")), "reviewed")
 
 
-@require("trainer")
-async def deprecate_post(request: web.Request):
+@concept_route("trainer")
+async def deprecate_post(request: web.Request, concept):
     return await _simple_change(
-        request, lambda db, editor, c, data: tb.deprecate(
+        request, concept, lambda db, editor, c, data: tb.deprecate(
             db, editor, c.id, _version(data), data.get("lang", ""), data.get("text", "")), "deprecated")
 
 
@@ -273,12 +274,9 @@ def _version(data: dict) -> int:
     return base
 
 
-@require("lead")
-async def merge_page(request: web.Request) -> web.Response:
+@concept_route("lead")
+async def merge_page(request: web.Request, concept) -> web.Response:
     app: App = request.app[APP]
-    concept = await _concept_or_404(request)
-    if concept is None:
-        return _not_found(request)
     q, too_long = clean_query(request.query.get("q", ""), 200)
     found = []
     if q and not too_long:
@@ -287,22 +285,22 @@ async def merge_page(request: web.Request) -> web.Response:
     return render(request, "glossary_merge.html", {"c": concept, "q": q, "found": found})
 
 
-@require("lead")
-async def merge_post(request: web.Request):
+@concept_route("lead")
+async def merge_post(request: web.Request, concept):
     return await _simple_change(
-        request, lambda db, editor, c, data: tb.merge(db, editor, c.id, _version(data), data.get("other", "")),
+        request, concept, lambda db, editor, c, data: tb.merge(db, editor, c.id, _version(data), data.get("other", "")),
         "merged")
 
 
-@require("lead")
-async def revert_post(request: web.Request):
+@concept_route("lead")
+async def revert_post(request: web.Request, concept):
     def change(db, editor, c, data):
         change_id = parse_id(data.get("change"))
         if change_id is None:
             raise tb.EditError("No such change.")
         return tb.revert(db, editor, c.id, change_id)
 
-    return await _simple_change(request, change, "reverted")
+    return await _simple_change(request, concept, change, "reverted")
 
 
 def _new_rows(data) -> dict[str, str]:
