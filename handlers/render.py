@@ -70,7 +70,7 @@ def concept_details(concept: Concept, lang: str) -> str:
             label = labels[term.type]
             text = f"<s>{q(term.text)}</s>" if term.type == "deprecated" else q(term.text)
             parts.append(f"{text} ({label})" if label else text)
-        lines.append(f"{FLAGS[code]} " + (" · ".join(parts) or "—"))
+        lines.append(f"{FLAGS[code]} " + (" · ".join(parts) or "—") + (" ✓" if code in concept.reviews else ""))
     for code in (lang, "en"):
         if concept.definitions.get(code):
             lines.append(f"\n<i>{q(concept.definitions[code])}</i>")

@@ -618,9 +618,11 @@ def merge(db, editor: Editor, target_id: str, base: int | None, absorbed_id: str
                    extra={"absorbed": gstore.concept_snapshot(absorbed), "moved_fixes": moved})
 
 
-def review(db, editor: Editor, concept_id: str, lang: str) -> bool:
+def review(db, editor: Editor, concept_id: str, lang: str, base: int | None = None) -> bool:
     """A speaker of ``lang`` marks it reviewed on this concept. False: it
-    already was. Trainers, leads and admins who speak it may."""
+    already was. Trainers, leads and admins who speak it may. ``base``: the
+    version the reviewer read; a concept changed since is a Conflict (they
+    would be approving text they have not seen)."""
     if not editor.can("trainer"):
         raise NotAllowed("Your role cannot change the glossary.")
     if lang not in LANGS:
@@ -628,6 +630,7 @@ def review(db, editor: Editor, concept_id: str, lang: str) -> bool:
     if lang not in editor.langs:
         raise NotAllowed("Only a speaker of this language can mark it reviewed.")
     concept = _load(db, concept_id)
+    _check_version(db, concept, base)
     if not concept.terms_in(lang):
         raise EditError("This concept has no term in this language yet.")
     return gstore.set_reviewed(db, concept_id, lang, editor.tag)

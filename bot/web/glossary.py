@@ -53,7 +53,6 @@ async def browse(request: web.Request) -> web.Response:
         # The bot's search, then the same filters.
         found = await app.storage.arun(app.glossary.lookup, q, tb.MAX_LIST)
         concepts = [r.concept for r in found.results if tb.keep(r.concept, **filters)]
-        concepts = await app.storage.aread(lambda db: [tb.get(db, c.id) for c in concepts])
         total, pages = len(concepts), 1
     else:
         concepts, total = await app.storage.aread(lambda db: tb.browse(db, page=page, **filters))
@@ -257,7 +256,8 @@ async def _simple_change(request: web.Request, concept, change, done: str):
 @concept_route("trainer")
 async def review_post(request: web.Request, concept):
     return await _simple_change(
-        request, concept, lambda db, editor, c, data: tb.review(db, editor, c.id, data.get("lang", "")), "reviewed")
+        request, concept, lambda db, editor, c, data: tb.review(db, editor, c.id, data.get("lang", ""), _version(data)),
+        "reviewed")
 
 
 @concept_route("trainer")

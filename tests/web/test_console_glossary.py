@@ -85,7 +85,7 @@ def posts(c, csrf: str, other: str) -> dict[str, tuple[dict, str]]:
     """Every POST of the editor with a valid form: (form, lowest role that may)."""
     return {
         f"/glossary/c/{c.id}/edit": (ms_form(c, csrf, [("mesin salut X", "preferred")]), "trainer"),
-        f"/glossary/c/{c.id}/review": ({"csrf": csrf, "lang": "zh"}, "trainer"),
+        f"/glossary/c/{c.id}/review": ({"csrf": csrf, "lang": "zh", "version": str(c.version)}, "trainer"),
         f"/glossary/c/{c.id}/deprecate": ({"csrf": csrf, "version": str(c.version), "lang": "fr",
                                            "text": "coater"}, "trainer"),
         f"/glossary/c/{c.id}/merge": ({"csrf": csrf, "version": str(c.version), "other": other}, "lead"),
@@ -177,7 +177,7 @@ async def test_lead_edits_malay_then_a_speaker_reviews_and_an_edit_unreviews(web
         assert now.definitions["ms"] == "Mesin yang menyalut kerajang."
         assert [t for t in now.terms if t.lang != "ms"] == [t for t in c.terms if t.lang != "ms"]
         # The lead's interface is English: not a Malay speaker yet.
-        r = await s.post("/glossary/c/coater/review", data={"csrf": csrf, "lang": "ms"}, allow_redirects=False)
+        r = await s.post("/glossary/c/coater/review", data={"csrf": csrf, "lang": "ms", "version": str(concept(web).version)}, allow_redirects=False)
         assert r.status == 403 and "Only a speaker" in await r.text()
         # Declared on the speakers page (a lead may declare their own).
         r = await s.post("/glossary/speakers", data={"csrf": csrf, "person": str(LEAD), "lang_ms": "1"},
@@ -185,7 +185,7 @@ async def test_lead_edits_malay_then_a_speaker_reviews_and_an_edit_unreviews(web
         assert r.status == 303
         page = await (await s.get("/glossary/c/coater")).text()
         assert "Mark Bahasa Melayu reviewed" in page and "Mark 中文 reviewed" not in page
-        r = await s.post("/glossary/c/coater/review", data={"csrf": csrf, "lang": "ms"}, allow_redirects=False)
+        r = await s.post("/glossary/c/coater/review", data={"csrf": csrf, "lang": "ms", "version": str(concept(web).version)}, allow_redirects=False)
         assert r.status == 303
         assert set(concept(web).reviews) == {"ms"}
         assert web.app.storage.read(tb.review_counts)["ms"]["reviewed"] == 1
@@ -315,7 +315,8 @@ async def test_forged_concept_ids(web, cid):
     async with s:
         r = await s.get(f"/glossary/c/{cid}")
         assert r.status == 404 and "No such concept." in await r.text()
-        r = await s.post(f"/glossary/c/{cid}/review", data={"csrf": csrf, "lang": "en"}, allow_redirects=False)
+        r = await s.post(f"/glossary/c/{cid}/review", data={"csrf": csrf, "lang": "en", "version": "1"},
+                         allow_redirects=False)
         assert r.status == 404
         r = await s.post("/glossary/c/coater/merge", data={"csrf": csrf, "version": str(concept(web).version),
                                                             "other": cid}, allow_redirects=False)
@@ -554,7 +555,26 @@ async def test_people_of_the_web_only_propose_decide_and_review(web):
         data["proposal"] = str(sid)
         assert (await s.post("/glossary/c/coater/edit", data=data, allow_redirects=False)).status == 303
         assert web.app.storage.read(suggestions.get, sid).status == "approved"
-        r = await t.post("/glossary/c/coater/review", data={"csrf": tcsrf, "lang": "ms"}, allow_redirects=False)
+        r = await t.post("/glossary/c/coater/review", data={"csrf": tcsrf, "lang": "ms",
+                                                            "version": str(concept(web).version)},
+                         allow_redirects=False)
         assert r.status == 303
         page = await (await s.get("/glossary/c/coater")).text()
         assert "Reviewed by Wen" in page and "Lea" in page
+
+
+async def test_a_review_of_a_concept_changed_since_it_was_read_is_a_conflict(web):
+    """The reviewer approves what they read: a Malay edit made meanwhile
+    must not be marked reviewed unseen."""
+    s, csrf = await signed_in(web, "lead")
+    web.app.storage.write(tb.set_speaker_langs, tb.cli_editor("t"), LEAD, ["ms"])
+    read = concept(web).version
+    web.app.storage.write(tb.edit_language, tb.cli_editor("other"), "coater", read, "ms",
+                          [tb.make_term("ms", "mesin tanpa semakan", "preferred")], None)
+    async with s:
+        r = await s.post("/glossary/c/coater/review", data={"csrf": csrf, "lang": "ms", "version": str(read)},
+                         allow_redirects=False)
+        assert r.status == 409 and "mesin tanpa semakan" in await r.text()
+        r = await s.post("/glossary/c/coater/review", data={"csrf": csrf, "lang": "ms"}, allow_redirects=False)
+        assert r.status == 400  # no version: not read
+    assert concept(web).reviews == {}
