@@ -339,7 +339,8 @@ async def new_post(request: web.Request):
     rows = _new_rows(data)
     category = data.get("category", "general")
     try:
-        terms = [tb.make_term(lang, text, "preferred", "noun") for lang, text in rows.items()]
+        # No part of speech or gender is guessed: the language forms set them.
+        terms = [tb.make_term(lang, text, "preferred") for lang, text in rows.items()]
         outcome = await app.storage.awrite(
             tb.add_concept, editor, terms, concept_id=data.get("concept_id", ""), category=category,
             equipment=data.get("equipment") == "1", definitions={"en": data.get("definition_en", "")},
