@@ -578,3 +578,16 @@ async def test_a_review_of_a_concept_changed_since_it_was_read_is_a_conflict(web
         r = await s.post("/glossary/c/coater/review", data={"csrf": csrf, "lang": "ms"}, allow_redirects=False)
         assert r.status == 400  # no version: not read
     assert concept(web).reviews == {}
+
+
+@pytest.mark.parametrize("path", [
+    "/glossary/new?term=" + "x" * 10_000, "/glossary/new?term=%3Cscript%3E&lang=%3Cb%3E",
+    "/glossary/new?proposal=%C2%B2", "/glossary/new?proposal=99999999",
+    "/glossary/c/coater/edit?lang=%3Cscript%3E&proposal=abc", "/glossary/c/coater/edit?lang=ms&proposal=99999",
+    "/glossary/c/coater/merge?q=%22NEAR(", "/glossary?page=99999", "/glossary?page=-1&q=%E2%80%8B"])
+async def test_hostile_query_strings_on_the_pages(web, path):
+    s, _ = await signed_in(web, "lead")
+    async with s:
+        r = await s.get(path)
+        assert r.status in (200, 400), (path, r.status)
+        assert "<script>" not in (await r.text()).split("<main", 1)[1]
