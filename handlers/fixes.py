@@ -187,10 +187,6 @@ async def tell_reviewers(bot: Bot, people, author: int, msgid: str, **values) ->
             await notify(bot, people, reviewer.user_id, msgid, **values)
 
 
-def author_id(author: str) -> int | None:
-    return parse_int(author)
-
-
 # -- operators: search, card, feedback, ask a trainer -------------------------
 
 async def fix_command(message: Message, command: CommandObject, app, person, lang: str, state: FSMContext):
@@ -375,40 +371,63 @@ async def decide(callback: CallbackQuery, bot: Bot, app, people, person, lang: s
 
 
 async def approve_item(bot: Bot, app, people, person, kind: str, item_id: int) -> bool:
-    if kind == "s":
-        changed = await app.storage.awrite(suggestions.decide, item_id, person.user_id, True)
-        s = await app.storage.aread(suggestions.get, item_id)
-        if changed:
-            await notify(bot, people, s.author, N_("Your glossary suggestion «{term}» was approved."),
-                         term=q(s.term))
-        return changed
-    report = await knowledge(app).aapprove(item_id, person.user_id)
-    card = await knowledge(app).aget(item_id)
-    if report.changed and author_id(card.author):
-        await notify(bot, people, author_id(card.author), N_("Your fix #{id} was approved: «{symptom}»."),
-                     id=item_id, symptom=q(clip(card.symptom, 200)))
-    return report.changed
+    decision = await review.approve(knowledge(app), "suggestion" if kind == "s" else "fix", item_id,
+                                    person.user_id)
+    await tell_author(bot, people, decision, approved=True)
+    return decision.changed
+
+
+async def tell_author(bot: Bot, people, decision: review.Decision, approved: bool, reason: str = "") -> None:
+    """The author learns the decision in their language; only the decision
+    that changed something tells (a double tap approves, and tells, once)."""
+    if not decision.changed or not decision.author:
+        return
+    if approved and decision.kind == "suggestion":
+        await notify(bot, people, decision.author, N_("Your glossary suggestion «{term}» was approved."),
+                     term=q(decision.title))
+    elif approved:
+        await notify(bot, people, decision.author, N_("Your fix #{id} was approved: «{symptom}»."),
+                     id=decision.id, symptom=q(clip(decision.title, 200)))
+    else:
+        await notify(bot, people, decision.author,
+                     N_("Your submission #{id} was not approved. The reason: {reason}"),
+                     id=decision.id, reason=q(clip(reason, 2000)))
+
+
+class Announcer:
+    """What the web app (``App.announce``) uses to tell people in the bot:
+    the author of a decision, the reviewers of a new fix; in their language."""
+
+    def __init__(self, bot: Bot, people):
+        self.bot, self.people = bot, people
+
+    async def tell_author(self, decision: review.Decision, approved: bool, reason: str = "") -> None:
+        await tell_author(self.bot, self.people, decision, approved, reason)
+
+    async def tell_reviewers(self, fix_id: int, person, symptom: str) -> None:
+        await tell_new_fix(self.bot, self.people, fix_id, person, symptom)
+
+
+async def tell_new_fix(bot: Bot, people, fix_id: int, person, symptom: str) -> None:
+    await tell_reviewers(bot, people, person.user_id,
+                         N_("New fix #{id} to review, from {name}: «{symptom}». /review"),
+                         id=fix_id, name=q(person.label), symptom=q(clip(symptom, 200)))
 
 
 async def reject_reason(message: Message, bot: Bot, app, people, person, lang: str, state: FSMContext):
     data = await state.get_data()
     reason = message.text.strip()
+    kind = "suggestion" if data["kind"] == "s" else "fix"
     try:
-        if data["kind"] == "s":
-            await app.storage.awrite(suggestions.decide, data["item_id"], person.user_id, False, reason)
-            author = (await app.storage.aread(suggestions.get, data["item_id"])).author
-        else:
-            await app.storage.awrite(fixes.reject, data["item_id"], person.user_id, reason)
-            author = author_id((await knowledge(app).aget(data["item_id"])).author)
+        decision = await review.reject(knowledge(app), kind, data["item_id"], person.user_id, reason)
     except (FixError, suggestions.SuggestionError) as exc:
         await message.answer(q(str(exc)))
         return
     await state.set_state(None)
-    if author:
-        await notify(bot, people, author, N_("Your submission #{id} was not approved. The reason: {reason}"),
-                     id=data["item_id"], reason=q(clip(reason, 2000)))
-    await message.answer(_("Rejected; the author has been told why."))
-    after = review.QueueItem("fix" if data["kind"] == "f" else "suggestion", data["item_id"])
+    await tell_author(bot, people, decision, approved=False, reason=reason)
+    await message.answer(_("Rejected; the author has been told why.") if decision.changed
+                         else _("Already rejected."))
+    after = review.QueueItem(kind, data["item_id"])
     await show_item(message, app, lang, await app.storage.aread(review.next_pending, after))
 
 

@@ -34,7 +34,7 @@ from bot.translation.text import detect_language
 from glossary.model import LANG_NAMES
 
 from .filters import command_or_in, known, on, private
-from .fixes import clip, full_blocks, keyboard, tell_reviewers, typed
+from .fixes import clip, full_blocks, keyboard, tell_new_fix, typed
 from .render import pack, parse_int, q
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -301,20 +301,13 @@ async def french_blocks(app, data: dict, source: str) -> list[str]:
     return fix_blocks(data, text)
 
 
-def create_and_submit(db, **fields) -> int:
-    """One transaction: a fix is never left behind as a half-finished draft."""
-    fix_id = fixes.create_draft(db, **fields)
-    fixes.submit(db, fix_id, fields["author"])
-    return fix_id
-
-
 async def submit(callback: CallbackQuery, bot: Bot, app, people, person, state: FSMContext):
     data = await state.get_data()
     await callback.answer()
     lang = await original_language(data, person.lang)
     try:
         fix_id = await app.storage.awrite(
-            create_and_submit, author=person.user_id, equipment=data["equipment"], original_lang=lang,
+            fixes.create_and_submit, author=person.user_id, equipment=data["equipment"], original_lang=lang,
             symptom=data["symptom"], cause=data["cause"], steps=data["steps"], safety=data["safety"],
             codes=data["codes"], photos=data.get("photos", []))
     except fixes.FixError as exc:
@@ -322,9 +315,7 @@ async def submit(callback: CallbackQuery, bot: Bot, app, people, person, state: 
         return
     await state.clear()  # the photo files now belong to the fix: not discarded
     # The reviewers first: when the author reads "received", the leads know.
-    await tell_reviewers(bot, people, person.user_id,
-                         N_("New fix #{id} to review, from {name}: «{symptom}». /review"),
-                         id=fix_id, name=q(person.label), symptom=q(clip(data["symptom"], 200)))
+    await tell_new_fix(bot, people, fix_id, person, data["symptom"])
     await callback.message.answer(_("Received: fix #{id} waits for a lead's review.").format(id=fix_id))
 
 

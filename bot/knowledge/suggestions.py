@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from glossary.normalize import normalize
 from glossary.store import audit, execute_script, utcnow
 
 from bot.people import directory as people
+from bot.people import signin
 
 MAX_TERM, MAX_PROPOSAL, MAX_REASON = 200, 1000, 2000
 STATUSES = ("pending", "approved", "rejected")
@@ -57,14 +59,15 @@ def migrate_suggestions(db: sqlite_utils.Database) -> None:
 
 
 def _require(db, user_id: int, needed: str, doing: str) -> None:
-    person = people.get_person(db, user_id)
+    # person_by_id: people of the web only (ids from 2**53 up) too.
+    person = signin.person_by_id(db, user_id)
     if person is None or not people.can(person.role, needed):
         raise SuggestionError(f"only a {needed} or above can {doing}")
 
 
 def _clean(value: str, what: str, limit: int) -> str:
     value = (value or "").strip()
-    if not value:
+    if not normalize(value).strip():  # zero-width characters alone are empty
         raise SuggestionError(f"{what} is empty")
     if len(value) > limit:
         raise SuggestionError(f"{what} is longer than {limit} characters")

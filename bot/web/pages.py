@@ -184,6 +184,12 @@ async def fix_photo(request: web.Request) -> web.StreamResponse:
     fix_id = parse_id(request.match_info["fix_id"])
     n = parse_id(request.match_info["n"], high=100)
     fix = await visible_fix(app, session, fix_id, session.person.lang) if fix_id else None
+    return photo_response(app, fix, n)
+
+
+def photo_response(app: App, fix, n: int | None) -> web.FileResponse:
+    """Photo ``n`` of a fix the caller may read (None: not found), if it is a
+    file inside the photos folder."""
     if fix is None or n is None or n >= len(fix.photos):
         raise web.HTTPNotFound()
     path = fix_store.photo_file(app.settings.photos_path, fix.photos[n].local_path)
