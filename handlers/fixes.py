@@ -398,14 +398,17 @@ class Announcer:
     """What the web app (``App.announce``) uses to tell people in the bot:
     the author of a decision, the reviewers of a new fix; in their language."""
 
-    def __init__(self, bot: Bot, people):
-        self.bot, self.people = bot, people
+    def __init__(self, bot: Bot, people, i18n):
+        self.bot, self.people, self.i18n = bot, people, i18n
 
+    # Outside an update no middleware set the catalogues: each call does.
     async def tell_author(self, decision: review.Decision, approved: bool, reason: str = "") -> None:
-        await tell_author(self.bot, self.people, decision, approved, reason)
+        with self.i18n.context():
+            await tell_author(self.bot, self.people, decision, approved, reason)
 
     async def tell_reviewers(self, fix_id: int, person, symptom: str) -> None:
-        await tell_new_fix(self.bot, self.people, fix_id, person, symptom)
+        with self.i18n.context():
+            await tell_new_fix(self.bot, self.people, fix_id, person, symptom)
 
 
 async def tell_new_fix(bot: Bot, people, fix_id: int, person, symptom: str) -> None:

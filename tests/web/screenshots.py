@@ -1,4 +1,5 @@
-"""Screenshots of the ask page for docs/ (run by hand, not by the suite):
+"""Screenshots of the ask page and the review queue for docs/ (run by hand,
+not by the suite):
 
     .venv/bin/python -m tests.web.screenshots
 
@@ -41,10 +42,37 @@ async def main() -> None:
                     out = DOCS / f"web-ask-{lang}.png"
                     await page.screenshot(path=str(out), full_page=False)
                     print(out)
+                await review_queue(app, url, browser)
                 await browser.close()
         finally:
             await runner.cleanup()
             app.close()
+
+
+async def review_queue(app: App, url: str, browser) -> None:
+    """The leads' queue with two fixes (Chinese, Korean) and a suggestion, in
+    French, and one fix side by side."""
+    from bot.knowledge import fixes, suggestions
+
+    trainer = app.storage.write(signin.create_web_person, "trainer", name="Wang Wei", lang="zh")
+    lead = app.storage.write(signin.create_web_person, "lead", name="Claire", lang="fr")
+    first = app.storage.write(fixes.create_and_submit, author=trainer.user_id, equipment="coater",
+                              original_lang="zh", symptom="涂布机放卷张力报警,极片抖动", codes=["E-203"],
+                              cause="接带胶带太厚", steps=["停机并挂牌上锁", "检查接带处", "复位报警"],
+                              safety=["进入前先锁定放卷机"])
+    app.storage.write(fixes.create_and_submit, author=trainer.user_id, equipment="coater", original_lang="ko",
+                      symptom="코터 건조로 과열 알람", steps=["라인 정지", "온도 센서 점검"])
+    app.storage.write(suggestions.add, "coater", "enduiseuse = coucheuse", trainer.user_id)
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    link = app.storage.write(signin.create_link, lead.user_id)
+    await page.goto(link.url(url))
+    await page.locator("form[action^='/signin/'] button").click()
+    await page.wait_for_url(f"{url}/ask")
+    for path, name in (("/review", "web-review-queue.png"), (f"/review/fix/{first}", "web-review-item.png")):
+        await page.goto(url + path)
+        out = DOCS / name
+        await page.screenshot(path=str(out), full_page=False)
+        print(out)
 
 
 if __name__ == "__main__":
