@@ -15,7 +15,6 @@ Withdrawing is in /myfixes.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from pathlib import Path
 
@@ -28,7 +27,6 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.knowledge import fixes
 from bot.people.directory import can
-from bot.telegram.texts import N_
 from bot.translation.engine import TranslationError
 from bot.translation.text import detect_language
 from glossary.model import LANG_NAMES
@@ -144,7 +142,7 @@ async def codes(message: Message, state: FSMContext):
     if error := field_error(message.text, 400):
         await message.answer(error)
         return
-    raw = [] if message.text.strip() == "-" else [c for c in re.split(r"[,;\s]+", message.text) if c]
+    raw = fixes.typed_codes(message.text)
     try:
         found = list(dict.fromkeys(fixes.clean_code(c) for c in raw))[:fixes.MAX_CODES]
     except fixes.FixError:
@@ -255,7 +253,7 @@ async def photos_done(message: Message, state: FSMContext):
 
 async def safety(message: Message, app, person, state: FSMContext):
     skip = message.text.strip() == "/skip"
-    notes = [] if skip else [line.strip() for line in message.text.splitlines() if line.strip()]
+    notes = [] if skip else fixes.typed_items(message.text)
     for note in notes:
         if error := field_error(note, fixes.MAX_ITEM):
             await message.answer(error)
@@ -330,10 +328,7 @@ def edit_value(field: str, text: str):
     """The service's value for a field typed in a chat message."""
     if field in ("symptom", "cause"):
         return text.strip()
-    items = [] if text.strip() == "-" else [line.strip() for line in text.splitlines() if line.strip()]
-    if field == "codes":
-        items = [c for line in items for c in re.split(r"[,\s]+", line) if c]
-    return items
+    return fixes.typed_codes(text) if field == "codes" else fixes.typed_items(text)
 
 
 async def edit_fix(message: Message, app, person):

@@ -146,6 +146,17 @@ def is_cjk(ch: str) -> bool:
     return is_han(ch) or is_hangul(ch)
 
 
+def typed_items(text: str) -> list[str]:
+    """Steps or safety notes as a person types them (a chat message, a form's
+    text box): one per line, blank lines dropped, "-" alone for none."""
+    return [] if text.strip() == "-" else [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def typed_codes(text: str) -> list[str]:
+    """Alarm codes as typed: separated by commas, semicolons, spaces or lines; "-" for none."""
+    return [] if text.strip() == "-" else [c for c in re.split(r"[,;\s]+", text) if c]
+
+
 def clean_code(code: Any) -> str:
     if not isinstance(code, (str, int)):
         raise FixError(f"code {clip_repr(code)} is not text")

@@ -24,7 +24,6 @@ typed kept.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -161,26 +160,18 @@ def delete_files(app: App, paths: list[str]) -> None:
 
 # -- the content of a fix, from the form -------------------------------------------
 
-def items(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def codes_of(text: str) -> list[str]:
-    """The bot's reading of typed codes: separated by commas, semicolons or spaces."""
-    return [c for c in re.split(r"[,;\s]+", text) if c]
-
-
 async def content(app: App, fields: dict[str, str], prior: str) -> dict:
     """The service's arguments for a fix from the form's fields. The original
     language: the one chosen, else detected as /newfix does."""
     symptom, cause = fields.get("symptom", "").strip(), fields.get("cause", "").strip()
-    steps, safety = items(fields.get("steps", "")), items(fields.get("safety", ""))
+    steps, safety = (fix_store.typed_items(fields.get(k, "")) for k in ("steps", "safety"))
     lang = fields.get("original_lang", "")
     if lang not in LANGS:
         sample = "\n".join([symptom, cause, *steps])[:2000]
         lang = (await asyncio.to_thread(detect_language, sample, prior)).lang or prior
     return {"equipment": fields.get("equipment", "").strip(), "original_lang": lang, "symptom": symptom,
-            "cause": cause, "steps": steps, "safety": safety, "codes": codes_of(fields.get("codes", ""))}
+            "cause": cause, "steps": steps, "safety": safety,
+            "codes": fix_store.typed_codes(fields.get("codes", ""))}
 
 
 async def equipment_choices(app: App, lang: str) -> list[tuple[str, str]]:

@@ -101,7 +101,6 @@ async def side_by_side(app: App, original, lang: str, stored=None) -> dict | Non
 @require("lead")
 async def queue_page(request: web.Request) -> web.Response:
     app: App = request.app[APP]
-    session = request[SESSION]
     items = await app.storage.aread(review.pending_list, 200)
     rows = [(kind, item_id, title, await person_label(app, author), lang)
             for kind, item_id, title, author, lang in items]
@@ -174,30 +173,26 @@ async def decide(request: web.Request):
     if kind is None or item_id is None or action not in ("approve", "reject"):
         return error_page(request, 404, "This page does not exist.")
     reason = data.get("reason", "").strip()
-    kb = knowledge(app)
+
+    async def refused(msgid: str) -> web.Response:
+        return await _show_item(request, app, session, {"kind": kind, "item_id": item_id, "notice": None,
+                                                        "reason": reason[:MAX_REASON], "error": msgid}, status=400)
+
+    if action == "reject" and len(reason) > MAX_REASON:
+        return await refused(N_("The reason is too long: at most 2000 characters."))
     try:
         if action == "approve":
-            decision = await review.approve(kb, kind, item_id, session.person.user_id)
+            decision = await review.approve(knowledge(app), kind, item_id, session.person.user_id)
         else:
-            if not reason:
-                return await _show_item(request, app, session, {
-                    "kind": kind, "item_id": item_id, "notice": None, "reason": "",
-                    "error": N_("A rejection needs a reason the author can act on.")}, status=400)
-            if len(reason) > MAX_REASON:
-                return await _show_item(request, app, session, {
-                    "kind": kind, "item_id": item_id, "notice": None, "reason": reason[:MAX_REASON],
-                    "error": N_("The reason is too long: at most 2000 characters.")}, status=400)
-            decision = await review.reject(kb, kind, item_id, session.person.user_id, reason)
+            decision = await review.reject(knowledge(app), kind, item_id, session.person.user_id, reason)
     except (FixError, suggestions.SuggestionError):
         # A reason refused, decided the other way, withdrawn, or a forged id: say what it is now.
         now = await app.storage.aread(review.status_of, kind, item_id)
         if now is None:
             return error_page(request, 404, "This fix is no longer available.")
         if now == "pending" and action == "reject":  # still waiting: the reason was refused
-            return await _show_item(request, app, session, {
-                "kind": kind, "item_id": item_id, "notice": None, "reason": reason,
-                "error": N_("A rejection needs a reason the author can act on.")}, status=400)
-        return error_page(request, 409, GONE, id=item_id, state=now)
+            return await refused(N_("A rejection needs a reason the author can act on."))
+        return error_page(request, 409, GONE, id=item_id, state=gettext_for(request_lang(request))(now))
     await tell(request, decision, approved=action == "approve", reason=reason)
     raise web.HTTPSeeOther(f"/review/next?after={kind}-{item_id}&said={_said(decision, action == 'approve')}"
                            f"&of={item_id}")
@@ -220,7 +215,6 @@ async def tell(request: web.Request, decision: review.Decision, approved: bool, 
 @require("trainer")
 async def translation_page(request: web.Request) -> web.Response:
     app: App = request.app[APP]
-    session = request[SESSION]
     fix_id = parse_id(request.match_info["fix_id"])
     return await _translation(request, app, fix_id, request.match_info["lang"], notice(request))
 
@@ -242,10 +236,6 @@ async def _translation(request, app: App, fix_id, lang: str, note, *, error=None
         status=status)
 
 
-def lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 @require("trainer")
 async def translation_post(request: web.Request):
     app: App = request.app[APP]
@@ -263,7 +253,8 @@ async def translation_post(request: web.Request):
         else:
             units = await app.storage.awrite(
                 fix_store.correct_text, fix_id, lang, data.get("symptom", ""), data.get("cause", ""),
-                lines(data.get("steps", "")), lines(data.get("safety", "")), who, role)
+                fix_store.typed_items(data.get("steps", "")), fix_store.typed_items(data.get("safety", "")),
+                who, role)
             said, n = "corrected", len(units)
     except FixError as exc:
         typed = {k: data.get(k, "")[:MAX_TEXT] for k in ("symptom", "cause", "steps", "safety")}

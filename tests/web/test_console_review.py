@@ -510,3 +510,28 @@ async def test_a_lead_reviews_a_fix_side_by_side_in_their_language(console):
     assert 'data-side="original"' in html and "涂布机张力报警" in html
     assert 'data-side="reader"' in html and "Aucune traduction automatique" in html
     assert "Approuver" in html
+
+
+async def test_a_lead_without_telegram_reviews_and_the_kiosk_only_reads(console):
+    """People of the web only (ids from 2**53 up) act through the same
+    services: their rights come from the person table, as a Telegram user's."""
+    web, clients = console
+    trainer = await as_(web, clients, TRAINER)
+    fix_id = await new_fix(trainer)
+    sid = web.app.storage.write(suggestions.add, "tab", "languette", TRAINER)
+    desk = web.app.storage.write(signin.create_web_person, "lead", name="Desk lead", lang="en")
+    assert desk.user_id >= signin.WEB_ID_BASE
+    async with web.session() as lead:
+        await web.sign_in(desk.user_id, client=lead)
+        token = await csrf(lead)
+        for path in (f"/review/fix/{fix_id}/approve", f"/review/suggestion/{sid}/approve"):
+            r = await lead.post(path, data={"csrf": token}, allow_redirects=False)
+            assert r.status == 303 and "said=approved" in r.headers["Location"], path
+    assert one(web, "SELECT status FROM fix WHERE id = ?", fix_id) == ("approved",)
+    assert web.app.storage.read(suggestions.get, sid).status == "approved"
+    async with web.session() as kiosk:
+        await web.sign_in(token=web.kiosk_link(), client=kiosk)
+        html = await (await kiosk.get("/fixes")).text()
+        assert f'href="/fixes/{fix_id}"' in html and "/fixes?author=" not in html
+        assert (await kiosk.get("/fixes/new")).status == 403
+        assert (await kiosk.get("/review")).status == 403
