@@ -28,7 +28,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.knowledge import fixes, review, suggestions
 from bot.knowledge.fixes import FixError
 from bot.knowledge.search import FixBase
-from bot.people.directory import can
+from bot.people.directory import MAX_ID, can
 from bot.telegram.texts import N_
 from glossary.model import LANG_NAMES
 
@@ -170,7 +170,10 @@ async def send_photos(message: Message, card, photos_dir: Path) -> None:
 
 
 async def notify(bot: Bot, people, user_id: int, msgid: str, **values) -> None:
-    """A message to someone in their own interface language (values already escaped)."""
+    """A message to someone in their own interface language (values already escaped).
+    People of the web only (ids from MAX_ID up) have no Telegram chat: skipped."""
+    if not 0 < user_id < MAX_ID:
+        return
     person = await people.get(user_id)
     text = gettext(msgid, locale=person.lang if person else "en").format(**values)
     try:
@@ -247,7 +250,8 @@ async def ask_trainer(callback: CallbackQuery, bot: Bot, app, people, person, st
     concepts, _words = await app.storage.arun(knowledge(app).understand, query)
     experts = await app.storage.aread(review.equipment_authors, sorted(concepts))
     trainers = [p for p in await people.list()
-                if p.role in ("trainer", "lead") and p.user_id != person.user_id]
+                if p.role in ("trainer", "lead") and p.user_id != person.user_id
+                and p.user_id < MAX_ID]  # people of the web only cannot get the question
     chosen = [p for p in trainers if p.user_id in experts] or trainers
     for trainer in chosen:
         await notify(bot, people, trainer.user_id, N_("Question from {name} (/fix found nothing): «{query}»"),
