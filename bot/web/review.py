@@ -64,6 +64,13 @@ async def person_label(app: App, author: str | int) -> str:
     return person.name or f"#{person.user_id}"
 
 
+def approved_fix(request: web.Request) -> int | None:
+    """The fix just approved (its translations can be checked next), if any."""
+    if request.query.get("k") == "fix" and request.query.get("said") in ("approved", "already-approved"):
+        return parse_id(request.query.get("of"))
+    return None
+
+
 def notice(request: web.Request) -> str | None:
     """The notice a redirect asked for, in the reader's language."""
     _ = gettext_for(request_lang(request))
@@ -104,7 +111,8 @@ async def queue_page(request: web.Request) -> web.Response:
     items = await app.storage.aread(review.pending_list, 200)
     rows = [(kind, item_id, title, await person_label(app, author), lang)
             for kind, item_id, title, author, lang in items]
-    return render(request, "review_queue.html", {"rows": rows, "notice": notice(request)})
+    return render(request, "review_queue.html", {"rows": rows, "notice": notice(request),
+                                                 "done_fix": approved_fix(request)})
 
 
 @require("lead")
@@ -116,7 +124,7 @@ async def next_item(request: web.Request):
     if item_kind(kind) and parse_id(raw):
         after = review.QueueItem(kind, parse_id(raw))
     item = await app.storage.aread(review.next_pending, after)
-    keep = {k: request.query[k][:20] for k in ("said", "of", "n") if k in request.query}
+    keep = {k: request.query[k][:20] for k in ("said", "of", "n", "k") if k in request.query}
     path = "/review" if item is None else f"/review/{item.kind}/{item.id}"
     raise web.HTTPSeeOther(str(URL(path).with_query(keep)))
 
@@ -129,7 +137,7 @@ async def item_page(request: web.Request) -> web.Response:
     item_id = parse_id(request.match_info["item_id"])
     if kind is None or item_id is None:
         return error_page(request, 404, "This page does not exist.")
-    ctx = {"kind": kind, "item_id": item_id, "notice": notice(request),
+    ctx = {"kind": kind, "item_id": item_id, "notice": notice(request), "done_fix": approved_fix(request),
            "reason": "", "error": None}
     return await _show_item(request, app, session, ctx)
 
@@ -176,7 +184,8 @@ async def decide(request: web.Request):
 
     async def refused(msgid: str) -> web.Response:
         return await _show_item(request, app, session, {"kind": kind, "item_id": item_id, "notice": None,
-                                                        "reason": reason[:MAX_REASON], "error": msgid}, status=400)
+                                                        "done_fix": None, "reason": reason[:MAX_REASON],
+                                                        "error": msgid}, status=400)
 
     if action == "reject" and len(reason) > MAX_REASON:
         return await refused(N_("The reason is too long: at most 2000 characters."))
@@ -195,7 +204,7 @@ async def decide(request: web.Request):
         return error_page(request, 409, GONE, id=item_id, state=gettext_for(request_lang(request))(now))
     await tell(request, decision, approved=action == "approve", reason=reason)
     raise web.HTTPSeeOther(f"/review/next?after={kind}-{item_id}&said={_said(decision, action == 'approve')}"
-                           f"&of={item_id}")
+                           f"&of={item_id}&k={kind}")
 
 
 async def tell(request: web.Request, decision: review.Decision, approved: bool, reason: str) -> None:

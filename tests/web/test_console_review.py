@@ -226,7 +226,8 @@ async def test_a_trainer_writes_a_fix_with_photos_a_lead_approves_it_once(consol
                str(fix_id)) == (1,)
     # A third click (a reload, a stale tab): a clear notice, nothing written.
     r = await lead.post(f"/review/fix/{fix_id}/approve", data={"csrf": t1})
-    assert "already approved" in await r.text()
+    html = await r.text()
+    assert "already approved" in html and f'href="/fixes/{fix_id}">Check its translations' in html
     assert one(web, "SELECT count(*) FROM fix_version WHERE snippet_id = ? AND why = 'approve'", fix_id) == (1,)
     # Rejecting it now is refused with what it is.
     r = await lead.post(f"/review/fix/{fix_id}/reject", data={"csrf": t1, "reason": "late"})
