@@ -174,12 +174,13 @@ async def content(app: App, fields: dict[str, str], prior: str) -> dict:
             "codes": fix_store.typed_codes(fields.get("codes", ""))}
 
 
-async def equipment_choices(app: App, lang: str) -> list[tuple[str, str]]:
-    """(concept id, name in the reader's language) of the glossary's equipment."""
+async def equipment_choices(app: App, lang: str, ids: list[str] | None = None) -> list[tuple[str, str]]:
+    """(concept id, name in the reader's language) of ``ids``, or of all the
+    glossary's equipment, by name."""
     def read() -> list[tuple[str, str]]:
-        ids = [r[0] for r in app.storage.conn().execute("SELECT id FROM concept WHERE equipment = 1")]
         out = []
-        for cid in ids:
+        for cid in ids if ids is not None else [r[0] for r in app.storage.conn().execute(
+                "SELECT id FROM concept WHERE equipment = 1")]:
             concept = app.glossary.concept(cid)
             term = concept and (concept.preferred(lang) or concept.preferred("en"))
             out.append((cid, term.text if term else cid))
@@ -200,14 +201,13 @@ async def list_page(request: web.Request) -> web.Response:
     page = parse_id(q.get("page"), 1, high=100_000) or 1
     rows, total = await app.storage.aread(review.list_fixes, person.user_id, person.role, flt,
                                           PAGE, (page - 1) * PAGE)
-    equipment = await app.storage.aread(review.fix_equipment)
-    labels = {cid: name for cid, name in await equipment_choices(app, person.lang)}
+    equipment = await equipment_choices(app, person.lang, await app.storage.aread(review.fix_equipment))
     pages = max(1, -(-total // PAGE))
     query = {k: v for k, v in (("equipment", flt.equipment), ("status", flt.status), ("author", flt.author),
                                ("lang", flt.lang), ("sample", flt.sample)) if v}
     return render(request, "fixes_list.html", {
         "rows": rows, "total": total, "flt": flt, "page": page, "pages": pages,
-        "equipment": [(cid, labels.get(cid, cid)) for cid in equipment], "labels": labels,
+        "equipment": equipment, "labels": dict(equipment),
         "statuses": fix_store.STATUSES, "notice": notice_of(request),
         "prev_url": str(URL("/fixes").with_query({**query, "page": page - 1})) if page > 1 else None,
         "next_url": str(URL("/fixes").with_query({**query, "page": page + 1})) if page < pages else None})
