@@ -245,8 +245,9 @@ async def view_page(request: web.Request) -> web.Response:
     photos = [n for n, p in enumerate(card.photos)
               if (path := fix_store.photo_file(app.settings.photos_path, p.local_path)) is not None
               and path.is_file()]
+    [(_cid, equipment)] = await equipment_choices(app, person.lang, [card.equipment])
     return render(request, "fix_view.html", {
-        "fix": card, "author": await person_label(app, card.author), "mine": mine,
+        "fix": card, "author": await person_label(app, card.author), "mine": mine, "equipment": equipment,
         "editable": mine and card.status in ("draft", "pending", "rejected"),
         "submittable": mine and card.status == "draft",
         "withdrawable": mine and card.status in ("draft", "pending"),
@@ -374,12 +375,14 @@ async def action_post(request: web.Request):
     """submit, withdraw (the author), adopt (a lead: validate a sample)."""
     app: App = request.app[APP]
     person = request[SESSION].person
-    await form(request)
+    data = await form(request)
     fix_id = parse_id(request.match_info["fix_id"])
     action = request.match_info["action"]
     if fix_id is None or action not in ("submit", "withdraw", "adopt"):
         return error_page(request, 404, "This page does not exist.")
     who, role = person.user_id, person.role
+    if action == "withdraw" and data.get("sure") != "1":  # no JavaScript confirm(): a box to tick
+        return error_page(request, 400, N_("Tick the box to confirm: a withdrawn fix is deleted."))
     try:
         if action == "submit":
             await app.storage.awrite(fix_store.submit, fix_id, who, role)

@@ -135,7 +135,7 @@ async def test_every_role_tries_every_post(console):
         client = await as_(web, clients, person)
         token = await csrf(client) if person else "x"
         for path in posts:
-            r = await client.post(path, data={"csrf": token, "reason": "no"}, allow_redirects=False)
+            r = await client.post(path, data={"csrf": token, "reason": "no", "sure": "1"}, allow_redirects=False)
             assert r.status in (401, 403), (person, path, r.status)
         r = await client.post(f"/fixes/{fix_id}/edit", data=fix_form(token, symptom="hijacked"),
                               allow_redirects=False)
@@ -407,7 +407,7 @@ async def test_only_the_author_edits_and_withdraws(console):
     assert (await other.get(f"/fixes/{fix_id}")).status == 404  # pending, not theirs
     assert (await other.get(f"/fixes/{fix_id}/edit")).status == 403
     assert (await lead.get(f"/fixes/{fix_id}/edit")).status == 403  # a lead reviews, does not rewrite
-    r = await other.post(f"/fixes/{fix_id}/withdraw", data={"csrf": await csrf(other)})
+    r = await other.post(f"/fixes/{fix_id}/withdraw", data={"csrf": await csrf(other), "sure": "1"})
     assert r.status == 403 and photo.exists()
     # The author's own list shows it; another trainer's does not.
     assert f'href="/fixes/{fix_id}"' in await (await trainer.get(f"/fixes?author={TRAINER}")).text()
@@ -420,9 +420,13 @@ async def test_only_the_author_edits_and_withdraws(console):
     assert one(web, "SELECT status FROM fix WHERE id = ?", fix_id) == ("pending",)
     assert one(web, "SELECT count(*) FROM fix_photo WHERE snippet_id = ?", fix_id) == (0,)
     assert not photo.exists()  # no other fix named it
-    r = await trainer.post(f"/fixes/{fix_id}/withdraw", data={"csrf": await csrf(trainer)}, allow_redirects=False)
-    assert r.status == 303 and one(web, "SELECT count(*) FROM fix WHERE id = ?", fix_id) == (0,)
     r = await trainer.post(f"/fixes/{fix_id}/withdraw", data={"csrf": await csrf(trainer)})
+    assert r.status == 400 and "Tick the box" in await r.text()  # not confirmed: nothing deleted
+    assert one(web, "SELECT count(*) FROM fix WHERE id = ?", fix_id) == (1,)
+    r = await trainer.post(f"/fixes/{fix_id}/withdraw", data={"csrf": await csrf(trainer), "sure": "1"},
+                           allow_redirects=False)
+    assert r.status == 303 and one(web, "SELECT count(*) FROM fix WHERE id = ?", fix_id) == (0,)
+    r = await trainer.post(f"/fixes/{fix_id}/withdraw", data={"csrf": await csrf(trainer), "sure": "1"})
     assert r.status == 404
 
 
@@ -431,7 +435,7 @@ async def test_an_approved_fix_is_no_longer_editable(console):
     trainer = await as_(web, clients, TRAINER)
     sample = one(web, "SELECT id FROM fix WHERE slug = ?", SAMPLE)[0]
     assert (await trainer.get(f"/fixes/{sample}/edit")).status == 403
-    r = await trainer.post(f"/fixes/{sample}/withdraw", data={"csrf": await csrf(trainer)})
+    r = await trainer.post(f"/fixes/{sample}/withdraw", data={"csrf": await csrf(trainer), "sure": "1"})
     assert r.status == 403  # not the author (a sample)
 
 
