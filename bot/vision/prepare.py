@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
@@ -262,8 +263,6 @@ def save_photo(data: bytes, photos_dir, name: str) -> str:
     EXIF rotation applied and every other metadata (GPS, camera) dropped, and
     nothing of the uploaded file kept but its pixels. Returns the path
     written; raises ImageRefused."""
-    from pathlib import Path
-
     img = ImageOps.exif_transpose(open_image(data))
     if img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
