@@ -230,8 +230,10 @@ async def translation_page(request: web.Request) -> web.Response:
 
 async def _translation(request, app: App, fix_id, lang: str, note, *, error=None, typed=None,
                        status: int = 200) -> web.Response:
+    person = request[SESSION].person
     card = await knowledge(app).aget(fix_id) if fix_id else None
-    if card is None or lang not in LANGS:
+    if card is None or lang not in LANGS or not fix_store.can_read(person.role, person.user_id, card.status,
+                                                                   card.author):
         return error_page(request, 404, "This fix is no longer available.")
     texts = await app.storage.aread(fix_store.load_texts, fix_id)
     if card.status != "approved" or lang == card.original_lang:

@@ -540,3 +540,29 @@ async def test_a_lead_without_telegram_reviews_and_the_kiosk_only_reads(console)
         assert f'href="/fixes/{fix_id}"' in html and "/fixes?author=" not in html
         assert (await kiosk.get("/fixes/new")).status == 403
         assert (await kiosk.get("/review")).status == 403
+
+
+async def test_each_role_on_each_item_page(console):
+    """The pages about one item, for a pending fix by TRAINER, a pending
+    suggestion and an approved sample: stranger, operator, the author,
+    another trainer, a lead, an admin."""
+    web, clients = console
+    fix_id = await new_fix(await as_(web, clients, TRAINER))
+    sid = web.app.storage.write(suggestions.add, "tab", "languette", TRAINER)
+    sample = one(web, "SELECT id FROM fix WHERE slug = ?", SAMPLE)[0]
+    people = (None, OPERATOR, TRAINER, TRAINER2, LEAD, ADMIN)
+    expected = {
+        f"/review/fix/{fix_id}": (401, 403, 403, 403, 200, 200),
+        f"/review/suggestion/{sid}": (401, 403, 403, 403, 200, 200),
+        f"/fixes/{fix_id}": (401, 404, 200, 404, 200, 200),
+        f"/fixes/{fix_id}/photo/0": (401, 404, 404, 404, 404, 404),  # it has no photo
+        f"/fixes/{fix_id}/edit": (401, 403, 200, 403, 403, 403),
+        f"/fixes/{sample}": (401, 200, 200, 200, 200, 200),
+        f"/fixes/{sample}/edit": (401, 403, 403, 403, 403, 403),
+        f"/fixes/{sample}/translation/fr": (401, 403, 200, 200, 200, 200),
+        f"/fixes/{fix_id}/translation/fr": (401, 403, 409, 404, 409, 409),  # not approved yet
+    }
+    for path, statuses in expected.items():
+        for person, status in zip(people, statuses):
+            r = await (await as_(web, clients, person)).get(path, allow_redirects=False)
+            assert r.status == status, (path, person, r.status)
