@@ -41,7 +41,7 @@ from bot.translation.text import detect_language
 from bot.vision import prepare
 from glossary import LANGS
 
-from .pages import knowledge, photo_response
+from .pages import knowledge, photo_response, shown_photos
 from .review import log, notice, person_label
 from .server import (APP, SESSION, CsrfError, check_csrf, error_page, form, gettext_for, parse_id, render,
                      request_lang, require)
@@ -242,9 +242,7 @@ async def view_page(request: web.Request) -> web.Response:
     if card is None:
         return error_page(request, 404, "This fix is no longer available.")
     mine = is_author(person, card) and can(person.role, "trainer")
-    photos = [n for n, p in enumerate(card.photos)
-              if (path := fix_store.photo_file(app.settings.photos_path, p.local_path)) is not None
-              and path.is_file()]
+    photos = [n for n, _p in shown_photos(app, card)]
     [(_cid, equipment)] = await equipment_choices(app, person.lang, [card.equipment])
     return render(request, "fix_view.html", {
         "fix": card, "author": await person_label(app, card.author), "mine": mine, "equipment": equipment,

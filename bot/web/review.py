@@ -29,7 +29,7 @@ from bot.telegram.texts import N_
 from bot.translation.engine import TranslationError
 from glossary import LANGS
 
-from .pages import knowledge
+from .pages import knowledge, shown_photos
 from .server import APP, SESSION, error_page, form, gettext_for, parse_id, render, request_lang, require
 
 log = logging.getLogger("shopbot.web")
@@ -160,7 +160,8 @@ async def _show_item(request, app: App, session, ctx: dict, status: int = 200) -
     term = concept and (concept.preferred(lang) or concept.preferred("en"))
     ctx.update(fix=original, author=await person_label(app, original.author), status_now=original.status,
                equipment=term.text if term else original.equipment,
-               other=await side_by_side(app, original, lang, texts.get(lang)), reader=lang)
+               other=await side_by_side(app, original, lang, texts.get(lang)), reader=lang,
+               photos=[n for n, _p in shown_photos(app, original)])
     return render(request, "review_item.html", ctx, status=status)
 
 

@@ -213,6 +213,7 @@ async def test_a_trainer_writes_a_fix_with_photos_a_lead_approves_it_once(consol
     assert item.url.path == f"/review/fix/{fix_id}"
     html = await item.text()
     assert "Coater unwind tension alarm" in html and 'action="/review/fix/%d/approve"' % fix_id in html
+    assert f'src="/fixes/{fix_id}/photo/1"' in html  # the photos beside the text, as the bot sends them
 
     # Two leads press Approve at the same moment: approved once.
     t1, t2 = await csrf(lead), await csrf(lead2)
