@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import weakref
 from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, web
@@ -72,6 +73,19 @@ class Upload:
 class TooLarge(Exception):
     pass
 
+
+#: Photos decoded at once, across all requests: a 40-megapixel photo takes
+#: about 120 MB while it is decoded, and the machine is shared with the bot.
+#: One semaphore per event loop (a semaphore belongs to the loop it waited on).
+DECODING = 2
+_decoding: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = weakref.WeakKeyDictionary()
+
+
+def decoding() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _decoding:
+        _decoding[loop] = asyncio.Semaphore(DECODING)
+    return _decoding[loop]
 
 #: What aiohttp's multipart reader raises on a body that is not one.
 MALFORMED = (ValueError, AssertionError, HttpProcessingError)
@@ -141,7 +155,8 @@ async def save_photos(app: App, person_id: int, photos: list[bytes]) -> tuple[li
         # A name of its own per upload, as the bot names its downloads.
         name = f"{person_id}-web-{secrets.token_hex(8)}"
         try:
-            path = await asyncio.to_thread(prepare.save_photo, data, app.settings.photos_path, name)
+            async with decoding():
+                path = await asyncio.to_thread(prepare.save_photo, data, app.settings.photos_path, name)
         except prepare.ImageRefused as exc:
             refused.append(PHOTO_REFUSED.get(exc.reason, PHOTO_UNREADABLE))
             continue
