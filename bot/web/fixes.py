@@ -283,9 +283,15 @@ async def new_page(request: web.Request) -> web.Response:
 
 async def _form_page(request, app: App, values: dict, *, fix, errors=(), status: int = 200) -> web.Response:
     person = request[SESSION].person
+    choices = await equipment_choices(app, person.lang)
+    current = values.get("equipment", "")
+    if current and current not in dict(choices) and await app.storage.arun(app.glossary.concept, current):
+        # A fix may be about any concept (the bot offers materials and processes
+        # too): the one it is about stays a choice.
+        choices = await equipment_choices(app, person.lang, [current]) + choices
     return render(request, "fix_form.html", {
         "values": values, "fix": fix, "errors": list(errors), "max_photos": fix_store.MAX_PHOTOS,
-        "equipment": await equipment_choices(app, person.lang),
+        "equipment": choices,
         "limits": {"symptom": fix_store.MAX_SYMPTOM, "cause": fix_store.MAX_CAUSE}}, status=status)
 
 

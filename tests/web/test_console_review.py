@@ -567,3 +567,19 @@ async def test_each_role_on_each_item_page(console):
         for person, status in zip(people, statuses):
             r = await (await as_(web, clients, person)).get(path, allow_redirects=False)
             assert r.status == status, (path, person, r.status)
+
+
+async def test_a_fix_about_a_concept_that_is_not_equipment_keeps_it_when_edited(console):
+    """The bot lets a fix be about any concept (a material, a process); the
+    web form lists the equipment, and keeps the fix's own concept as a choice."""
+    web, clients = console
+    trainer = await as_(web, clients, TRAINER)
+    concept = one(web, "SELECT id FROM concept WHERE equipment = 0 ORDER BY id LIMIT 1")[0]
+    fix_id = web.app.storage.write(fx.create_and_submit, author=TRAINER, equipment=concept, original_lang="en",
+                                   symptom="Slurry too thick", steps=["Measure the viscosity."])
+    html = await (await trainer.get(f"/fixes/{fix_id}/edit")).text()
+    assert f'<option value="{concept}" selected>' in html
+    r = await trainer.post(f"/fixes/{fix_id}/edit", data=fix_form(await csrf(trainer), equipment=concept,
+                                                                  symptom="Slurry far too thick"),
+                           allow_redirects=False)
+    assert r.status == 303 and one(web, "SELECT equipment FROM fix WHERE id = ?", fix_id) == (concept,)
