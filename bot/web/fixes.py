@@ -330,7 +330,7 @@ async def _write(request: web.Request, fix) -> web.Response:
             said = "saved"
     except FixError as exc:
         delete_files(app, [p["local_path"] for p in saved])  # the fix was not written: its photos go
-        return await _form_page(request, app, values, fix=fix, errors=[str(exc)], status=400)
+        return await _form_page(request, app, values, fix=fix, errors=[f"{_(N_('Not saved:'))} {exc}"], status=400)
     if removed:
         delete_files(app, await app.storage.aread(fix_store.unused_photos, removed))
     if said == "submitted":
