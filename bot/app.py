@@ -25,6 +25,9 @@ class App:
         self.storage = Storage(settings.db)
         self.glossary = Glossary(self.storage.conn)
         self.memory = TranslationMemory(self.storage.conn, threshold=settings.tm_threshold)
+        #: Set by the Telegram bot while it runs (``handlers.fixes.Announcer``):
+        #: how another front end (the web) tells people in the bot what it did.
+        self.announce = None
 
     @cached_property
     def models(self) -> ModelStore:

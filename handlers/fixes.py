@@ -28,7 +28,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.knowledge import fixes, review, suggestions
 from bot.knowledge.fixes import FixError
 from bot.knowledge.search import FixBase
-from bot.people.directory import can
+from bot.people.directory import MAX_ID, can
 from bot.telegram.texts import N_
 from glossary.model import LANG_NAMES
 
@@ -170,7 +170,10 @@ async def send_photos(message: Message, card, photos_dir: Path) -> None:
 
 
 async def notify(bot: Bot, people, user_id: int, msgid: str, **values) -> None:
-    """A message to someone in their own interface language (values already escaped)."""
+    """A message to someone in their own interface language (values already escaped).
+    People of the web only (ids from MAX_ID up) have no Telegram chat: skipped."""
+    if not 0 < user_id < MAX_ID:
+        return
     person = await people.get(user_id)
     text = gettext(msgid, locale=person.lang if person else "en").format(**values)
     try:
@@ -185,10 +188,6 @@ async def tell_reviewers(bot: Bot, people, author: int, msgid: str, **values) ->
     for reviewer in await people.list():
         if reviewer.can("lead") and reviewer.user_id != author:
             await notify(bot, people, reviewer.user_id, msgid, **values)
-
-
-def author_id(author: str) -> int | None:
-    return parse_int(author)
 
 
 # -- operators: search, card, feedback, ask a trainer -------------------------
@@ -251,7 +250,8 @@ async def ask_trainer(callback: CallbackQuery, bot: Bot, app, people, person, st
     concepts, _words = await app.storage.arun(knowledge(app).understand, query)
     experts = await app.storage.aread(review.equipment_authors, sorted(concepts))
     trainers = [p for p in await people.list()
-                if p.role in ("trainer", "lead") and p.user_id != person.user_id]
+                if p.role in ("trainer", "lead") and p.user_id != person.user_id
+                and p.user_id < MAX_ID]  # people of the web only cannot get the question
     chosen = [p for p in trainers if p.user_id in experts] or trainers
     for trainer in chosen:
         await notify(bot, people, trainer.user_id, N_("Question from {name} (/fix found nothing): «{query}»"),
@@ -375,40 +375,66 @@ async def decide(callback: CallbackQuery, bot: Bot, app, people, person, lang: s
 
 
 async def approve_item(bot: Bot, app, people, person, kind: str, item_id: int) -> bool:
-    if kind == "s":
-        changed = await app.storage.awrite(suggestions.decide, item_id, person.user_id, True)
-        s = await app.storage.aread(suggestions.get, item_id)
-        if changed:
-            await notify(bot, people, s.author, N_("Your glossary suggestion «{term}» was approved."),
-                         term=q(s.term))
-        return changed
-    report = await knowledge(app).aapprove(item_id, person.user_id)
-    card = await knowledge(app).aget(item_id)
-    if report.changed and author_id(card.author):
-        await notify(bot, people, author_id(card.author), N_("Your fix #{id} was approved: «{symptom}»."),
-                     id=item_id, symptom=q(clip(card.symptom, 200)))
-    return report.changed
+    decision = await review.approve(knowledge(app), "suggestion" if kind == "s" else "fix", item_id,
+                                    person.user_id)
+    await tell_author(bot, people, decision, approved=True)
+    return decision.changed
+
+
+async def tell_author(bot: Bot, people, decision: review.Decision, approved: bool, reason: str = "") -> None:
+    """The author learns the decision in their language; only the decision
+    that changed something tells (a double tap approves, and tells, once)."""
+    if not decision.changed or not decision.author:
+        return
+    if approved and decision.kind == "suggestion":
+        await notify(bot, people, decision.author, N_("Your glossary suggestion «{term}» was approved."),
+                     term=q(decision.title))
+    elif approved:
+        await notify(bot, people, decision.author, N_("Your fix #{id} was approved: «{symptom}»."),
+                     id=decision.id, symptom=q(clip(decision.title, 200)))
+    else:
+        await notify(bot, people, decision.author,
+                     N_("Your submission #{id} was not approved. The reason: {reason}"),
+                     id=decision.id, reason=q(clip(reason, 2000)))
+
+
+class Announcer:
+    """What the web app (``App.announce``) uses to tell people in the bot:
+    the author of a decision, the reviewers of a new fix; in their language."""
+
+    def __init__(self, bot: Bot, people, i18n):
+        self.bot, self.people, self.i18n = bot, people, i18n
+
+    # Outside an update no middleware set the catalogues: each call does.
+    async def tell_author(self, decision: review.Decision, approved: bool, reason: str = "") -> None:
+        with self.i18n.context():
+            await tell_author(self.bot, self.people, decision, approved, reason)
+
+    async def tell_reviewers(self, fix_id: int, person, symptom: str) -> None:
+        with self.i18n.context():
+            await tell_new_fix(self.bot, self.people, fix_id, person, symptom)
+
+
+async def tell_new_fix(bot: Bot, people, fix_id: int, person, symptom: str) -> None:
+    await tell_reviewers(bot, people, person.user_id,
+                         N_("New fix #{id} to review, from {name}: «{symptom}». /review"),
+                         id=fix_id, name=q(person.label), symptom=q(clip(symptom, 200)))
 
 
 async def reject_reason(message: Message, bot: Bot, app, people, person, lang: str, state: FSMContext):
     data = await state.get_data()
     reason = message.text.strip()
+    kind = "suggestion" if data["kind"] == "s" else "fix"
     try:
-        if data["kind"] == "s":
-            await app.storage.awrite(suggestions.decide, data["item_id"], person.user_id, False, reason)
-            author = (await app.storage.aread(suggestions.get, data["item_id"])).author
-        else:
-            await app.storage.awrite(fixes.reject, data["item_id"], person.user_id, reason)
-            author = author_id((await knowledge(app).aget(data["item_id"])).author)
+        decision = await review.reject(knowledge(app), kind, data["item_id"], person.user_id, reason)
     except (FixError, suggestions.SuggestionError) as exc:
         await message.answer(q(str(exc)))
         return
     await state.set_state(None)
-    if author:
-        await notify(bot, people, author, N_("Your submission #{id} was not approved. The reason: {reason}"),
-                     id=data["item_id"], reason=q(clip(reason, 2000)))
-    await message.answer(_("Rejected; the author has been told why."))
-    after = review.QueueItem("fix" if data["kind"] == "f" else "suggestion", data["item_id"])
+    await tell_author(bot, people, decision, approved=False, reason=reason)
+    await message.answer(_("Rejected; the author has been told why.") if decision.changed
+                         else _("Already rejected."))
+    after = review.QueueItem(kind, data["item_id"])
     await show_item(message, app, lang, await app.storage.aread(review.next_pending, after))
 
 

@@ -15,7 +15,6 @@ Withdrawing is in /myfixes.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from pathlib import Path
 
@@ -28,13 +27,12 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.knowledge import fixes
 from bot.people.directory import can
-from bot.telegram.texts import N_
 from bot.translation.engine import TranslationError
 from bot.translation.text import detect_language
 from glossary.model import LANG_NAMES
 
 from .filters import command_or_in, known, on, private
-from .fixes import clip, full_blocks, keyboard, tell_reviewers, typed
+from .fixes import clip, full_blocks, keyboard, tell_new_fix, typed
 from .render import pack, parse_int, q
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -144,7 +142,7 @@ async def codes(message: Message, state: FSMContext):
     if error := field_error(message.text, 400):
         await message.answer(error)
         return
-    raw = [] if message.text.strip() == "-" else [c for c in re.split(r"[,;\s]+", message.text) if c]
+    raw = fixes.typed_codes(message.text)
     try:
         found = list(dict.fromkeys(fixes.clean_code(c) for c in raw))[:fixes.MAX_CODES]
     except fixes.FixError:
@@ -255,7 +253,7 @@ async def photos_done(message: Message, state: FSMContext):
 
 async def safety(message: Message, app, person, state: FSMContext):
     skip = message.text.strip() == "/skip"
-    notes = [] if skip else [line.strip() for line in message.text.splitlines() if line.strip()]
+    notes = [] if skip else fixes.typed_items(message.text)
     for note in notes:
         if error := field_error(note, fixes.MAX_ITEM):
             await message.answer(error)
@@ -301,20 +299,13 @@ async def french_blocks(app, data: dict, source: str) -> list[str]:
     return fix_blocks(data, text)
 
 
-def create_and_submit(db, **fields) -> int:
-    """One transaction: a fix is never left behind as a half-finished draft."""
-    fix_id = fixes.create_draft(db, **fields)
-    fixes.submit(db, fix_id, fields["author"])
-    return fix_id
-
-
 async def submit(callback: CallbackQuery, bot: Bot, app, people, person, state: FSMContext):
     data = await state.get_data()
     await callback.answer()
     lang = await original_language(data, person.lang)
     try:
         fix_id = await app.storage.awrite(
-            create_and_submit, author=person.user_id, equipment=data["equipment"], original_lang=lang,
+            fixes.create_and_submit, author=person.user_id, equipment=data["equipment"], original_lang=lang,
             symptom=data["symptom"], cause=data["cause"], steps=data["steps"], safety=data["safety"],
             codes=data["codes"], photos=data.get("photos", []))
     except fixes.FixError as exc:
@@ -322,9 +313,7 @@ async def submit(callback: CallbackQuery, bot: Bot, app, people, person, state: 
         return
     await state.clear()  # the photo files now belong to the fix: not discarded
     # The reviewers first: when the author reads "received", the leads know.
-    await tell_reviewers(bot, people, person.user_id,
-                         N_("New fix #{id} to review, from {name}: «{symptom}». /review"),
-                         id=fix_id, name=q(person.label), symptom=q(clip(data["symptom"], 200)))
+    await tell_new_fix(bot, people, fix_id, person, data["symptom"])
     await callback.message.answer(_("Received: fix #{id} waits for a lead's review.").format(id=fix_id))
 
 
@@ -339,10 +328,7 @@ def edit_value(field: str, text: str):
     """The service's value for a field typed in a chat message."""
     if field in ("symptom", "cause"):
         return text.strip()
-    items = [] if text.strip() == "-" else [line.strip() for line in text.splitlines() if line.strip()]
-    if field == "codes":
-        items = [c for line in items for c in re.split(r"[,\s]+", line) if c]
-    return items
+    return fixes.typed_codes(text) if field == "codes" else fixes.typed_items(text)
 
 
 async def edit_fix(message: Message, app, person):

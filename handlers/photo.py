@@ -22,6 +22,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.knowledge import fixes
+from bot.telegram.texts import PHOTO_REFUSED, PHOTO_UNREADABLE
 from bot.vision.service import ImageRefused, PhotoBusy, PhotoReport
 from glossary import LANGS
 
@@ -35,12 +36,7 @@ BUTTONS = 8
 
 
 def refused_text(exc: ImageRefused) -> str:
-    return {
-        "too-large": _("This photo is too large (over 10 MB). Send a smaller one."),
-        "too-many-pixels": _("This image has too many pixels (over 40 megapixels). Send a smaller one."),
-        "too-small": _("This image is too small to read."),
-        "empty": _("This file is empty."),
-    }.get(exc.reason, _("This is not a photo I can read (JPEG, PNG or WebP)."))
+    return _(PHOTO_REFUSED.get(exc.reason, PHOTO_UNREADABLE))
 
 
 def busy_text(exc: PhotoBusy) -> str:

@@ -53,6 +53,7 @@ from glossary.store import ImportReport, audit, execute_script, glossary_rev
 from glossary.store import utcnow
 
 from bot.people import directory as people
+from bot.people import signin
 from bot.translation import memory as tm
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,17 @@ def fold_code(code: str) -> str:
 
 def is_cjk(ch: str) -> bool:
     return is_han(ch) or is_hangul(ch)
+
+
+def typed_items(text: str) -> list[str]:
+    """Steps or safety notes as a person types them (a chat message, a form's
+    text box): one per line, blank lines dropped, "-" alone for none."""
+    return [] if text.strip() == "-" else [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def typed_codes(text: str) -> list[str]:
+    """Alarm codes as typed: separated by commas, semicolons, spaces or lines; "-" for none."""
+    return [] if text.strip() == "-" else [c for c in re.split(r"[,;\s]+", text) if c]
 
 
 def clean_code(code: Any) -> str:
@@ -442,7 +454,8 @@ def actor_role(db: sqlite_utils.Database, actor: Actor) -> str | None:
     if isinstance(actor, bool):
         return None
     if isinstance(actor, int):
-        person = people.get_person(db, actor) if 0 < actor < people.MAX_ID else None
+        # person_by_id: people of the web only (ids from 2**53 up) act here too.
+        person = signin.person_by_id(db, actor)
         return person.role if person else None
     if isinstance(actor, str) and (actor in _LOCAL_ACTORS or actor.startswith("cli:")):
         return "admin"
@@ -759,8 +772,10 @@ def _transition(db, fix_id: int, actor: Actor, action: str, role: str | None,
         _require(db, actor, "lead", f"{action} fixes", role)
     else:
         _require_author(db, fix, actor, f"{action} this fix", role)
-    if action == "approve" and fix["status"] == "approved":
-        return False  # idempotent: a double tap or a redelivered update approves once
+    if (action, fix["status"]) in (("approve", "approved"), ("reject", "rejected")):
+        # Idempotent: a double tap, a redelivered update or a second lead at
+        # the same time decides once (the first reason stands).
+        return False
     target = TRANSITIONS.get((action, fix["status"]))
     if target is None:
         allowed = sorted(s for (a, s) in TRANSITIONS if a == action)
@@ -782,11 +797,12 @@ def approve(db, fix_id: int, actor: Actor, role: str | None = None) -> bool:
     return _transition(db, fix_id, actor, "approve", role)
 
 
-def reject(db, fix_id: int, actor: Actor, reason: str, role: str | None = None) -> None:
+def reject(db, fix_id: int, actor: Actor, reason: str, role: str | None = None) -> bool:
+    """Reject a pending fix with a reason. False (nothing written) if it was rejected already."""
     reason = _text(reason, "reason", MAX_CAUSE) if isinstance(reason, str) else ""
-    if not reason:
+    if not normalize(reason).strip():  # zero-width characters alone are no reason
         raise FixError("a rejection needs a reason the author can act on")
-    _transition(db, fix_id, actor, "reject", role, reason)
+    return _transition(db, fix_id, actor, "reject", role, reason)
 
 
 def archive(db, fix_id: int, actor: Actor, role: str | None = None) -> None:
@@ -834,9 +850,29 @@ def withdraw(db, fix_id: int, actor: Actor, role: str | None = None) -> list[str
     snapshot = load_fix(db, fix_id).to_dict()
     db.execute("DELETE FROM fix WHERE id = ?", [fix_id])
     audit(db, actor_tag(actor), "withdraw", "fix", str(fix_id), {"snapshot": snapshot})
-    paths = {p["local_path"] for p in snapshot.get("photos", []) if p.get("local_path")}
-    return sorted(path for path in paths if db.execute(
+    return unused_photos(db, [p.get("local_path") for p in snapshot.get("photos", [])])
+
+
+def unused_photos(db, paths: list[str | None]) -> list[str]:
+    """The local photo paths among ``paths`` that no fix names any more: the
+    caller may delete those files (one file can serve two fixes)."""
+    return sorted(path for path in {p for p in paths if p} if db.execute(
         "SELECT 1 FROM fix_photo WHERE local_path = ? LIMIT 1", [path]).fetchone() is None)
+
+
+def create_and_submit(db, **fields) -> int:
+    """A new fix, submitted for review in ONE transaction: a fix is never left
+    behind as a half-finished draft (the bot's /newfix and the web's form)."""
+    fix_id = create_draft(db, **fields)
+    submit(db, fix_id, fields["author"], fields.get("role"))
+    return fix_id
+
+
+def can_read(role: str | None, viewer: Actor, status: str, author: str) -> bool:
+    """Who may read a fix: anyone known an approved one; leads and admins any;
+    the author their own (a draft, a pending or a rejected fix)."""
+    return people.can(role, "lead") or (role is not None and (
+        status == "approved" or author == _author(viewer)))
 
 
 # --------------------------------------------------------------------------

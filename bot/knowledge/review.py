@@ -1,13 +1,22 @@
-"""Read queries the Telegram side needs around fixes and suggestions: the
-review queue, a trainer's own fixes, and who knows a piece of equipment.
-Plain functions on a ``sqlite_utils.Database`` (run them through
-``Storage.aread``)."""
+"""The review queue, for every front end: what waits (pending fixes, then
+glossary suggestions), the decisions (``approve``, ``reject``: the bot's
+/review and the web's /review call these), a trainer's own fixes, the
+fixes list with its filters, and who knows a piece of equipment.
+
+The queries are plain functions on a ``sqlite_utils.Database`` (run them
+through ``Storage.aread``); the decisions are coroutines on a ``FixBase``
+(approving a fix also machine-translates it, off the event loop)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from . import suggestions
+from glossary.model import LANGS
+
+from bot.people.directory import can
+
+from . import fixes, suggestions
+from .search import FixBase
 
 
 @dataclass(frozen=True)
@@ -48,3 +57,133 @@ def equipment_authors(db, concepts: list[str]) -> set[int]:
     marks = ",".join("?" * len(concepts))
     return {int(r[0]) for r in db.execute(
         f"SELECT DISTINCT author FROM fix WHERE equipment IN ({marks})", concepts) if r[0].isdigit()}
+
+
+# -- decisions ---------------------------------------------------------------------
+
+KINDS = ("fix", "suggestion")
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str  # "fix" | "suggestion"
+    id: int
+    changed: bool  # False: it had been decided this way already (nothing written)
+    author: int | None  # the person to tell; None for an author tag (sample, import...)
+    title: str  # the fix's symptom or the suggestion's term
+    translated: list[str] = field(default_factory=list)  # fix languages machine-translated now
+
+
+def author_id(author: str | int) -> int | None:
+    """The person behind a fix's or a suggestion's author, if it is one."""
+    text = str(author)
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 19 else None
+
+
+async def approve(kb: FixBase, kind: str, item_id: int, actor: fixes.Actor) -> Decision:
+    """A lead approves a queued item. Idempotent: approving an approved item
+    again writes nothing and says ``changed=False``; an item decided the
+    other way (rejected, withdrawn) raises FixError or SuggestionError."""
+    if kind == "suggestion":
+        changed = await kb.storage.awrite(suggestions.decide, item_id, actor, True)
+        s = await kb.storage.aread(suggestions.get, item_id)
+        return Decision(kind, item_id, changed, s.author, s.term)
+    report = await kb.aapprove(item_id, actor)
+    card = await kb.aget(item_id)
+    return Decision(kind, item_id, report.changed, author_id(card.author), card.symptom, report.translated)
+
+
+async def reject(kb: FixBase, kind: str, item_id: int, actor: fixes.Actor, reason: str) -> Decision:
+    """A lead rejects a queued item with a reason for its author; idempotent as ``approve``."""
+    if kind == "suggestion":
+        changed = await kb.storage.awrite(suggestions.decide, item_id, actor, False, reason)
+        s = await kb.storage.aread(suggestions.get, item_id)
+        return Decision(kind, item_id, changed, s.author, s.term)
+    changed = await kb.storage.awrite(fixes.reject, item_id, actor, reason)
+    card = await kb.aget(item_id)
+    return Decision(kind, item_id, changed, author_id(card.author), card.symptom)
+
+
+def status_of(db, kind: str, item_id: int) -> str | None:
+    """An item's status now (None: there is no such item, or it was withdrawn)."""
+    table = "fix" if kind == "fix" else "suggestion"
+    row = db.execute(f"SELECT status FROM {table} WHERE id = ?", [item_id]).fetchone()
+    return row[0] if row else None
+
+
+def pending_list(db, limit: int = 100) -> list[tuple[str, int, str, str, str]]:
+    """The whole queue, oldest first: (kind, id, title, author, language or "")."""
+    rows = [("fix", r[0], r[1], r[2], r[3]) for r in db.execute(
+        "SELECT f.id, t.symptom, f.author, f.original_lang FROM fix f JOIN fix_text t "
+        "ON t.snippet_id = f.id AND t.lang = f.original_lang WHERE f.status = 'pending' "
+        "ORDER BY f.id LIMIT ?", [limit])]
+    rows += [("suggestion", s.id, f"{s.term} = {s.proposal}", str(s.author), "")
+             for s in suggestions.list_pending(db, max(0, limit - len(rows)))]
+    return rows
+
+
+# -- the fixes list ------------------------------------------------------------------
+
+SAMPLE_FILTERS = ("", "yes", "no")
+
+
+@dataclass(frozen=True)
+class FixFilter:
+    equipment: str = ""
+    status: str = ""
+    author: str = ""  # a person's id or an author tag
+    lang: str = ""  # the original language
+    sample: str = ""  # "", "yes", "no"
+
+    def clean(self) -> "FixFilter":
+        """Unknown values are dropped (a forged URL lists as if unfiltered)."""
+        return FixFilter(equipment=self.equipment[:200], status=self.status if self.status in fixes.STATUSES else "",
+                         author=self.author[:fixes.MAX_AUTHOR], lang=self.lang if self.lang in LANGS else "",
+                         sample=self.sample if self.sample in SAMPLE_FILTERS else "")
+
+
+@dataclass(frozen=True)
+class FixRow:
+    id: int
+    slug: str
+    equipment: str
+    status: str
+    author: str
+    original_lang: str
+    sample: bool
+    symptom: str
+    updated_at: str
+
+
+def list_fixes(db, viewer: fixes.Actor, role: str | None, flt: FixFilter,
+               limit: int = 50, offset: int = 0) -> tuple[list[FixRow], int]:
+    """The fixes this person may read (``fixes.can_read``: approved ones,
+    their own, or all for leads), filtered, newest change first; and how
+    many match in all."""
+    flt = flt.clean()
+    where, args = [], []
+    if not can(role, "lead"):
+        if role is None:
+            return [], 0
+        where.append("(f.status = 'approved' OR f.author = ?)")
+        args.append(str(viewer))
+    for column, value in (("f.equipment", flt.equipment), ("f.status", flt.status),
+                          ("f.author", flt.author), ("f.original_lang", flt.lang)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if flt.sample:
+        where.append("f.sample = ?")
+        args.append(1 if flt.sample == "yes" else 0)
+    sql = " WHERE " + " AND ".join(where) if where else ""
+    total = db.execute(f"SELECT count(*) FROM fix f{sql}", args).fetchone()[0]
+    rows = [FixRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) for r in db.execute(
+        "SELECT f.id, f.slug, f.equipment, f.status, f.author, f.original_lang, f.sample, t.symptom, "
+        "f.updated_at FROM fix f JOIN fix_text t ON t.snippet_id = f.id AND t.lang = f.original_lang"
+        f"{sql} ORDER BY f.updated_at DESC, f.id DESC LIMIT ? OFFSET ?", [*args, limit, max(0, offset)])]
+    return rows, total
+
+
+def fix_equipment(db) -> list[str]:
+    """The concepts that fixes are about (the equipment filter's choices)."""
+    return [r[0] for r in db.execute("SELECT DISTINCT equipment FROM fix ORDER BY equipment")]

@@ -43,3 +43,14 @@ def ensure_catalogs(locales: Path = LOCALES) -> None:
         with tmp.open("wb") as f:
             write_mo(f, catalog)
         tmp.replace(mo)
+
+
+#: Why a photo is refused (``bot.vision.prepare.ImageRefused.reason``), for
+#: the bot and the web alike; anything else is "not a photo we read".
+PHOTO_REFUSED = {
+    "too-large": N_("This photo is too large (over 10 MB). Send a smaller one."),
+    "too-many-pixels": N_("This image has too many pixels (over 40 megapixels). Send a smaller one."),
+    "too-small": N_("This image is too small to read."),
+    "empty": N_("This file is empty."),
+}
+PHOTO_UNREADABLE = N_("This is not a photo I can read (JPEG, PNG or WebP).")

@@ -369,6 +369,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp.startup.register(warm_up)
     dp["app"] = app
     dp["people"] = people
+    dp["i18n"] = i18n.i18n  # for messages sent outside an update (App.announce)
     dp["outboxes"] = {}  # group chat id → handlers.groups.Outbox
     dp["in_flight"] = in_flight
     dp["answered_strangers"] = {}  # user id → when the access message went out
@@ -487,6 +488,7 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int], *,
 
     dp.shutdown.register(drain)
     dp["web"] = status  # the web app's address, for /web (None: no web app)
+    announce_from(app, bot, dp)
     loop = asyncio.get_running_loop()
     try:
         if webhook is not None:
@@ -504,6 +506,13 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int], *,
     finally:
         if status is not None:
             status.telegram = "stopped"
+
+
+def announce_from(app: App, bot: Bot, dp: Dispatcher) -> None:
+    """The web app's decisions and new fixes are told in the bot while it runs."""
+    from handlers.fixes import Announcer
+
+    app.announce = Announcer(bot, dp["people"], dp["i18n"])
 
 
 async def run_webhook(bot: Bot, dp: Dispatcher, webhook: Webhook, status=None) -> None:

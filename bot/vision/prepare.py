@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
@@ -248,3 +249,30 @@ def prepare(data: bytes) -> tuple[Image.Image, list[tuple[int, int, int, int]], 
         grey = grey.rotate(-angle, resample=Image.BICUBIC, expand=True, fillcolor=int(np.median(border)))
         page, ink = binarise(grey)
     return page, text_lines(ink), page.width / max(1, original.width)
+
+
+#: A fix photo is kept at most this long on its long side (Telegram's own
+#: photo size): enough to read a label, small enough for a phone.
+PHOTO_SIDE = 2560
+
+
+def save_photo(data: bytes, photos_dir, name: str) -> str:
+    """A photo uploaded for a fix (the web's form), checked as every photo
+    is (``open_image``: size, pixels, JPEG/PNG/WebP only), then written as a
+    fresh JPEG in ``photos_dir`` (as the bot stores Telegram's photos): the
+    EXIF rotation applied and every other metadata (GPS, camera) dropped, and
+    nothing of the uploaded file kept but its pixels. Returns the path
+    written; raises ImageRefused."""
+    img = ImageOps.exif_transpose(open_image(data))
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    img.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
+    target = Path(photos_dir) / f"{name}.jpg"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    try:
+        img.save(part, format="JPEG", quality=85)
+        part.replace(target)
+    finally:
+        part.unlink(missing_ok=True)
+    return str(target)

@@ -168,9 +168,7 @@ async def fix_page(request: web.Request) -> web.Response:
         return error_page(request, 404, "This fix is no longer available.")
     step = parse_id(request.query.get("step"), 1)
     step = min(max(step or 1, 1), max(len(fix.steps), 1))
-    photos = [(n, p) for n, p in enumerate(fix.photos)
-              if (path := fix_store.photo_file(app.settings.photos_path, p.local_path)) is not None
-              and path.is_file()]
+    photos = shown_photos(app, fix)
     back = request.query.get("q", "")[:200]
     return render(request, "fix.html", {"fix": fix, "step": step, "photos": photos,
                                         "telegram_photos": len(fix.photos) - len(photos),
@@ -184,6 +182,20 @@ async def fix_photo(request: web.Request) -> web.StreamResponse:
     fix_id = parse_id(request.match_info["fix_id"])
     n = parse_id(request.match_info["n"], high=100)
     fix = await visible_fix(app, session, fix_id, session.person.lang) if fix_id else None
+    return photo_response(app, fix, n)
+
+
+def shown_photos(app: App, fix) -> list:
+    """(n, photo) of the fix's photos that are files in the photos folder
+    (the others are Telegram file ids, or a path planted outside it)."""
+    return [(n, p) for n, p in enumerate(fix.photos)
+            if (path := fix_store.photo_file(app.settings.photos_path, p.local_path)) is not None
+            and path.is_file()]
+
+
+def photo_response(app: App, fix, n: int | None) -> web.FileResponse:
+    """Photo ``n`` of a fix the caller may read (None: not found), if it is a
+    file inside the photos folder."""
     if fix is None or n is None or n >= len(fix.photos):
         raise web.HTTPNotFound()
     path = fix_store.photo_file(app.settings.photos_path, fix.photos[n].local_path)

@@ -157,13 +157,17 @@ async def form(request: web.Request) -> dict[str, str]:
         data = await request.post()
     except (ValueError, UnicodeDecodeError):
         raise web.HTTPBadRequest(text="malformed form")
+    check_csrf(request, data.get("csrf", ""))
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def check_csrf(request: web.Request, sent: Any) -> None:
+    """CsrfError unless ``sent`` is this session's token (or the pre-sign-in cookie's)."""
     session = request.get(SESSION)
     expected = session.csrf if session else request.cookies.get(PRE_COOKIE, "")
-    sent = data.get("csrf", "")
     if not isinstance(sent, str) or not expected or not hmac.compare_digest(
             sent.encode("utf-8", "replace"), expected.encode()):
         raise CsrfError()
-    return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
 class CsrfError(Exception):

@@ -672,8 +672,8 @@ class ApprovalMachine(RuleBasedStateMachine):
         allowed = actor in (ADMIN, LEAD, "system")
         if not allowed:
             assert isinstance(result, fx.FixPermissionError)
-        elif action == "approve" and self.state == "approved":
-            assert result is False  # idempotent
+        elif (action, self.state) in (("approve", "approved"), ("reject", "rejected")):
+            assert result is False  # idempotent: decided once
         elif self.state == _REVIEW_FROM[action]:
             assert not isinstance(result, Exception)
             self.state = fx.TRANSITIONS[(action, self.state)]

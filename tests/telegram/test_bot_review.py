@@ -382,3 +382,30 @@ async def test_a_sample_fix_says_it_is_an_example_until_a_lead_validates_it(harn
         assert "Exemple" not in card["text"]
         again = await answered(h, LEAD, f"fxs:{fix_id}", lambda t: bool(t))
         assert "pas un exemple" in again
+
+
+async def test_people_of_the_web_only_are_never_messaged_nor_crash_the_bot(bare):
+    """A lead at a desk (a person of the web only, id from 2**53 up) has no
+    Telegram chat: a submission still reaches the Telegram leads, and a fix
+    written on the web by a web-only trainer is approved in the bot without
+    trying to message its author. (Telling reviewers used to look such a
+    person up as a Telegram id and fail: the trainer never got "Received".)"""
+    from bot.knowledge import fixes as fx
+    from bot.people import signin
+
+    h, tg = bare, bare.tg
+    async with h.running():
+        await h.invite("trainer", TRAINER)
+        await h.invite("lead", LEAD)
+        desk = h.app.storage.write(signin.create_web_person, "lead", name="Desk", lang="fr")
+        web_trainer = h.app.storage.write(signin.create_web_person, "trainer", name="Web", lang="en")
+        fix_id = await submit_fix(h, TRAINER, "Coater unwind tension alarm, the web flutters.", "E-904",
+                                  photo=False)
+        assert any(f"#{fix_id}" in text_of(p) for p in tg.sent(LEAD))
+        assert tg.sent(desk.user_id) == []
+        web_fix = h.app.storage.write(fx.create_and_submit, author=web_trainer.user_id, equipment="coater",
+                                      original_lang="en", symptom="Oven alarm from the web", steps=["Stop."])
+        for item in (fix_id, web_fix):
+            await answered(h, LEAD, f"rv:f:{item}:a", lambda t: "Approved" in t)
+        assert one(h, "SELECT status FROM fix WHERE id = ?", web_fix) == ("approved",)
+        assert tg.sent(web_trainer.user_id) == []

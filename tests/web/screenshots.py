@@ -1,4 +1,5 @@
-"""Screenshots of the ask page and the glossary editor's concept page for docs/ (run by hand, not by the suite):
+"""Screenshots of the ask page, the glossary editor's concept page and the
+review queue for docs/ (run by hand, not by the suite):
 
     .venv/bin/python -m tests.web.screenshots
 
@@ -42,10 +43,21 @@ async def main() -> None:
                     await page.screenshot(path=str(out), full_page=False)
                     print(out)
                 await glossary_concept(app, url, browser)
+                await review_queue(app, url, browser)
                 await browser.close()
         finally:
             await runner.cleanup()
             app.close()
+
+
+async def signed_in_page(app: App, url: str, browser, user_id: int, height: int):
+    """A new tab signed in as ``user_id`` by a one-time link."""
+    page = await browser.new_page(viewport={"width": 1280, "height": height})
+    link = app.storage.write(signin.create_link, user_id)
+    await page.goto(link.url(url))
+    await page.locator("form[action^='/signin/'] button").click()
+    await page.wait_for_url(f"{url}/ask")
+    return page
 
 
 async def glossary_concept(app: App, url: str, browser) -> None:
@@ -62,15 +74,33 @@ async def glossary_concept(app: App, url: str, browser) -> None:
         t for t in concept.terms_in("ms") if t.type != "preferred"]
     app.storage.write(tb.edit_language, editor, "coater", concept.version, "ms", terms, None)
     app.storage.write(tb.review, editor, "coater", "ms")
-    page = await browser.new_page(viewport={"width": 1280, "height": 1300})
-    link = app.storage.write(signin.create_link, lead.user_id)
-    await page.goto(link.url(url))
-    await page.locator("form[action^='/signin/'] button").click()
-    await page.wait_for_url(f"{url}/ask")
+    page = await signed_in_page(app, url, browser, lead.user_id, height=1300)
     await page.goto(f"{url}/glossary/c/coater")
     out = DOCS / "web-glossary-concept.png"
     await page.screenshot(path=str(out), full_page=False)
     print(out)
+
+
+async def review_queue(app: App, url: str, browser) -> None:
+    """The leads' queue with two fixes (Chinese, Korean) and a suggestion, in
+    French, and one fix side by side."""
+    from bot.knowledge import fixes, suggestions
+
+    trainer = app.storage.write(signin.create_web_person, "trainer", name="Wang Wei", lang="zh")
+    lead = app.storage.write(signin.create_web_person, "lead", name="Claire", lang="fr")
+    first = app.storage.write(fixes.create_and_submit, author=trainer.user_id, equipment="coater",
+                              original_lang="zh", symptom="涂布机放卷张力报警,极片抖动", codes=["E-203"],
+                              cause="接带胶带太厚", steps=["停机并挂牌上锁", "检查接带处", "复位报警"],
+                              safety=["进入前先锁定放卷机"])
+    app.storage.write(fixes.create_and_submit, author=trainer.user_id, equipment="coater", original_lang="ko",
+                      symptom="코터 건조로 과열 알람", steps=["라인 정지", "온도 센서 점검"])
+    app.storage.write(suggestions.add, "coater", "enduiseuse = coucheuse", trainer.user_id)
+    page = await signed_in_page(app, url, browser, lead.user_id, height=800)
+    for path, name in (("/review", "web-review-queue.png"), (f"/review/fix/{first}", "web-review-item.png")):
+        await page.goto(url + path)
+        out = DOCS / name
+        await page.screenshot(path=str(out), full_page=False)
+        print(out)
 
 
 if __name__ == "__main__":

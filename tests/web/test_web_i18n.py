@@ -25,6 +25,7 @@ def web_msgids() -> set[str]:
     for module in WEB.glob("*.py"):
         text = module.read_text()
         ids |= set(re.findall(r'error_page\(request, [^,]+, "((?:[^"\\]|\\.)*)"', text))
+        ids |= set(re.findall(r'\bN_\("((?:[^"\\]|\\.)*)"\)', text))
         for block in re.findall(r"_(?:LINK|INVITE)_ERRORS = \{(.*?)\}", text, re.S):
             ids |= set(re.findall(r':\s*"((?:[^"\\]|\\.)*)"', block))
     return ids
