@@ -31,7 +31,7 @@ import sqlite_utils
 from glossary import store as glossary_store
 
 from .people import chats, directory as people, signin
-from .knowledge import files as fix_files, fixes, suggestions
+from .knowledge import files as fix_files, fixes, imports, suggestions
 from .translation import memory
 
 T = TypeVar("T")
@@ -77,6 +77,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     glossary_store.migrate_seed_fr_genders,
     migrate_exchange,
     signin.migrate_web_signin,
+    imports.migrate_uploads,
 ]
 
 
