@@ -49,7 +49,7 @@ log = logging.getLogger("shopbot.web")
 HERE = Path(__file__).resolve().parent
 COOKIE = "shopbot_session"
 PRE_COOKIE = "shopbot_pre"  # the CSRF token of forms shown before sign-in
-MAX_BODY = 64 * 1024  # forms only: no uploads here
+MAX_BODY = 64 * 1024  # forms; /files streams its uploads under a cap of its own
 WEBHOOK_PATH = "/telegram/webhook"
 #: Longest request line: a 10,000-character query gets the page that says it
 #: is too long, rather than aiohttp's bare 400 at 8 KB.
@@ -62,6 +62,7 @@ class Status:
 
     telegram: str = "off"  # off | starting | polling | webhook | stopped | failed
     url: str = ""  # the address the server listens on
+    bot_username: str = ""  # the bot's @username once it started: invites' deep links
 
 
 APP = web.AppKey("app", App)
@@ -157,13 +158,18 @@ async def form(request: web.Request) -> dict[str, str]:
         data = await request.post()
     except (ValueError, UnicodeDecodeError):
         raise web.HTTPBadRequest(text="malformed form")
+    check_csrf(request, data.get("csrf", ""))
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def check_csrf(request: web.Request, sent: Any) -> None:
+    """Refuse (CsrfError) a form whose token is not the session's (or, before
+    sign-in, the double-submit cookie's)."""
     session = request.get(SESSION)
     expected = session.csrf if session else request.cookies.get(PRE_COOKIE, "")
-    sent = data.get("csrf", "")
     if not isinstance(sent, str) or not expected or not hmac.compare_digest(
             sent.encode("utf-8", "replace"), expected.encode()):
         raise CsrfError()
-    return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
 class CsrfError(Exception):
