@@ -31,8 +31,8 @@ def add_trainer(web) -> None:
                                                      actor="system", via="tests", name="Tao"))
 
 
-def snapshot(web) -> tuple:
-    """Every table an import could touch, whole."""
+def snapshot(web) -> list:
+    """Every table an import could touch, whole (``web``: anything with an ``app``)."""
     def read(db):
         out = []
         for table in ("concept", "term", "definition", "concept_external", "tm_unit", "tm_variant",
