@@ -4,13 +4,14 @@ The web console (``/files``) shows what an import would do before anyone
 commits it. The preview is not a second implementation: it runs the real
 import (``glossary.store.upsert_concepts``, ``memory.import_units``,
 ``fixes.import_fixes``, the same functions the CLI's imports end in) inside
-a write transaction that is then rolled back, and reads what it did from the
-audit rows the import itself wrote. So what a preview says is what the
+a transaction that is then rolled back (on an in-memory snapshot of the
+database, so the live write lock is not held meanwhile), and reads what it
+did from the audit rows the import itself wrote. So what a preview says is what the
 import does, and all or nothing holds as in the CLI: a file refused whole
 imports nothing, a bad entry of a CSV or fix file refuses the file.
 
     parsed = read_upload("glossary", "terms.tbx", data)   # the CLI's readers; Refused
-    outcome = await preview(storage.awrite, parsed, actor)  # rolled back
+    outcome = await storage.aread(preview, parsed, actor)     # on a copy, rolled back
     token = await storage.awrite(keep_upload, person_id, parsed, outcome)
     outcome = await storage.awrite(commit, token, person_id, parsed, actor)  # or Changed
 
@@ -26,11 +27,12 @@ import hashlib
 import json
 import re
 import secrets
+import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 import sqlite_utils
 
@@ -43,10 +45,13 @@ from ..translation import memory as tm
 from .files import read_fixes
 from .fixes import FixError, import_fixes
 
-#: Largest upload the console takes. The CLI reads up to 50 MB, but a web
-#: import runs in one transaction (its preview too): a few thousand concepts
-#: hold the write lock about a second; 8 MB of CSV is some 40,000.
-MAX_UPLOAD = 8 * 1024 * 1024
+#: Largest upload the console takes, and most entries. The CLI reads up to
+#: 50 MB and commits a large glossary in batches; a web import is one
+#: transaction, and writing a concept costs about 1 ms (its search keys:
+#: pinyin, n-grams), so 10,000 hold the write lock some 10-20 s. Larger
+#: files: `shopbot glossary import`.
+MAX_UPLOAD = 4 * 1024 * 1024
+MAX_ITEMS = 10_000
 #: How long a previewed file waits for its commit.
 UPLOAD_TTL = timedelta(hours=1)
 #: Items listed per group in a report (the counts are always complete).
@@ -64,14 +69,6 @@ class Refused(ValueError):
 
 class Changed(Exception):
     """The commit would no longer do what the preview showed."""
-
-
-class _RolledBack(Exception):
-    """Carries a preview's outcome out of the transaction it undoes."""
-
-    def __init__(self, outcome: "Outcome"):
-        super().__init__("preview")
-        self.outcome = outcome
 
 
 @dataclass
@@ -138,20 +135,24 @@ def read_upload(name: str, data: bytes, source: str = "") -> Parsed:
         if kind == "glossary":
             source = " ".join((source or "").split())[:120] or name
             reading = exchange.read_glossary(name, source=source, data=data)
-            return Parsed(kind, name, data, digest, reading.concepts, reading.report,
-                          {cid: f"line {n}" for cid, n in reading.lines.items()},
-                          {"external": reading.external})
-        if kind == "memory":
+            parsed = Parsed(kind, name, data, digest, reading.concepts, reading.report,
+                            {cid: f"line {n}" for cid, n in reading.lines.items()},
+                            {"external": reading.external})
+        elif kind == "memory":
             units, report = tm.read_tmx_report(data)
-            return Parsed(kind, name, data, digest, units, report)
-        text = exchange.decode_text(data)
-        items, where = read_fixes(PurePosixPath(name), text)
-        report = exchange.ReadReport(kind="fixes", held=len(items), imported=len(items))
-        return Parsed(kind, name, data, digest, items, report,
-                      {item.slug: re.sub(r" \(fix \d+\)$", "", at) for item, at in zip(items, where)},
-                      {"where": where})
+            parsed = Parsed(kind, name, data, digest, units, report)
+        else:
+            items, where = read_fixes(PurePosixPath(name), exchange.decode_text(data))
+            report = exchange.ReadReport(kind="fixes", held=len(items), imported=len(items))
+            parsed = Parsed(kind, name, data, digest, items, report,
+                            {item.slug: re.sub(r" \(fix \d+\)$", "", at) for item, at in zip(items, where)},
+                            {"where": where})
     except (GlossaryError, tm.TMError, FixError, RecursionError) as exc:
         raise Refused(str(exc) or type(exc).__name__) from None
+    if len(parsed.items) > MAX_ITEMS:
+        raise Refused(f"{name}: {len(parsed.items)} entries, more than the {MAX_ITEMS} a web import takes "
+                      "(one transaction); import it with the shopbot command line, which commits in batches")
+    return parsed
 
 
 # -- importing: the real import, then its audit rows read back -----------------
@@ -171,17 +172,19 @@ def _apply(db: sqlite_utils.Database, parsed: Parsed, actor: str, photos_dir) ->
     rows = db.execute("SELECT action, entity, entity_id FROM audit WHERE id > ? AND actor = ? ORDER BY id",
                       [start, actor]).fetchall()
     outcome = Outcome(unchanged=report.unchanged)
+    concepts = {c.id: c for c in parsed.items} if parsed.kind == "glossary" else {}
     for action, entity, entity_id in rows:
-        item = _item(db, parsed, action, entity, entity_id)
+        item = _item(db, parsed, concepts, action, entity, entity_id)
         if item is not None:
             (outcome.added if item[0] else outcome.changed).append(item[1])
     return outcome
 
 
-def _item(db, parsed: Parsed, action: str, entity: str, entity_id: str) -> tuple[bool, Item] | None:
+def _item(db, parsed: Parsed, concepts: dict, action: str, entity: str,
+          entity_id: str) -> tuple[bool, Item] | None:
     """(added?, the item) for one audit row of the import; None for other rows."""
     if parsed.kind == "glossary" and entity == "concept" and action in ("create", "update"):
-        concept = next((c for c in parsed.items if c.id == entity_id), None)
+        concept = concepts.get(entity_id)
         head = concept and (concept.preferred("en") or (concept.terms[0] if concept.terms else None))
         label = head.text if head else entity_id
         return action == "create", Item(entity_id, label, parsed.where.get(entity_id, ""))
@@ -198,19 +201,23 @@ def _item(db, parsed: Parsed, action: str, entity: str, entity_id: str) -> tuple
     return None
 
 
-def _preview_job(db, parsed: Parsed, actor: str, photos_dir) -> None:
-    raise _RolledBack(_apply(db, parsed, actor, photos_dir))
-
-
-async def preview(awrite: Callable, parsed: Parsed, actor: str, photos_dir=None) -> Outcome:
-    """What importing ``parsed`` would do: the import runs, then its write
-    transaction is rolled back. ``awrite``: ``Storage.awrite`` (a job that
-    raises is rolled back to its savepoint). Raises Refused."""
+def preview(db: sqlite_utils.Database, parsed: Parsed, actor: str, photos_dir=None) -> Outcome:
+    """What importing ``parsed`` would do: the real import runs in a
+    transaction that is rolled back, on a private in-memory copy of the
+    database (SQLite's backup API, a consistent snapshot of ``db``, a reader
+    connection): the live database's write lock is never taken, so a long
+    preview does not hold up the bot's writes. Raises Refused."""
+    copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     try:
-        await awrite(_preview_job, parsed, actor, photos_dir)
-    except _RolledBack as done:
-        return done.outcome
-    raise AssertionError("the preview's transaction was not rolled back")  # pragma: no cover
+        db.conn.backup(copy)
+        copy.execute("PRAGMA foreign_keys = ON")
+        copy.execute("BEGIN")
+        try:
+            return _apply(sqlite_utils.Database(copy), parsed, actor, photos_dir)
+        finally:
+            copy.execute("ROLLBACK")
+    finally:
+        copy.close()
 
 
 # -- the upload waiting for its commit -----------------------------------------

@@ -122,7 +122,7 @@ async def preview(request: web.Request) -> web.Response:
     source = fields.get("source", "")
     try:
         parsed = await app.storage.arun(imports.read_upload, name, data, source)
-        outcome = await imports.preview(app.storage.awrite, parsed, _actor(request), app.settings.photos_path)
+        outcome = await app.storage.aread(imports.preview, parsed, _actor(request), app.settings.photos_path)
     except imports.Refused as exc:
         return _refused(request, imports.clean_filename(name), str(exc))
     token = ""

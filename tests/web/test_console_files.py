@@ -340,3 +340,12 @@ async def test_upload_csrf_and_malformed_forms(web):
     for path in ("/files/commit", "/files/discard"):
         assert (await web.client.post(path, data={"token": "x"}, allow_redirects=False)).status == 403
     assert snapshot(web) == before
+
+
+async def test_more_entries_than_a_web_import_takes_go_to_the_cli(web, monkeypatch):
+    monkeypatch.setattr(imports, "MAX_ITEMS", 3)
+    await web.sign_in(LEAD)
+    before = snapshot(web)
+    r = await upload(web, "big.csv", glossary_csv(web))
+    assert r.status == 422 and "more than the 3 a web import takes" in await r.text()
+    assert snapshot(web) == before
