@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from bot.app import App
 from bot.people import directory, manage
-from bot.people.directory import InvalidInput, LastAdmin, NotAllowed, NotFound
+from bot.people.directory import LastAdmin, NotAllowed, NotFound, PeopleError
 
 from .server import APP, COOKIE, SESSION, STATUS, error_page, form, parse_id, render, require
 
@@ -49,35 +49,36 @@ def _refused(request: web.Request, exc: Exception) -> web.Response:
     return error_page(request, 400, "This request could not be read.")
 
 
-@require("lead")
-async def change_role(request: web.Request):
+async def _on_person(request: web.Request, service, with_role: bool = False) -> int | web.Response:
+    """Run ``service(db, person_id, [role,] actor)`` for the form's person;
+    the person's id, or the page that says why not."""
     app: App = request.app[APP]
     data = await form(request)
-    session = request[SESSION]
     person_id = parse_id(data.get("person_id"))
     role = data.get("role", "")
-    if person_id is None or role not in directory.ROLES:
+    if person_id is None or with_role and role not in directory.ROLES:
         return error_page(request, 400, "This request could not be read.")
     try:
-        await app.storage.awrite(manage.set_role, person_id, role, session.person)
-    except (NotAllowed, NotFound, InvalidInput) as exc:
+        await app.storage.awrite(service, person_id, *([role] if with_role else []), request[SESSION].person)
+    except PeopleError as exc:
         return _refused(request, exc)
+    return person_id
+
+
+@require("lead")
+async def change_role(request: web.Request):
+    done = await _on_person(request, manage.set_role, with_role=True)
+    if isinstance(done, web.Response):
+        return done
     raise web.HTTPSeeOther("/people?done=role")
 
 
 @require("lead")
 async def end_sessions(request: web.Request):
-    app: App = request.app[APP]
-    data = await form(request)
-    session = request[SESSION]
-    person_id = parse_id(data.get("person_id"))
-    if person_id is None:
-        return error_page(request, 400, "This request could not be read.")
-    try:
-        await app.storage.awrite(manage.end_sessions, person_id, session.person)
-    except (NotAllowed, NotFound) as exc:
-        return _refused(request, exc)
-    if person_id == session.person.user_id:  # this session ended too
+    done = await _on_person(request, manage.end_sessions)
+    if isinstance(done, web.Response):
+        return done
+    if done == request[SESSION].person.user_id:  # this session ended too
         response = web.HTTPSeeOther("/signin")
         response.del_cookie(COOKIE, path="/")
         raise response
@@ -96,7 +97,7 @@ async def make_invite(request: web.Request) -> web.Response:
         return error_page(request, 400, "This request could not be read.")
     try:
         invite = await app.storage.awrite(manage.create_invite, role, session.person)
-    except (NotAllowed, InvalidInput) as exc:
+    except PeopleError as exc:
         return _refused(request, exc)
     status = request.app[STATUS]
     deep_link = invite.link(status.bot_username) if status.bot_username else ""

@@ -168,29 +168,28 @@ async def test_preview_changes_nothing_and_the_commit_imports_exactly_that(web):
     assert snapshot(web) == after
 
 
-async def test_a_commit_refuses_when_the_data_changed_since_the_preview(web):
-    await web.sign_in(LEAD)
-    r = await upload(web, "terms.csv", glossary_csv(web, new_id="web.gripper"))
-    token = token_of(await r.text())
-    # meanwhile, someone else adds that concept by another way
+def someone_adds_the_concept(web) -> str:
     other = exchange.read_csv(glossary_csv(web, new_id="web.gripper"))[-1]
     web.app.storage.write(glossary_store.upsert_concepts, [other], "cli:someone")
-    before = snapshot(web)
-    r = await commit(web, token)
-    assert r.status == 409 and "changed since the preview" in await r.text()
-    assert snapshot(web) == before  # nothing written, the upload kept for a new look
+    return "changed since the preview"
 
 
-async def test_a_kept_file_that_was_altered_is_not_imported(web):
+def the_kept_file_is_altered(web) -> str:
+    evil = glossary_csv(web, new_id="web.evil")
+    web.app.storage.write(lambda db: db.execute("UPDATE console_upload SET data = ?", [evil]))
+    return "changed since the preview"
+
+
+@pytest.mark.parametrize("meanwhile", [someone_adds_the_concept, the_kept_file_is_altered])
+async def test_a_commit_imports_nothing_unless_it_is_exactly_the_preview(web, meanwhile):
     await web.sign_in(LEAD)
     r = await upload(web, "terms.csv", glossary_csv(web, new_id="web.gripper"))
     token = token_of(await r.text())
-    evil = glossary_csv(web, new_id="web.evil")
-    web.app.storage.write(lambda db: db.execute("UPDATE console_upload SET data = ?", [evil]))
+    says = meanwhile(web)
     before = snapshot(web)
     r = await commit(web, token)
-    assert r.status == 409
-    assert snapshot(web) == before
+    assert r.status == 409 and says in await r.text()
+    assert snapshot(web) == before  # nothing written, the upload kept for a new look
 
 
 async def test_another_persons_token_is_refused_and_drop_forgets_it(web):
