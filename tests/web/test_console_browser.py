@@ -31,6 +31,19 @@ def named_bot(monkeypatch):
     monkeypatch.setattr(server, "Status", functools.partial(server.Status, bot_username=BOT))
 
 
+async def no_js_page(browser):
+    """A page with JavaScript off: the console works with forms and links alone."""
+    context = await browser.new_context(java_script_enabled=False)
+    return await context.new_page()
+
+
+async def assert_big_targets(page) -> None:
+    """Every control can be hit with a gloved finger: at least 48 px high."""
+    for control in await page.locator("main button, main select, main .button, main input[type=file]").all():
+        box = await control.bounding_box()
+        assert box and box["height"] >= 48, (await control.evaluate("e => e.outerHTML"))[:120]
+
+
 async def decode(element) -> list[str]:
     """The QR codes a phone would read in a screenshot of ``element``."""
     png = await element.screenshot()
@@ -39,9 +52,10 @@ async def decode(element) -> list[str]:
 
 async def test_the_invite_qr_encodes_exactly_the_deep_link(named_bot, live):
     app, url, browser = live
-    page = await browser.new_page()
+    page = await no_js_page(browser)
     await sign_in(page, app, url, LEAD)
     await page.goto(f"{url}/people")
+    await assert_big_targets(page)
     await page.get_by_role("region", name="Invite someone").get_by_label("Role").select_option("trainer")
     await page.get_by_role("button", name="Make an invite").click()
     await page.locator("#qr-telegram").wait_for()
@@ -58,10 +72,11 @@ async def test_the_invite_qr_encodes_exactly_the_deep_link(named_bot, live):
 
 async def test_a_malformed_tbx_is_refused_with_its_line_and_changes_nothing(live):
     app, url, browser = live
-    page = await browser.new_page()
+    page = await no_js_page(browser)
     await sign_in(page, app, url, LEAD)
     before = snapshot(SimpleNamespace(app=app))
     await page.goto(f"{url}/files")
+    await assert_big_targets(page)
     await page.get_by_label("File", exact=True).set_input_files(
         {"name": "vendor.tbx", "mimeType": "application/xml", "buffer": MALFORMED_TBX})
     await page.get_by_role("button", name="Preview the import").click()
@@ -70,6 +85,7 @@ async def test_a_malformed_tbx_is_refused_with_its_line_and_changes_nothing(live
     assert "line 7: malformed XML" in await reason.inner_text()
     assert await page.get_by_role("button", name="Import it").count() == 0
     assert snapshot(SimpleNamespace(app=app)) == before
+    await assert_big_targets(page)
 
     # a good file: previewed, still nothing changed, then imported
     good = MALFORMED_TBX.replace(b"<term>enduiseuse</termSec>", b"<term>enduiseuse</term></termSec>")
