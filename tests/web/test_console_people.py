@@ -259,3 +259,48 @@ async def test_every_people_page_is_translated(web):
     html = await (await web.client.get("/people")).text()
     assert '<html lang="ko">' in html and "Invite someone" not in html and "Everyone" not in html
     assert csrf_of(html)
+
+
+async def test_the_web_invite_link_is_the_one_the_running_bots_invite_gives(tmp_path, seeded_template):
+    """The real bot (polling the fake Bot API server) fills in its username
+    when it starts; the console's deep link then has exactly the form of the
+    link the bot's own /invite sends."""
+    import asyncio
+    import os
+    import shutil
+    import signal
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import App
+    from bot.config import Settings
+    from bot.telegram.wiring import run
+    from bot.web import server, site
+    from tests.fake_telegram import FakeTelegram
+
+    from .conftest import Web
+
+    db = tmp_path / "run.db"
+    shutil.copy(seeded_template, db)
+    async with FakeTelegram() as tg:
+        app = App(Settings(db=db, models_dir=tmp_path / "models"))
+        status = server.Status()
+        client = TestClient(TestServer(site.build(app, status)))
+        await client.start_server()
+        task = asyncio.create_task(run(app, tg.token, tg.url, [ADMIN], status=status))
+        try:
+            tg.message(ADMIN, ADMIN, "/invite trainer")
+            await tg.wait_for("sendMessage", timeout=30)
+            bot_link = re.search(r"https://t\.me/\S+\?start=([A-Za-z0-9_-]+)", tg.sent(ADMIN)[-1]["text"])
+            assert status.bot_username == "shopbot_test_bot"
+            web = Web(app, client, status)
+            await web.sign_in(ADMIN)
+            html = await (await post(web, "/people/invite", role="trainer")).text()
+            code = re.search(r"/start ([A-Za-z0-9_-]{16})</code>", html).group(1)
+            assert re.search(r'<a href="(https://t\.me/[^"]+)"', html).group(1) == \
+                bot_link.group(0).replace(bot_link.group(1), code)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.wait_for(task, timeout=15)
+        finally:
+            await client.close()
+            app.close()
