@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.people import directory, signin
-from bot.people.directory import get_person, redeem_invite
+from bot.people.directory import redeem_invite
 
 from .conftest import ADMIN, LEAD, OPERATOR, csrf_of
 
