@@ -304,3 +304,18 @@ async def test_the_web_invite_link_is_the_one_the_running_bots_invite_gives(tmp_
         finally:
             await client.close()
             app.close()
+
+
+async def test_huge_and_badly_encoded_forms_change_nothing(web):
+    await web.sign_in(ADMIN)
+    csrf = await web.csrf()
+    before = state(web)
+    r = await web.client.post("/people/role", data={"csrf": csrf, "person_id": str(OPERATOR),
+                                                     "role": "x" * 100_000}, allow_redirects=False)
+    assert r.status == 413
+    for body in (f"csrf={csrf}&person_id={OPERATOR}&role=tr%FFiner".encode(),
+                 f"csrf={csrf}&person_id={OPERATOR}&role=".encode() + b"\xff\xfe\x00"):
+        r = await web.client.post("/people/role", data=body, allow_redirects=False,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status in (400, 403), await r.text()
+    assert state(web) == before
