@@ -31,7 +31,7 @@ import sqlite_utils
 from glossary import store as glossary_store
 
 from .people import chats, directory as people, signin
-from .knowledge import files as fix_files, fixes, suggestions, termbase
+from .knowledge import files as fix_files, fixes, imports, suggestions, termbase
 from .translation import memory
 
 T = TypeVar("T")
@@ -78,6 +78,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     migrate_exchange,
     signin.migrate_web_signin,
     termbase.migrate_editor,
+    imports.migrate_uploads,
 ]
 
 

@@ -159,6 +159,11 @@ def _split_multi(cell: str) -> list[str]:
 
 def read_csv(source) -> list[Concept]:
     """Concepts from a glossary CSV (a path or bytes)."""
+    return read_csv_lines(source)[0]
+
+
+def read_csv_lines(source) -> tuple[list[Concept], list[int]]:
+    """Concepts from a glossary CSV, and the line each starts on."""
     text = decode_text(read_bytes(source))
     # strict: a quote left open is an error, not a cell that swallows the
     # rest of the file.
@@ -181,7 +186,7 @@ def read_csv(source) -> list[Concept]:
     except csv.Error as exc:
         raise GlossaryError(f"line {reader.line_num}: {exc}") from None
     _check_concepts(concepts, lines)
-    return concepts
+    return concepts, lines
 
 
 def _read_header(row: list[str] | None) -> list[str]:
@@ -563,6 +568,7 @@ class Reading:
     concepts: list[Concept]
     external: dict[str, tuple[str, str]]  # concept id -> (source, id in the file)
     report: ReadReport
+    lines: dict[str, int] = field(default_factory=dict)  # concept id -> its line in the file
 
 
 def read_tbx(source) -> list[Concept]:
@@ -602,6 +608,7 @@ def _read_entries(body, root, report: ReadReport, origin: str | None) -> Reading
     external: dict[str, tuple[str, str]] = {}
     seen_ids: dict[str, int] = {}
     generated: dict[str, int] = {}
+    lines: dict[str, int] = {}
     for entry in body:
         if not isinstance(entry.tag, str) or local_name(entry) not in _ENTRY:
             continue
@@ -627,8 +634,9 @@ def _read_entries(body, root, report: ReadReport, origin: str | None) -> Reading
         if not report.native:
             external[concept.id] = (origin, ext)
         concepts.append(concept)
+        lines[concept.id] = line
     report.imported = len(concepts)
-    return Reading(concepts, external, report)
+    return Reading(concepts, external, report, lines)
 
 
 def _is_our_export(root: etree._Element) -> bool:
@@ -1074,16 +1082,19 @@ def _reads_as(fmt: str) -> str:
     return "csv" if fmt == "csv" else "tbx"
 
 
-def read_glossary(path, fmt: str | None = None, source: str | None = None) -> Reading:
+def read_glossary(path, fmt: str | None = None, source: str | None = None,
+                  data: bytes | None = None) -> Reading:
     """A glossary file read for import. CSV is our own format: its ids are
     ours. A TBX file's ids belong to its source (``source``, else the file
-    name; see read_tbx_reading), unless shopbot wrote the file."""
+    name; see read_tbx_reading), unless shopbot wrote the file. ``data``: the
+    file's content (an upload), ``path`` then only names it."""
+    content = path if data is None else data
     if _reads_as(format_of(path, fmt)) == "csv":
-        concepts = read_csv(path)
+        concepts, lines = read_csv_lines(content)
         report = ReadReport(kind="concepts", held=len(concepts), imported=len(concepts),
                             source=source or source_name(path), native=True)
-        return Reading(concepts, {}, report)
-    return read_tbx_reading(path, source or source_name(path))
+        return Reading(concepts, {}, report, {c.id: n for c, n in zip(concepts, lines)})
+    return read_tbx_reading(content, source or source_name(path))
 
 
 def read_file_report(path, fmt: str | None = None) -> tuple[list[Concept], list[str]]:

@@ -72,10 +72,12 @@ GRANTS: dict[str, tuple[str, ...]] = {"admin": ROLES, "lead": ("operator", "trai
 #: The actor of what the bot does by itself (start-up, automatic joins) and of
 #: the command line: it has an admin's rights.
 SYSTEM = "system"
-Actor = Union[int, str]  # a Telegram user id, or SYSTEM
+Actor = Union[int, str]  # a person's id (Telegram's, or a person of the web only), or SYSTEM
 
 #: Telegram user and chat ids have at most 52 significant bits.
 MAX_ID = 2**53
+#: People of the web only (bot.people.signin) have ids above MAX_ID, up to this.
+MAX_WEB_ID = 2**62
 MAX_NAME_CHARS = 64  # Telegram's own limit for a first name
 MAX_TITLE_CHARS = 128  # ... and for a group title
 DEFAULT_INVITE_TTL = 7 * 24 * 3600
@@ -100,6 +102,10 @@ class NotFound(PeopleError, LookupError):
 
 class NotAllowed(PeopleError, PermissionError):
     """The actor's role does not allow this."""
+
+
+class LastAdmin(NotAllowed):
+    """Taking away the last admin."""
 
 
 class InviteError(PeopleError):
@@ -284,6 +290,15 @@ def _user_id(value: Any) -> int:
     return value
 
 
+def _person_id(value: Any) -> int:
+    """A person's id: a Telegram user id, or the id of a person of the web
+    only (above MAX_ID: the web console manages them with the same rules)."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not (0 < value < MAX_ID or MAX_ID < value < MAX_WEB_ID):
+        raise InvalidInput(f"not a person's id: {value!r:.40}")
+    return value
+
+
 def _chat_id(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not -MAX_ID < value < 0:
         raise InvalidInput(f"not a Telegram group id (those are negative): {value!r:.40}")
@@ -354,11 +369,14 @@ def _code_hash(code: str) -> str:
 
 
 def _actor_tag(actor: Actor) -> str:
-    return SYSTEM if actor == SYSTEM else f"tg:{_user_id(actor)}"
+    if actor == SYSTEM:
+        return SYSTEM
+    # People of the web only are "web:ID" in the audit, as sign-in writes them.
+    return f"tg:{actor}" if _person_id(actor) < MAX_ID else f"web:{actor}"
 
 
 def _creator_id(actor: Actor) -> int | None:
-    return None if actor == SYSTEM else _user_id(actor)
+    return None if actor == SYSTEM else _person_id(actor)
 
 
 def _actor_role(db: sqlite_utils.Database, actor: Actor) -> str | None:
@@ -388,7 +406,7 @@ def _keep_an_admin(db: sqlite_utils.Database) -> None:
     """Refuse to take away the last admin (called when taking one away)."""
     admins = db.execute("SELECT count(*) FROM person WHERE role = 'admin'").fetchone()[0]
     if admins <= 1:
-        raise NotAllowed("this is the last admin: make someone else admin first")
+        raise LastAdmin("this is the last admin: make someone else admin first")
 
 
 # --------------------------------------------------------------------------
@@ -403,9 +421,10 @@ def _person(row: tuple) -> Person:
 
 
 def get_person(db: sqlite_utils.Database, user_id: int) -> Person | None:
-    """The person with this Telegram user id; None for a stranger."""
+    """The person with this id (a Telegram user id, or a person of the web
+    only); None for a stranger."""
     row = db.execute(
-        f"SELECT {_PERSON_COLUMNS} FROM person WHERE user_id = ?", [_user_id(user_id)]
+        f"SELECT {_PERSON_COLUMNS} FROM person WHERE user_id = ?", [_person_id(user_id)]
     ).fetchone()
     return _person(row) if row else None
 

@@ -473,6 +473,8 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int], *,
         me = await bot.get_me()
         log.info("shopbot running as @%s (id %s), event loop %s", me.username, me.id,
                  type(asyncio.get_running_loop()).__module__)
+        if status is not None:  # the web console's invites show the bot's deep link
+            status.bot_username = me.username or ""
         await register_commands(bot, I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
     except BaseException:
         # Polling closes the session when it ends; a start that fails before

@@ -49,7 +49,7 @@ log = logging.getLogger("shopbot.web")
 HERE = Path(__file__).resolve().parent
 COOKIE = "shopbot_session"
 PRE_COOKIE = "shopbot_pre"  # the CSRF token of forms shown before sign-in
-MAX_BODY = 64 * 1024  # forms only: no uploads here
+MAX_BODY = 64 * 1024  # forms; /files streams its uploads under a cap of its own
 WEBHOOK_PATH = "/telegram/webhook"
 #: Longest request line: a 10,000-character query gets the page that says it
 #: is too long, rather than aiohttp's bare 400 at 8 KB.
@@ -62,6 +62,7 @@ class Status:
 
     telegram: str = "off"  # off | starting | polling | webhook | stopped | failed
     url: str = ""  # the address the server listens on
+    bot_username: str = ""  # the bot's @username once it started: invites' deep links
 
 
 APP = web.AppKey("app", App)
