@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from glossary.normalize import normalize
 from glossary.store import audit, execute_script, utcnow
 
 from bot.people import directory as people
@@ -66,7 +67,7 @@ def _require(db, user_id: int, needed: str, doing: str) -> None:
 
 def _clean(value: str, what: str, limit: int) -> str:
     value = (value or "").strip()
-    if not value:
+    if not normalize(value).strip():  # zero-width characters alone are empty
         raise SuggestionError(f"{what} is empty")
     if len(value) > limit:
         raise SuggestionError(f"{what} is longer than {limit} characters")
