@@ -13,6 +13,7 @@ from functools import cached_property
 from glossary import Glossary
 
 from .config import Settings
+from .insight.usage import Usage
 from .storage import Storage
 from .translation.engine import TranslationEngine
 from .translation.memory import TranslationMemory
@@ -25,6 +26,9 @@ class App:
         self.storage = Storage(settings.db)
         self.glossary = Glossary(self.storage.conn)
         self.memory = TranslationMemory(self.storage.conn, threshold=settings.tm_threshold)
+        # Lookups and translations people ask for, counted for the dashboard
+        # (queued on the writer: never waited for).
+        self.usage = Usage(self.storage)
 
     @cached_property
     def models(self) -> ModelStore:

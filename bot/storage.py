@@ -33,6 +33,7 @@ from glossary import store as glossary_store
 from .people import chats, directory as people, signin
 from .knowledge import files as fix_files, fixes, suggestions
 from .translation import memory
+from .insight import usage
 
 T = TypeVar("T")
 
@@ -77,6 +78,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     glossary_store.migrate_seed_fr_genders,
     migrate_exchange,
     signin.migrate_web_signin,
+    usage.migrate_usage,
 ]
 
 

@@ -16,7 +16,7 @@ from bot.app import App
 from bot.people import signin
 from bot.telegram.texts import ensure_catalogs
 
-from . import pages, talk
+from . import dashboard, pages, talk
 from .server import (APP, HERE, MAX_BODY, MAX_URL, STATUS, WEBHOOK, WEBHOOK_PATH, Status, end_session,
                      headers_middleware, healthz, index, invite_page, invite_use, link_page, link_use,
                      session_middleware, sessions_page, set_language, signin_page, signout)
@@ -48,6 +48,7 @@ def build(app: App, status: Status | None = None) -> web.Application:
     r.add_post(WEBHOOK_PATH, webhook)
     pages.add_routes(r)
     talk.add_routes(r)
+    dashboard.add_routes(r)
     web_app[talk.TALKS] = OrderedDict()
     r.add_static("/static/", HERE / "static", name="static", append_version=False)
     return web_app
