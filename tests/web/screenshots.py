@@ -1,9 +1,10 @@
-"""Screenshots of the ask page for docs/ (run by hand, not by the suite):
+"""Screenshots of the ask page and the dashboard for docs/ (run by hand, not by the suite):
 
     .venv/bin/python -m tests.web.screenshots
 
 A fresh seeded database in a temporary folder, the web app on a free port,
-Debian's headless chromium at a 10-inch tablet's size (1280x800)."""
+Debian's headless chromium at a 10-inch tablet's size (1280x800); the
+dashboard at a desk's (1440 wide, the whole page) after real activity."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from playwright.async_api import async_playwright
 
 from bot.app import App
 from bot.config import Settings
-from bot.people import signin
+from bot.insight import usage
+from bot.knowledge import fixes
+from bot.people import directory, signin
 from bot.web import server, site
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -41,10 +44,52 @@ async def main() -> None:
                     out = DOCS / f"web-ask-{lang}.png"
                     await page.screenshot(path=str(out), full_page=False)
                     print(out)
+                await dashboard(app, url, browser)
                 await browser.close()
         finally:
             await runner.cleanup()
             app.close()
+
+
+async def dashboard(app: App, url: str, browser) -> None:
+    """A lead's dashboard after some real activity: lookups, translations
+    (from the phrasebook: no model needed) and fix searches through the web
+    pages, votes on fixes through the fixes' service."""
+    page = await browser.new_page(viewport={"width": 1440, "height": 900})
+    lead = app.storage.write(signin.create_web_person, "lead", name="Lina", lang="en")
+    link = app.storage.write(signin.create_link, lead.user_id)
+    await page.goto(link.url(url))
+    await page.locator("form[action^='/signin/'] button").click()
+    await page.wait_for_url(f"{url}/ask")
+    for query in ("涂布", "calandrage", "coater", "tab welding", "E203", "bidule", "涂布", "전해액"):
+        await page.goto(f"{url}/ask?q={query}")
+    for sentence in ("Arrêtez la machine.", "Stop the machine.", "请戴上手套。"):
+        await page.goto(f"{url}/ask?q={sentence}&mode=translate&to=fr")
+    people = list(range(2001, 2006))  # Telegram people: they vote on fixes in the bot
+    for person in people:
+        app.storage.write(lambda db, p=person: directory._admit(
+            db, p, "operator", now=directory._now(None), seen=True, actor="system", via="screenshots"))
+    approved = [r[0] for r in app.storage.read(lambda db: db.execute(
+        "SELECT id FROM fix WHERE status = 'approved' ORDER BY id LIMIT 4").fetchall())]
+    for n, fix_id in enumerate(approved):
+        for i, person in enumerate(people):
+            app.storage.write(fixes.feedback, fix_id, person, (i + n) % 4 != 3)
+    # The weeks before this one, so that the charts have a shape: counts
+    # written through the usage table's own writer function.
+    from datetime import date, timedelta
+
+    today = date.today()
+    history = {}
+    for back in range(1, 21):
+        day = (today - timedelta(days=back)).isoformat()
+        for i, lang in enumerate(("fr", "zh", "ko", "ms", "en")):
+            history[(day, usage.LOOKUP, lang)] = (back * 7 + i * 5) % 23 + (12 if lang == "fr" else 2)
+            history[(day, usage.TRANSLATION, lang)] = (back * 5 + i * 3) % 17 + (9 if lang == "fr" else 1)
+    app.storage.write(usage.write_counts, history)
+    await page.goto(f"{url}/dashboard")
+    out = DOCS / "web-dashboard.png"
+    await page.screenshot(path=str(out), full_page=True)
+    print(out)
 
 
 if __name__ == "__main__":
