@@ -52,6 +52,7 @@ class App:
         )
 
     def close(self) -> None:
+        self.usage.close()  # its last counts, while the storage still writes
         if "vision" in self.__dict__:
             self.vision.close()
         if "engine" in self.__dict__:

@@ -86,6 +86,7 @@ async def dashboard(app: App, url: str, browser) -> None:
             history[(day, usage.LOOKUP, lang)] = (back * 7 + i * 5) % 23 + (12 if lang == "fr" else 2)
             history[(day, usage.TRANSLATION, lang)] = (back * 5 + i * 3) % 17 + (9 if lang == "fr" else 1)
     app.storage.write(usage.write_counts, history)
+    app.usage.flush()  # today's counts, written now rather than in a second
     await page.goto(f"{url}/dashboard")
     out = DOCS / "web-dashboard.png"
     await page.screenshot(path=str(out), full_page=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -27,9 +28,8 @@ TRAINER = 1004
 
 
 def flushed(app) -> None:
-    """Wait until every queued write (the usage counts) is committed: the
-    writer runs jobs in order, so an empty write queued now runs after them."""
-    app.storage.write(lambda db: None)
+    """The usage counts are written a second after the first one: now, here."""
+    app.usage.flush()
 
 
 def today() -> str:
@@ -222,7 +222,10 @@ def test_parse_period_defaults_and_limits():
 
 
 def test_counts_made_at_once_from_many_threads_are_all_written(storage):
-    counter = usage.Usage(storage)
+    counter = usage.Usage(storage, delay=0.05)
+    jobs = []
+    submit = storage.submit
+    storage.submit = lambda fn, *a, **kw: jobs.append(fn) or submit(fn, *a, **kw)
 
     def work():
         for _ in range(500):
@@ -234,14 +237,19 @@ def test_counts_made_at_once_from_many_threads_are_all_written(storage):
     for t in threads:
         t.join()
     counter.add(usage.TRANSLATION, "xx")  # an unknown language is kept as ''
-    storage.write(lambda db: None)
+    deadline = time.monotonic() + 10
+    while not storage.read(lambda db: db.execute("SELECT count(*) FROM usage_count").fetchone()[0]) == 2:
+        assert time.monotonic() < deadline, "the counts were never written"
+        time.sleep(0.02)
     rows = storage.read(lambda db: db.execute("SELECT kind, lang, n FROM usage_count ORDER BY kind").fetchall())
     assert rows == [("lookup", "ko", 2000), ("translation", "", 1)]
+    assert len(jobs) <= 3  # 2,001 counts, a write or so (not one per count)
+    counter.close()
     with pytest.raises(ValueError):
         counter.add("nonsense", "fr")
 
 
-def test_counts_queued_before_close_are_written(tmp_path, seeded_template):
+def test_counts_left_at_close_are_written(tmp_path, seeded_template):
     import shutil
 
     from bot.storage import Storage
@@ -249,12 +257,13 @@ def test_counts_queued_before_close_are_written(tmp_path, seeded_template):
     db = tmp_path / "close.db"
     shutil.copy(seeded_template, db)
     with Storage(db) as st:
-        counter = usage.Usage(st)
+        counter = usage.Usage(st, delay=3600)
         counter.looked_up("ms")
+        counter.looked_up("ms")
+        counter.close()
+        counter.looked_up("ms")  # after close: kept in memory, never written, never raised
     with Storage(db) as st:
-        assert st.read(lambda d: d.execute("SELECT n FROM usage_count WHERE lang = 'ms'").fetchone()) == (1,)
-        usage.Usage(st)  # and a count after close is dropped, not raised
-    counter.looked_up("ms")
+        assert st.read(lambda d: d.execute("SELECT n FROM usage_count WHERE lang = 'ms'").fetchone()) == (2,)
 
 
 def test_charts_escape_text_and_pattern_every_series():
