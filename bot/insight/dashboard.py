@@ -21,6 +21,7 @@ Days are UTC days, as every timestamp in the database.
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -232,8 +233,9 @@ def _usage(db: sqlite_utils.Database, period: Period, kind: str) -> Series:
     return _per_bucket(period, rows, LANGS)
 
 
-def _ranked(db: sqlite_utils.Database, sql: str, period: Period) -> list[tuple[str, int]]:
-    return [(q, n) for q, n in db.execute(sql, [*period.bounds(), TOP])]
+def _desc(text: str) -> tuple[int, ...]:
+    """A sort key that orders ISO timestamps latest first."""
+    return tuple(-ord(c) for c in text)
 
 
 def review_progress(db: sqlite_utils.Database) -> dict[str, int] | None:
@@ -252,13 +254,17 @@ def figures(db: sqlite_utils.Database, period: Period) -> Figures:
     searches = db.execute(
         "SELECT substr(at, 1, 10), lang, count(*) FROM fix_search "
         "WHERE at >= ? AND at < ? AND user_id IS NOT NULL GROUP BY 1, 2", [since, until]).fetchall()
-    people = "at >= ? AND at < ? AND user_id IS NOT NULL"
-    top = _ranked(db, f"SELECT max(query), count(*) AS n FROM fix_search WHERE {people} "
-                      "GROUP BY norm ORDER BY n DESC, max(at) DESC LIMIT ?", period)
-    unanswered = _ranked(db, f"SELECT max(query), count(*) AS n FROM fix_search WHERE {people} AND results = 0 "
-                             "GROUP BY norm ORDER BY n DESC, max(at) DESC LIMIT ?", period)
-    missing = _ranked(db, "SELECT max(query), count(*) AS n FROM missing_query WHERE at >= ? AND at < ? "
-                          "GROUP BY norm ORDER BY n DESC, max(at) DESC LIMIT ?", period)
+    # One pass for the top and the unanswered searches (a year of a busy
+    # plant's log is hundreds of thousands of rows).
+    asked = db.execute(
+        "SELECT max(query), count(*), sum(results = 0), max(at) FROM fix_search "
+        "WHERE at >= ? AND at < ? AND user_id IS NOT NULL GROUP BY norm", [since, until]).fetchall()
+    top = [(q, n) for q, n, _, _ in heapq.nsmallest(TOP, asked, key=lambda r: (-r[1], _desc(r[3])))]
+    unanswered = [(q, z) for q, _, z, _ in heapq.nsmallest(
+        TOP, (r for r in asked if r[2]), key=lambda r: (-r[2], _desc(r[3])))]
+    missing = [(q, n) for q, n in db.execute(
+        "SELECT max(query), count(*) AS n FROM missing_query WHERE at >= ? AND at < ? "
+        "GROUP BY norm ORDER BY n DESC, max(at) DESC LIMIT ?", [since, until, TOP])]
 
     votes = db.execute(
         "SELECT f.id, f.slug, sum(v.worked), sum(1 - v.worked) FROM fix_feedback v JOIN fix f ON f.id = v.snippet_id "
