@@ -54,6 +54,21 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+def _width(text: str) -> float:
+    """About how wide ``text`` is at FONT px: Chinese and Korean characters
+    are nearly twice as wide as Latin ones."""
+    return sum(FONT if ord(c) >= 0x2E80 else FONT * 0.6 for c in text)
+
+
+def _clip(text: str, room: float) -> str:
+    """``text`` cut (with …) to fit ``room`` px."""
+    if _width(text) <= room:
+        return text
+    while text and _width(text) + FONT > room:
+        text = text[:-1]
+    return text + "…"
+
+
 def _defs(chart_id: str, count: int) -> str:
     return "<defs>" + "".join(
         f'<pattern id="{chart_id}-p{i}" width="8" height="8" patternUnits="userSpaceOnUse">{PATTERNS[i % len(PATTERNS)]}'
@@ -72,12 +87,12 @@ def _legend(chart_id: str, names: Sequence[str], y: int) -> tuple[str, int]:
     the SVG and the height used."""
     out, x, line = [], 0, 0
     for i, name in enumerate(names):
-        width = 22 + 7 * len(name) + 16
+        width = 22 + _width(name) + 16
         if x and x + width > WIDTH:
             x, line = 0, line + 1
         top = y + line * 20
-        out.append(f'<rect x="{x}" y="{top}" width="16" height="14" fill="url(#{chart_id}-p{i})" '
-                   f'stroke="currentColor"/><text x="{x + 22}" y="{top + 11}">{escape(name)}</text>')
+        out.append(f'<rect x="{x:.0f}" y="{top}" width="16" height="14" fill="url(#{chart_id}-p{i})" '
+                   f'stroke="currentColor"/><text x="{x + 22:.0f}" y="{top + 11}">{escape(name)}</text>')
         x += width
     return "".join(out), (line + 1) * 20 if names else 0
 
@@ -126,14 +141,13 @@ def stacked_bars(chart_id: str, labels: Sequence[str], series: Sequence[tuple[st
 
 
 def hbars(chart_id: str, rows: Sequence[tuple[str, Sequence[float]]], names: Sequence[str], *,
-          title: str, desc: str, top_value: float | None = None, suffix: str = "",
-          label_chars: int = 24) -> Markup:
+          title: str, desc: str, top_value: float | None = None, suffix: str = "") -> Markup:
     """One group of horizontal bars per row (label, a value per series in
     ``names``), the value written at the end of each bar."""
     per_row = max(len(names), 1)
     legend, legend_h = _legend(chart_id, names, 0) if len(names) > 1 else ("", 0)
     bar_h, gap = 16, 10
-    label_w, right = min(8 * label_chars, 220), 70
+    label_w, right = 200, 70
     top = legend_h + 8
     height = top + len(rows) * (per_row * bar_h + gap) + 8
     values = [v for _, vs in rows for v in vs]
@@ -142,7 +156,7 @@ def hbars(chart_id: str, rows: Sequence[tuple[str, Sequence[float]]], names: Seq
     out = [_open(chart_id, max(height, 40), title, desc), _defs(chart_id, per_row), legend]
     y = top
     for label, vs in rows:
-        short = label if len(label) <= label_chars else label[:label_chars - 1] + "…"
+        short = _clip(label, label_w - 12)
         out.append(f'<g><title>{escape(label)}: {escape(", ".join(_number(v) + suffix for v in vs))}</title>'
                    f'<text x="{label_w - 8}" y="{y + per_row * bar_h / 2 + 4:.1f}" text-anchor="end">'
                    f'{escape(short)}</text>')
