@@ -61,7 +61,8 @@ async def dashboard(app: App, url: str, browser) -> None:
     await page.goto(link.url(url))
     await page.locator("form[action^='/signin/'] button").click()
     await page.wait_for_url(f"{url}/ask")
-    for query in ("涂布", "calandrage", "coater", "tab welding", "E203", "bidule", "涂布", "전해액"):
+    for query in ("涂布", "calandrage", "coater", "tab welding", "E203", "防爆柜", "涂布", "전해액",
+                  "gaine thermorétractable", "防爆柜", "ruban kapton"):  # three the glossary lacks
         await page.goto(f"{url}/ask?q={query}")
     for sentence in ("Arrêtez la machine.", "Stop the machine.", "请戴上手套。"):
         await page.goto(f"{url}/ask?q={sentence}&mode=translate&to=fr")
