@@ -13,6 +13,7 @@ from functools import cached_property
 from glossary import Glossary
 
 from .config import Settings
+from .insight.usage import Usage
 from .storage import Storage
 from .translation.engine import TranslationEngine
 from .translation.memory import TranslationMemory
@@ -28,6 +29,9 @@ class App:
         #: Set by the Telegram bot while it runs (``handlers.fixes.Announcer``):
         #: how another front end (the web) tells people in the bot what it did.
         self.announce = None
+        # Lookups and translations people ask for, counted for the dashboard
+        # (queued on the writer: never waited for).
+        self.usage = Usage(self.storage)
 
     @cached_property
     def models(self) -> ModelStore:
@@ -51,6 +55,7 @@ class App:
         )
 
     def close(self) -> None:
+        self.usage.close()  # its last counts, while the storage still writes
         if "vision" in self.__dict__:
             self.vision.close()
         if "engine" in self.__dict__:

@@ -975,3 +975,45 @@ def term_review(app: App, concept_id: str, lang: str, as_json: bool) -> None:
 
 def main() -> None:
     cli(prog_name="shopbot")
+
+
+# -- stats: the dashboard's figures (con-dash) -----------------------------------
+
+@cli.command("stats")
+@click.option("--from", "start", metavar="YYYY-MM-DD", help="First day (UTC); default: 29 days before --to.")
+@click.option("--to", "end", metavar="YYYY-MM-DD", help="Last day (UTC), included; default: today.")
+@click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON (the dashboard's figures).")
+@with_app
+def stats(app: App, start: str | None, end: str | None, as_json: bool) -> None:
+    """The lead's dashboard in a terminal: lookups, translations and fix
+    searches per day by language, top and unanswered searches, most useful
+    fixes, glossary coverage, translation-memory growth (same figures as
+    /dashboard)."""
+    from .insight.dashboard import PeriodError, figures, parse_period
+
+    try:
+        period = parse_period(start, end)
+    except PeriodError as exc:
+        raise click.BadParameter(str(exc), param_hint="--from/--to") from None
+    f = app.storage.read(figures, period)
+    if as_json:
+        click.echo(json.dumps(f.to_json(), ensure_ascii=False, indent=2))
+        return
+    console.print(f"From {f.start} to {f.end} (UTC days), per {f.unit}")
+    for title, series in (("lookups", f.lookups), ("translations (by target language)", f.translations),
+                          ("fix searches", f.fix_searches)):
+        table = Table(f.unit, *LANGS, "total", title=f"{title}: {series.total}")
+        for label, counts, total in series.rows():
+            if total:
+                table.add_row(label, *map(str, counts), str(total))
+        console.print(table)
+    for title, rows in (("top searches", f.top_searches), ("glossary lookups that found no concept", f.missing_terms),
+                        ("fix searches that found no fix", f.unanswered_fixes)):
+        console.print(Text(f"{title}: " + (", ".join(f"{q} ×{n}" for q, n in rows) or "—")))
+    console.print(Text("most useful fixes: " + (", ".join(
+        f"#{u.id} {u.slug} (worked {u.worked}, not {u.failed})" for u in f.useful_fixes) or "—")))
+    table = Table("lang", "with a preferred term", "%", "reviewed", title="glossary coverage")
+    for c in f.coverage:
+        table.add_row(c.lang, str(c.with_preferred), str(c.percent), "—" if c.reviewed is None else str(c.reviewed))
+    console.print(table)
+    console.print(f"translation memory: {f.memory_before} units before, {f.memory.total} added, {f.memory_total} now")

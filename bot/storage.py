@@ -33,6 +33,7 @@ from glossary import store as glossary_store
 from .people import chats, directory as people, signin
 from .knowledge import files as fix_files, fixes, imports, suggestions, termbase
 from .translation import memory
+from .insight import usage
 
 T = TypeVar("T")
 
@@ -79,6 +80,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     signin.migrate_web_signin,
     termbase.migrate_editor,
     imports.migrate_uploads,
+    usage.migrate_usage,
 ]
 
 

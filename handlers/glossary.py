@@ -39,6 +39,7 @@ def more_button(key: int | None) -> InlineKeyboardMarkup | None:
 
 async def answer_lookup(message: Message, app, person, lang: str, query: str) -> None:
     found = await app.storage.arun(app.glossary.lookup, query, 3)  # SQLite: off the loop
+    app.usage.looked_up(lang)  # counted for the dashboard, never waited for
     if found.results:
         best = found.results[0]
         await message.answer(concept_card(best.concept, lang, best), reply_markup=more_button(found.key))

@@ -102,6 +102,7 @@ async def render_translations(app, text: str, langs: list[str], prior: str | Non
         except TranslationError:
             continue
         source = result.source
+        app.usage.translated(result)
         if result.provenance != "unchanged" and result.source != target:
             flag = FLAGS[target]
             lines += [f"{flag} {piece}" for piece in quoted_pieces(result.text, PIECE_LIMIT - len(flag) - 1)]

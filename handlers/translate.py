@@ -55,6 +55,7 @@ async def reply_translation(message: Message, app, person, text: str, target: st
     except TranslationError as exc:
         await message.answer(error_text(exc))
         return
+    app.usage.translated(result)
     pieces = split_plain(result.text)
     for i, piece in enumerate(pieces):
         last = i == len(pieces) - 1

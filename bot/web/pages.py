@@ -123,6 +123,7 @@ async def ask(request: web.Request) -> web.Response:
 
     if want_terms:
         found = await app.storage.arun(app.glossary.lookup, text[:200], 3)
+        app.usage.looked_up(person.lang)  # counted for the dashboard, never waited for
         ctx["cards"] = [card(r, person.lang) for r in found.results]
         ctx["nearest"] = [(c.preferred(person.lang) or c.preferred("en")).text for c in found.nearest
                           if c.preferred(person.lang) or c.preferred("en")]
@@ -142,6 +143,7 @@ async def ask(request: web.Request) -> web.Response:
         try:
             result: Translation = await app.engine.atranslate(text, target, source=source or None,
                                                               prior=person.lang)
+            app.usage.translated(result)
             ctx["translation"] = result
             ctx["segments"] = marked(result.text, [t.target for t in result.terms])
         except MissingModelError as exc:

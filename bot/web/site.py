@@ -16,7 +16,7 @@ from bot.app import App
 from bot.people import signin
 from bot.telegram.texts import ensure_catalogs
 
-from . import files, fixes, glossary, pages, people, review, talk
+from . import dashboard, files, fixes, glossary, pages, people, review, talk
 from .server import (APP, HERE, MAX_BODY, MAX_URL, STATUS, WEBHOOK, WEBHOOK_PATH, Status, end_session,
                      headers_middleware, healthz, index, invite_page, invite_use, link_page, link_use,
                      session_middleware, sessions_page, set_language, signin_page, signout)
@@ -53,6 +53,7 @@ def build(app: App, status: Status | None = None) -> web.Application:
     fixes.add_routes(r)
     people.add_routes(r)
     files.add_routes(r)
+    dashboard.add_routes(r)
     web_app[talk.TALKS] = OrderedDict()
     r.add_static("/static/", HERE / "static", name="static", append_version=False)
     return web_app

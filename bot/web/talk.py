@@ -125,6 +125,7 @@ async def talk_post(request: web.Request):
     try:
         result = await app.engine.atranslate(text, target, source=lang, prior=lang)
         message.translated, message.provenance = result.text, result.provenance
+        app.usage.translated(result)
     except MissingModelError as exc:
         message.missing = exc.pairs
     except TranslationError:
