@@ -1014,6 +1014,6 @@ def stats(app: App, start: str | None, end: str | None, as_json: bool) -> None:
         f"#{u.id} {u.slug} (worked {u.worked}, not {u.failed})" for u in f.useful_fixes) or "—")))
     table = Table("lang", "with a preferred term", "%", "reviewed", title="glossary coverage")
     for c in f.coverage:
-        table.add_row(c.lang, str(c.with_preferred), str(c.percent), "—" if c.reviewed is None else str(c.reviewed))
+        table.add_row(c.lang, str(c.with_preferred), str(c.percent), str(c.reviewed))
     console.print(table)
     console.print(f"translation memory: {f.memory_before} units before, {f.memory.total} added, {f.memory_total} now")

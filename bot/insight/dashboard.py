@@ -12,7 +12,7 @@ What each figure counts (README: The dashboard):
 * most useful fixes: the "it worked" / "it did not" votes cast in the
   period, ranked as the search ranks them (Wilson lower bound);
 * glossary coverage: concepts with a preferred term in each language, now;
-* review progress per language: see ``review_progress`` (not recorded yet);
+* review progress per language: concepts a speaker marked reviewed (``concept_review``), now;
 * translation-memory growth: units created in the period, by origin, and
   the total (units deleted since are not counted: the table keeps no trace).
 
@@ -31,6 +31,7 @@ import sqlite_utils
 from bot.knowledge.search import wilson
 from bot.translation.memory import ORIGINS
 from glossary.model import LANGS
+from glossary.store import review_progress as glossary_review_progress
 from glossary.store import stats as glossary_stats
 
 from .usage import LOOKUP, TRANSLATION
@@ -147,16 +148,14 @@ class Coverage:
     lang: str
     concepts: int
     with_preferred: int
-    reviewed: int | None  # None: review per language is not recorded yet
+    reviewed: int  # concepts a speaker marked reviewed in this language
 
     @property
     def percent(self) -> float:
         return round(100 * self.with_preferred / self.concepts, 1) if self.concepts else 0.0
 
     @property
-    def reviewed_percent(self) -> float | None:
-        if self.reviewed is None:
-            return None
+    def reviewed_percent(self) -> float:
         return round(100 * self.reviewed / self.concepts, 1) if self.concepts else 0.0
 
 
@@ -182,7 +181,6 @@ class Figures:
     unanswered_fixes: list[tuple[str, int]]  # fix searches that found nothing
     useful_fixes: list[UsefulFix]
     coverage: list[Coverage]
-    review_recorded: bool
     memory: Series  # units created per bar, by origin
     memory_before: int  # units that existed before the period
     memory_total: int  # units now
@@ -238,14 +236,10 @@ def _desc(text: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in text)
 
 
-def review_progress(db: sqlite_utils.Database) -> dict[str, int] | None:
-    """Concepts marked reviewed, per language; None while that is not recorded.
-
-    PLUG (con-glossary, issue 12 item 1): return the review service's
-    counts here, as {lang: concepts reviewed in that language}. The
-    dashboard, its chart and table, and ``shopbot stats --json`` show them
-    from then on (``Coverage.reviewed``); nothing else needs changing."""
-    return None
+def review_progress(db: sqlite_utils.Database) -> dict[str, int]:
+    """Concepts marked reviewed by a speaker, per language (the glossary
+    editor's review state, ``concept_review``)."""
+    return {lang: row["reviewed"] for lang, row in glossary_review_progress(db).items()}
 
 
 def figures(db: sqlite_utils.Database, period: Period) -> Figures:
@@ -275,7 +269,7 @@ def figures(db: sqlite_utils.Database, period: Period) -> Figures:
     gstats = glossary_stats(db)
     reviewed = review_progress(db)
     coverage = [Coverage(lang, gstats.concepts, gstats.concepts - gstats.missing_by_lang[lang],
-                         None if reviewed is None else reviewed.get(lang, 0)) for lang in LANGS]
+                         reviewed.get(lang, 0)) for lang in LANGS]
 
     created = db.execute("SELECT substr(created_at, 1, 10), origin, count(*) FROM tm_unit "
                          "WHERE created_at >= ? AND created_at < ? GROUP BY 1, 2", [since, until]).fetchall()
@@ -287,7 +281,7 @@ def figures(db: sqlite_utils.Database, period: Period) -> Figures:
         lookups=_usage(db, period, LOOKUP), translations=_usage(db, period, TRANSLATION),
         fix_searches=_per_bucket(period, searches, LANGS),
         top_searches=top, missing_terms=missing, unanswered_fixes=unanswered, useful_fixes=useful,
-        coverage=coverage, review_recorded=reviewed is not None,
+        coverage=coverage,
         memory=_per_bucket(period, created, ORIGINS), memory_before=before, memory_total=total)
     result.totals = {
         "lookups": result.lookups.total, "translations": result.translations.total,

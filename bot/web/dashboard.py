@@ -41,7 +41,7 @@ async def dashboard(request: web.Request) -> web.Response:
         "ranked_rows": lambda rows: [(text, [n]) for text, n in rows],
         "useful_rows": lambda fixes: [(f"#{u.id} {u.slug}", [u.worked, u.failed]) for u in fixes],
         "coverage_rows": lambda coverage: [
-            (LANG_NAMES[c.lang], [c.percent] + ([c.reviewed_percent] if c.reviewed is not None else []))
+            (LANG_NAMES[c.lang], [c.percent, c.reviewed_percent])
             for c in coverage],
     }, status=400 if error else 200)
 

@@ -38,7 +38,8 @@ async def test_a_lead_opens_the_dashboard_and_prints_it(live):  # noqa: F811
         "tr", has=page.locator(f"th:text-is('{today}')"))
     assert (await row.locator("td").all_inner_texts())[-1] == "2"
     assert "zzqxvw" in await page.locator("table", has_text="Glossary lookups that found no concept").inner_text()
-    assert await page.locator("#review-progress").is_visible()
+    coverage = page.locator("table", has=page.locator("caption", has_text="Glossary coverage and review"))
+    assert await coverage.locator("tbody tr").count() == 5  # a row per language, review columns included
 
     # a period chosen with the form
     await page.locator("input[name=from]").fill("2026-01-01")

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from bot.insight import dashboard, usage
 from bot.insight.dashboard import MAX_DAYS, PeriodError, Period, figures, parse_period
-from bot.knowledge import fixes
+from bot.knowledge import fixes, termbase
 from bot.people import directory, signin
 from bot.translation import memory
 from bot.web import charts
@@ -122,16 +122,31 @@ async def test_recorded_activity_shows_in_tables_charts_and_cli(web):
     assert out["lookups"]["groups"]["fr"][-1] == 3 and out["totals"]["translations"] == 2
 
 
-async def test_review_progress_has_its_marked_place(web):
+async def test_review_progress_per_language_comes_from_the_glossary_review(web):
+    # Two concepts marked reviewed in French by a speaker (the glossary
+    # editor's service), one in Malay: the table, the chart and the figures agree.
+    editor = termbase.cli_editor("tests")
+    for concept_id, lang in (("coater", "fr"), ("calender", "fr"), ("coater", "ms")):
+        web.app.storage.write(termbase.review, editor, concept_id, lang)
     await web.sign_in(ADMIN)
     html = await (await web.client.get("/dashboard")).text()
-    assert 'id="review-progress"' in html
+    assert 'id="review-progress"' not in html
     coverage = table_after(html, "Glossary coverage and review, per language")
-    fr = web.app.storage.read(figures, parse_period()).coverage[3]
-    assert fr.lang == "fr" and fr.reviewed is None
-    assert row_of(coverage, "Français") == [str(fr.with_preferred), str(fr.percent), "—", "—", str(fr.concepts)]
-    # the chart: one series (coverage) until review per language is recorded
-    assert svg(html, "c-coverage").count("<pattern ") == 1 and f"Français: {charts._number(fr.percent)}%" in svg(html, "c-coverage")
+    f = web.app.storage.read(figures, parse_period())
+    fr, ms, zh = f.coverage[3], f.coverage[2], f.coverage[0]
+    assert (fr.lang, fr.reviewed, ms.reviewed, zh.reviewed) == ("fr", 2, 1, 0)
+    assert row_of(coverage, "Français") == [str(fr.with_preferred), str(fr.percent), "2",
+                                            str(fr.reviewed_percent), str(fr.concepts)]
+    # the chart: two series, coverage and review, each with its own pattern
+    chart = svg(html, "c-coverage")
+    assert chart.count("<pattern ") == 2
+    assert f"Français: {charts._number(fr.percent)}%, {charts._number(fr.reviewed_percent)}%" in chart
+    # a later edit of the French terms sets French back to draft: the count drops
+    concept = web.app.storage.read(termbase.get, "coater")
+    terms = [termbase.make_term("fr", "enduiseuse", "preferred", "noun")] + [
+        t for t in concept.terms_in("fr") if t.type != "preferred"]
+    web.app.storage.write(termbase.edit_language, editor, "coater", concept.version, "fr", terms, None)
+    assert web.app.storage.read(figures, parse_period()).coverage[3].reviewed == 1
 
 
 @pytest.mark.parametrize("who", ["operator", "trainer", "kiosk"])
@@ -287,6 +302,6 @@ def test_the_cli_refuses_bad_dates(run):
     data = json.loads(result.output)
     assert data["start"] == "2026-01-01" and len(data["lookups"]["labels"]) == 32 and data["unit"] == "day"
     assert [c["lang"] for c in data["coverage"]] == ["zh", "ko", "ms", "fr", "en"]
-    assert data["review_recorded"] is False and data["coverage"][0]["reviewed"] is None
+    assert data["coverage"][0]["reviewed"] == 0 and data["coverage"][0]["reviewed_percent"] == 0.0
     text = run("stats", "--from", (date.today() - timedelta(days=100)).isoformat())
     assert text.exit_code == 0 and "per week" in text.output
