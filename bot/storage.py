@@ -61,6 +61,26 @@ def migrate_exchange(db: sqlite_utils.Database) -> None:
     memory.migrate_tmx_exchange(db)
 
 
+def migrate_bot_state(db: sqlite_utils.Database) -> None:
+    """The bot's state (off, starting, polling, ...) in one row, written by the
+    process that runs the bot and read by the web app's /healthz when the web
+    app serves from a process of its own (``shopbot run`` with long polling)."""
+    db.execute("CREATE TABLE bot_state (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, "
+               "pid INTEGER NOT NULL, updated_at TEXT NOT NULL)")
+
+
+def set_bot_state(db: sqlite_utils.Database, state: str, pid: int) -> None:
+    db.execute("INSERT INTO bot_state (id, state, pid, updated_at) VALUES (1, ?, ?, "
+               "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) ON CONFLICT (id) DO UPDATE SET "
+               "state = excluded.state, pid = excluded.pid, updated_at = excluded.updated_at", [state, pid])
+
+
+def bot_state(db: sqlite_utils.Database) -> str:
+    """The state the bot's process last wrote; "off" when none ever ran."""
+    row = db.execute("SELECT state FROM bot_state WHERE id = 1").fetchone()
+    return row[0] if row else "off"
+
+
 #: The ordered list of schema migrations. Entry N (1-based) brings the database
 #: to ``PRAGMA user_version = N``. Never edit a released entry: append.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -77,6 +97,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     glossary_store.migrate_seed_fr_genders,
     migrate_exchange,
     signin.migrate_web_signin,
+    migrate_bot_state,
 ]
 
 

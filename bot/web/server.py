@@ -40,6 +40,7 @@ from aiohttp import web
 from bot.app import App
 from bot.people import signin
 from bot.people.directory import InviteError, can
+from bot.storage import bot_state
 from bot.telegram.texts import DOMAIN, LOCALES
 from glossary import LANGS
 from glossary.model import LANG_NAMES
@@ -62,6 +63,10 @@ class Status:
 
     telegram: str = "off"  # off | starting | polling | webhook | stopped | failed
     url: str = ""  # the address the server listens on
+    #: The bot runs in another process (``shopbot run`` with long polling,
+    #: bot/web/process.py): its state is the one that process last wrote to
+    #: the database (``bot_state``), not ``telegram``.
+    elsewhere: bool = False
 
 
 APP = web.AppKey("app", App)
@@ -128,7 +133,6 @@ def render(request: web.Request, template: str, context: dict | None = None, *,
         "csrf": session.csrf if session else request.get(PRE_CSRF, ""),
         "can": lambda role: bool(session and can(session.person.role, role)),
         "path": request.path_qs,
-        "telegram": request.app[STATUS].telegram,
     }
     ctx.update(context or {})
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status)
@@ -452,7 +456,13 @@ async def healthz(request: web.Request) -> web.Response:
         checks["models"] = pairs
     except Exception as exc:  # noqa: BLE001
         checks["models"] = f"error: {type(exc).__name__}"
-    checks["telegram"] = status.telegram
-    ready = checks["storage"] == "writable" and concepts > 0 and status.telegram not in ("failed",)
+    telegram = status.telegram
+    if status.elsewhere:
+        try:
+            telegram = await app.storage.aread(bot_state)
+        except Exception as exc:  # noqa: BLE001
+            telegram = f"error: {type(exc).__name__}"
+    checks["telegram"] = telegram
+    ready = checks["storage"] == "writable" and concepts > 0 and telegram != "failed"
     checks["ready"] = ready
     return web.json_response(checks, status=200 if ready else 503)
