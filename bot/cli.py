@@ -219,7 +219,6 @@ async def _serve_beside(app: App, settings, token: str) -> None:
     status = web_process.BotStatus(app.storage)
     web = web_process.WebProcess(settings, setup=_child_logging)
     status.url = await web.start()
-    bot = None
     try:
         log.info("web app: %s (its own process, pid %s)", status.url, web.pid)
         await _announce(app, settings, status.url, True, token)

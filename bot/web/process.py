@@ -51,8 +51,6 @@ log = logging.getLogger("shopbot.web")
 #: How long the child may take to start serving, and to stop.
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
-#: The child's niceness: 0, the same as the bot (see README, The web app).
-NICENESS = 0
 
 
 class WebStartError(OSError):
@@ -84,13 +82,13 @@ class BotStatus(Status):
 
 # -- the child -----------------------------------------------------------------
 
-def child_main(conn, settings: Settings, setup: Callable[[], None] | None = None) -> None:
+def child_main(conn, settings: Settings, setup: Callable[[], None] | None = None, nice: int = 0) -> None:
     """The child process: serve the web app until SIGTERM/SIGINT or until the
     parent is gone. ``conn`` gets ("serving", url) or ("failed", message)."""
     if setup is not None:
         setup()
-    if NICENESS:
-        os.nice(NICENESS)
+    if nice:
+        os.nice(nice)
     try:
         from uvloop import new_event_loop as loop_factory
     except ImportError:
@@ -139,7 +137,8 @@ class WebProcess:
     it must be a module-level function (``spawn`` pickles it by name)."""
 
     def __init__(self, settings: Settings, setup: Callable[[], None] | None = None,
-                 on_fatal: Callable[[str], None] | None = None):
+                 on_fatal: Callable[[str], None] | None = None, nice: int = 0):
+        self.nice = nice
         self.settings = settings.model_copy(update={"token": None, "webhook_secret": None})
         self.setup = setup
         self.on_fatal = on_fatal
@@ -163,7 +162,7 @@ class WebProcess:
 
     async def _spawn(self, settings: Settings) -> str:
         parent_end, child_end = self.ctx.Pipe()
-        process = self.ctx.Process(target=child_main, args=(child_end, settings, self.setup),
+        process = self.ctx.Process(target=child_main, args=(child_end, settings, self.setup, self.nice),
                                    name="shopbot-web", daemon=False)
         process.start()
         child_end.close()  # ours is closed: the child sees EOF only from the parent's end

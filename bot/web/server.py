@@ -1,9 +1,11 @@
 """The web app: the aiohttp application, sign-in by one-time link, sessions,
 CSRF, the interface language, health, and starting/stopping the server.
 
-It runs on the event loop of ``shopbot run`` beside the Telegram bot and uses
-the same ``App`` (one storage writer, one translation engine). The pages
-themselves are in ``pages.py`` and ``talk.py``; ``site.py`` assembles them.
+Beside a bot that polls, ``shopbot run`` serves it from a process of its own
+(``process.py``) with its own ``App`` over the same database; without a token,
+for ``shopbot web`` and in webhook mode it runs on the one event loop and uses
+the one ``App``. The pages themselves are in ``pages.py`` and ``talk.py``;
+``site.py`` assembles them.
 
 Security, in one place:
 

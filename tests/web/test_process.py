@@ -160,6 +160,51 @@ async def test_the_web_process_stops_when_its_parent_is_killed(tmp_path, seeded_
                 os.kill(web_pid, signal.SIGKILL)
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+async def test_a_web_process_that_cannot_come_back_stops_the_run(tmp_path, seeded_template):
+    """The child dies and its port is taken meanwhile: starting it again
+    fails, so `shopbot run` stops the bot as on SIGTERM and exits 1 with the
+    reason. (The parent is paused while the port changes hands, so the
+    order of events is fixed, not raced.)"""
+    async with FakeTelegram() as tg:
+        run = await start(tmp_path, seeded_template, tg)
+        try:
+            m = await run.line(r"web app: http://127\.0\.0\.1:(\d+) \(its own process, pid (\d+)\)")
+            port, web_pid = int(m.group(1)), int(m.group(2))
+            await tg.wait_for("getUpdates", timeout=60)
+            run.proc.send_signal(signal.SIGSTOP)
+            try:
+                os.kill(web_pid, signal.SIGKILL)
+                taken = socket.socket()
+                # as the web server's own socket: a listening socket refuses it all the same
+                taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+                def take() -> bool:
+                    # The port is free once the killed process's last thread has
+                    # exited (its main thread may be a zombie before that).
+                    try:
+                        taken.bind(("127.0.0.1", port))
+                    except OSError:
+                        return False
+                    return True
+
+                await until(take, "the killed web process still holds its port")
+                taken.listen()
+            finally:
+                run.proc.send_signal(signal.SIGCONT)
+            with taken:
+                out = await run.finish(timeout=120)
+        finally:
+            if run.proc.returncode is None:
+                run.proc.kill()
+                await run.proc.wait()
+    assert run.proc.returncode == 1, out
+    assert re.search(r"Error: the web app's process could not be started again: .*(in use|Errno 98)", out), out
+    assert "Traceback" not in out
+    with Storage(tmp_path / "run.db") as storage:
+        assert storage.read(bot_state) == "stopped"  # the bot stopped cleanly
+
+
 async def test_a_web_app_that_cannot_start_stops_the_run_before_the_bot(tmp_path, seeded_template):
     """The port is taken: one error line naming the cause, exit code 1, and
     the bot never started polling."""
