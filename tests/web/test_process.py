@@ -51,6 +51,19 @@ class Run:
         rest = (await asyncio.wait_for(self.proc.communicate(), timeout))[0].decode(errors="replace")
         return "".join(self.lines) + rest
 
+    async def stop(self) -> str:
+        """SIGTERM, then the whole log once the process has ended."""
+        self.proc.send_signal(signal.SIGTERM)
+        return await self.finish()
+
+    async def __aenter__(self) -> "Run":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self.proc.returncode is None:  # a failed test: no process left behind
+            self.proc.kill()
+            await self.proc.wait()
+
 
 async def start(tmp_path: Path, seeded_template: Path, tg: FakeTelegram | None, **extra: str) -> Run:
     db = tmp_path / "run.db"
@@ -99,8 +112,7 @@ async def until(condition, what: str, timeout: float = 30) -> None:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 async def test_the_web_app_serves_from_its_own_process_and_comes_back(tmp_path, seeded_template):
     async with FakeTelegram(token="5151:TWOprocessesTOKEN") as tg:
-        run = await start(tmp_path, seeded_template, tg)
-        try:
+        async with await start(tmp_path, seeded_template, tg) as run:
             m = await run.line(r"web app: (http://127\.0\.0\.1:\d+) \(its own process, pid (\d+)\)")
             url, web_pid = m.group(1), int(m.group(2))
             assert web_pid != run.proc.pid and parent_of(web_pid) == run.proc.pid
@@ -128,12 +140,7 @@ async def test_the_web_app_serves_from_its_own_process_and_comes_back(tmp_path, 
             await tg.wait_for("sendMessage", count=2, predicate=lambda c: c.params.get("chat_id") == ADMIN,
                               timeout=30)
 
-            run.proc.send_signal(signal.SIGTERM)
-            out = await run.finish()
-        finally:
-            if run.proc.returncode is None:
-                run.proc.kill()
-                await run.proc.wait()
+            out = await run.stop()
     assert run.proc.returncode == 0, out
     assert not running(again)  # stopped with the parent, and reaped by it
     assert "Traceback" not in out and "TWOprocessesTOKEN" not in out
@@ -144,20 +151,17 @@ async def test_the_web_app_serves_from_its_own_process_and_comes_back(tmp_path, 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 async def test_the_web_process_stops_when_its_parent_is_killed(tmp_path, seeded_template):
     async with FakeTelegram() as tg:
-        run = await start(tmp_path, seeded_template, tg)
-        try:
+        async with await start(tmp_path, seeded_template, tg) as run:
             web_pid = int((await run.line(r"its own process, pid (\d+)")).group(1))
             await tg.wait_for("getUpdates", timeout=60)
             run.proc.kill()  # SIGKILL: no chance to stop the child
             await run.proc.wait()
-            # The child sees its pipe to the parent close and stops by itself.
-            await until(lambda: not running(web_pid), "the orphaned web process is still serving")
-        finally:
-            if run.proc.returncode is None:
-                run.proc.kill()
-                await run.proc.wait()
-            if running(web_pid):
-                os.kill(web_pid, signal.SIGKILL)
+            try:
+                # The child sees its pipe to the parent close and stops by itself.
+                await until(lambda: not running(web_pid), "the orphaned web process is still serving")
+            finally:
+                if running(web_pid):
+                    os.kill(web_pid, signal.SIGKILL)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
@@ -167,8 +171,7 @@ async def test_a_web_process_that_cannot_come_back_stops_the_run(tmp_path, seede
     reason. (The parent is paused while the port changes hands, so the
     order of events is fixed, not raced.)"""
     async with FakeTelegram() as tg:
-        run = await start(tmp_path, seeded_template, tg)
-        try:
+        async with await start(tmp_path, seeded_template, tg) as run:
             m = await run.line(r"web app: http://127\.0\.0\.1:(\d+) \(its own process, pid (\d+)\)")
             port, web_pid = int(m.group(1)), int(m.group(2))
             await tg.wait_for("getUpdates", timeout=60)
@@ -194,10 +197,6 @@ async def test_a_web_process_that_cannot_come_back_stops_the_run(tmp_path, seede
                 run.proc.send_signal(signal.SIGCONT)
             with taken:
                 out = await run.finish(timeout=120)
-        finally:
-            if run.proc.returncode is None:
-                run.proc.kill()
-                await run.proc.wait()
     assert run.proc.returncode == 1, out
     assert re.search(r"Error: the web app's process could not be started again: .*(in use|Errno 98)", out), out
     assert "Traceback" not in out
@@ -213,13 +212,8 @@ async def test_a_web_app_that_cannot_start_stops_the_run_before_the_bot(tmp_path
         taken.listen()
         port = taken.getsockname()[1]
         async with FakeTelegram() as tg:
-            run = await start(tmp_path, seeded_template, tg, SHOPBOT_WEB_PORT=str(port))
-            try:
+            async with await start(tmp_path, seeded_template, tg, SHOPBOT_WEB_PORT=str(port)) as run:
                 out = await run.finish(timeout=120)
-            finally:
-                if run.proc.returncode is None:
-                    run.proc.kill()
-                    await run.proc.wait()
             assert run.proc.returncode == 1, out
             assert re.search(r"Error: .*(address already in use|Errno 98)", out, re.I), out
             assert not [c for c in tg.calls if c.method == "getUpdates"]
@@ -256,12 +250,8 @@ async def test_without_a_token_and_in_webhook_mode_one_process_serves(tmp_path, 
     """No token, or webhook mode (the web server takes Telegram's updates):
     the web app serves in the process started, no child."""
     async with FakeTelegram() as tg:
-        if mode == "no token":
-            run = await start(tmp_path, seeded_template, None)
-        else:
-            run = await start(tmp_path, seeded_template, tg,
-                              SHOPBOT_WEBHOOK_URL="https://bot.example.org/telegram/webhook")
-        try:
+        hook = {} if mode == "no token" else {"SHOPBOT_WEBHOOK_URL": "https://bot.example.org/telegram/webhook"}
+        async with await start(tmp_path, seeded_template, None if mode == "no token" else tg, **hook) as run:
             url = (await run.line(r"web app: (http://127\.0\.0\.1:\d+)$")).group(1)
             if mode == "no token":
                 await run.line("Telegram is off")
@@ -271,11 +261,6 @@ async def test_without_a_token_and_in_webhook_mode_one_process_serves(tmp_path, 
                 await run.line("delivers updates to the webhook")
                 expected = "webhook"
             assert (await healthz(url))["telegram"] == expected
-            run.proc.send_signal(signal.SIGTERM)
-            out = await run.finish()
-        finally:
-            if run.proc.returncode is None:
-                run.proc.kill()
-                await run.proc.wait()
+            out = await run.stop()
     assert run.proc.returncode == 0, out
     assert "its own process" not in out
