@@ -155,7 +155,7 @@ def web_summary(r: dict) -> dict:
 
 # -- the server side -----------------------------------------------------------------
 
-def web_queries(storage, rng: random.Random, n: int = 2000) -> list[str]:
+def web_queries(storage, rng: random.Random, n: int = 2000, fixes_share: float = 0.4) -> list[str]:
     from urllib.parse import urlencode
 
     terms, _ = bb.load_vocabulary(storage)
@@ -169,7 +169,7 @@ def web_queries(storage, rng: random.Random, n: int = 2000) -> list[str]:
         fix_queries.append(" ".join(symptom.split()[:3]))
     out = []
     for _ in range(n):
-        if rng.random() < 0.6:
+        if rng.random() >= fixes_share:
             out.append(urlencode({"q": rng.choice(flat), "mode": "term"}))
         else:
             out.append(urlencode({"q": rng.choice(fix_queries), "mode": "fix"}))
@@ -216,7 +216,7 @@ async def bench(args) -> None:
         terms, phrases = bb.load_vocabulary(app.storage)
         rng = random.Random(args.seed)
         plans = [bb.make_plan(rng, args.updates, users, terms, phrases, 0.4) for _ in range(2)]
-        queries = web_queries(app.storage, rng)
+        queries = web_queries(app.storage, rng, fixes_share=args.fixes_share)
 
         runner = web = None
         if args.one_process:
@@ -332,6 +332,8 @@ def main() -> None:
                     help="the web app on the bot's event loop (the layout before), to compare")
     ap.add_argument("--web-nice", type=int, default=0, help="niceness of the web app's process")
     ap.add_argument("--paced", type=float, default=200.0, help="offered web requests/s of run (W')")
+    ap.add_argument("--fixes-share", type=float, default=0.4,
+                    help="share of fix searches among the asks (each writes a search-log row)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     args.requests = args.requests or (1_000 if args.quick else 5_000)

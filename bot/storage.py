@@ -173,6 +173,15 @@ def migrate(db: sqlite_utils.Database) -> int:
     return len(MIGRATIONS)
 
 
+#: How long a deferred write (Storage.defer) may wait for others to share its
+#: transaction.
+DEFER_SECONDS = 0.5
+
+
+class _Deferred(Future):
+    """The future of a deferred write: nobody waits for it."""
+
+
 class _Writer(threading.Thread):
     """The single writer: a thread that owns the write connection."""
 
@@ -195,11 +204,23 @@ class _Writer(threading.Thread):
             self.ready.set_exception(exc)
             return
         self.ready.set_result(None)
+        held: list = []  # deferred jobs waiting for company (Storage.defer)
+        due = 0.0
         while True:
-            job = self.jobs.get()
+            try:
+                job = self.jobs.get(timeout=max(0.0, due - time.monotonic()) if held else None)
+            except queue.Empty:
+                job = ()  # time is up for the held jobs
             if job is None:
+                if held:
+                    self._run_batch(db, held)
                 break
-            batch = [job]
+            if job and isinstance(job[3], _Deferred) and len(held) < 63:
+                if not held:
+                    due = time.monotonic() + DEFER_SECONDS
+                held.append(job)
+                continue
+            batch, held = held + ([job] if job else []), []
             # Group commit: take what else is queued (up to 64 jobs) into the
             # same transaction, so that many small writes (one per chat
             # update) share one fsync. Each job runs in its own savepoint: a
@@ -325,6 +346,17 @@ class Storage:
         if self._closed:
             raise StorageError("storage is closed")
         future: Future = Future()
+        self._writer.jobs.put((fn, args, kwargs, future))
+        return future
+
+    def defer(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future:
+        """A write nobody waits for (a log row): held up to DEFER_SECONDS and
+        committed with the next writes in one transaction. Fewer transactions
+        mean the write lock is taken less often, so that another process
+        writing the same file (the web app beside the bot) waits less."""
+        if self._closed:
+            raise StorageError("storage is closed")
+        future: Future = _Deferred()
         self._writer.jobs.put((fn, args, kwargs, future))
         return future
 

@@ -252,7 +252,7 @@ async def session_middleware(request: web.Request, handler):
         session = await app.storage.aread(signin.session_for, secret)
         if session is not None and signin.needs_touch(session):
             # Queued, not awaited: a page never waits for an fsync.
-            app.storage.submit(signin.touch_session, session.id)
+            app.storage.defer(signin.touch_session, session.id)
     request[SESSION] = session
     response = await handler(request)
     if secret and session is None and not getattr(response, "prepared", False):
