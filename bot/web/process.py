@@ -145,7 +145,6 @@ class WebProcess:
         self.ctx = mp.get_context("spawn")
         self.process = None
         self.url = ""
-        self.restarts = 0
         self.fatal: str | None = None
         self._stopping = False
         self._watch: asyncio.Task | None = None
@@ -186,7 +185,6 @@ class WebProcess:
             await _ended(process)
             if self._stopping:
                 return
-            self.restarts += 1
             log.error("the web app's process (pid %s) ended unexpectedly (exit code %s); starting it "
                       "again on %s", process.pid, process.exitcode, self.url)
             self._conn.close()
@@ -207,11 +205,16 @@ class WebProcess:
     async def stop(self) -> None:
         """SIGTERM to the child, SIGKILL after STOP_TIMEOUT; waits for it."""
         self._stopping = True
+        if self._watch is not None:
+            # Cancelled, not awaited: it may be starting a new child just now,
+            # which is then self.process and stopped below.
+            self._watch.cancel()
+            try:
+                await self._watch
+            except asyncio.CancelledError:
+                pass
         if self.process is not None:
             await self._reap(self.process)
-        if self._watch is not None:
-            await self._watch
-        if self.process is not None:
             self._conn.close()
 
     @staticmethod
