@@ -34,7 +34,9 @@ Runs:
 (B1) the same bot traffic again with the 50 web clients asking beside it
     at ``--web-rate`` requests/s in all (default 200; 0: as fast as they
     are answered): the bot's p99, and the web's requests/s and p99 during
-    that run. B0 and B1 use two plans drawn alike, one after the other.
+    that run. B0 and B1 use plans drawn alike and alternate ``--rounds``
+    times (default 3, --quick 1); B1/B0 is the ratio of the medians of the
+    rounds' p99, so that a shared machine's drifting load weighs less.
 
 Also printed: the CPU each server process used per update and per ask in
 (B1), and B1/B0, the ratio of the bot's p99 with and without the web load.
@@ -52,6 +54,7 @@ import multiprocessing as mp
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -147,6 +150,12 @@ def cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
+def merged(runs: list[dict]) -> dict:
+    """Rounds of one kind: counts added, latencies the median of the rounds'."""
+    return {"n": sum(r["n"] for r in runs), "answered": sum(r["answered"] for r in runs),
+            "p50": statistics.median(r["p50"] for r in runs), "p99": statistics.median(r["p99"] for r in runs)}
+
+
 def web_summary(r: dict) -> dict:
     lat = r["lat"]
     return {"n": r["n"], "rps": r["n"] / r["wall"] if r["wall"] else 0.0, "errors": r["errors"],
@@ -215,7 +224,7 @@ async def bench(args) -> None:
             users.append((uid, lang, f"Op{k:02d}"))
         terms, phrases = bb.load_vocabulary(app.storage)
         rng = random.Random(args.seed)
-        plans = [bb.make_plan(rng, args.updates, users, terms, phrases, 0.4) for _ in range(2)]
+        plans = [bb.make_plan(rng, args.updates, users, terms, phrases, 0.4) for _ in range(2 * args.rounds)]
         queries = web_queries(app.storage, rng, fixes_share=args.fixes_share)
 
         runner = web = None
@@ -261,18 +270,28 @@ async def bench(args) -> None:
         web_paced = web_summary(await Clients(url, cookies, queries, total=args.requests,
                                               rate=args.paced).result())
         timeout = max(60.0, args.updates / 50)
-        r0 = await fake.run_phase(plan=plans[0], mode="rate", rate=args.rate, window=0,
-                                  arrivals="steady", timeout=timeout, seed=args.seed)
-        b0 = bb.summarise("(B0)", plans[0], r0, 0.0, collections.Counter(), {})
-        beside = Clients(url, cookies, queries, rate=args.web_rate, until=True)
-        await asyncio.sleep(2.0)  # the clients' process is up and asking before the bot's run starts
-        bot_cpu, web_cpu, t1 = cpu_seconds(os.getpid()), cpu_seconds(web_pid), time.perf_counter()
-        r1 = await fake.run_phase(plan=plans[1], mode="rate", rate=args.rate, window=0,
-                                  arrivals="steady", timeout=timeout, seed=args.seed + 1)
-        bot_cpu, web_cpu = cpu_seconds(os.getpid()) - bot_cpu, cpu_seconds(web_pid) - web_cpu
-        phase_wall = time.perf_counter() - t1
-        web_during = web_summary(await beside.result())
-        b1 = bb.summarise("(B1)", plans[1], r1, 0.0, collections.Counter(), {})
+        # B0 and B1 alternate ``--rounds`` times: a shared machine's load drifts
+        # over minutes, and a single B0 then B1 compares two moments as much
+        # as two loads. The medians of the rounds' p99 make B1/B0.
+        b0s, b1s, webs, bot_cpu, web_cpu, asks = [], [], [], 0.0, 0.0, 0.0
+        for k in range(args.rounds):
+            r0 = await fake.run_phase(plan=plans[2 * k], mode="rate", rate=args.rate, window=0,
+                                      arrivals="steady", timeout=timeout, seed=args.seed + 2 * k)
+            b0s.append(bb.summarise("(B0)", plans[2 * k], r0, 0.0, collections.Counter(), {}))
+            beside = Clients(url, cookies, queries, rate=args.web_rate, until=True)
+            await asyncio.sleep(2.0)  # the clients' process is up and asking before the bot's run starts
+            cpu0, cpu1, t1 = cpu_seconds(os.getpid()), cpu_seconds(web_pid), time.perf_counter()
+            r1 = await fake.run_phase(plan=plans[2 * k + 1], mode="rate", rate=args.rate, window=0,
+                                      arrivals="steady", timeout=timeout, seed=args.seed + 2 * k + 1)
+            bot_cpu += cpu_seconds(os.getpid()) - cpu0
+            web_cpu += cpu_seconds(web_pid) - cpu1
+            phase_wall = time.perf_counter() - t1
+            webs.append(web_summary(await beside.result()))
+            asks += webs[-1]["rps"] * phase_wall
+            b1s.append(bb.summarise("(B1)", plans[2 * k + 1], r1, 0.0, collections.Counter(), {}))
+        b0, b1 = merged(b0s), merged(b1s)
+        web_during = {"rps": min(w["rps"] for w in webs), "p50": statistics.median(w["p50"] for w in webs),
+                      "p99": max(w["p99"] for w in webs), "errors": sum(w["errors"] for w in webs)}
 
         await dp.stop_polling()
         await polling
@@ -289,14 +308,17 @@ async def bench(args) -> None:
         print(f"(W') web alone, {CLIENTS} clients at a steady {args.paced:g} requests/s in all: "
               f"{web_paced['rps']:.0f} requests/s, p50 {web_paced['p50']:.1f} ms, "
               f"p99 {web_paced['p99']:.1f} ms, {web_paced['errors']} bad answers")
+        for k, (x, y) in enumerate(zip(b0s, b1s)):
+            print(f"round {k + 1}: bot p99 {x['p99']:.1f} ms alone (B0), {y['p99']:.1f} ms beside the web (B1): "
+                  f"{y['p99'] / x['p99']:.2f}x; web meanwhile {webs[k]['rps']:.0f}/s, p99 {webs[k]['p99']:.1f} ms")
+        rounds = f", median of {args.rounds} rounds" if args.rounds > 1 else ""
         print(f"(B0) bot alone at {args.rate:g} updates/s: {b0['answered']:,}/{b0['n']:,} answered, "
-              f"p50 {b0['p50']:.1f} ms, p99 {b0['p99']:.1f} ms")
+              f"p50 {b0['p50']:.1f} ms, p99 {b0['p99']:.1f} ms{rounds}")
         load = "as fast as they are answered" if not args.web_rate else f"at {args.web_rate:g} requests/s"
         print(f"(B1) bot at {args.rate:g} updates/s with the {CLIENTS} web clients beside it ({load}): "
-              f"{b1['answered']:,}/{b1['n']:,} answered, p50 {b1['p50']:.1f} ms, p99 {b1['p99']:.1f} ms; "
-              f"web meanwhile {web_during['rps']:.0f} requests/s, p50 {web_during['p50']:.1f} ms, "
+              f"{b1['answered']:,}/{b1['n']:,} answered, p50 {b1['p50']:.1f} ms, p99 {b1['p99']:.1f} ms{rounds}; "
+              f"web meanwhile (slowest round) {web_during['rps']:.0f} requests/s, p50 {web_during['p50']:.1f} ms, "
               f"p99 {web_during['p99']:.1f} ms, {web_during['errors']} bad answers")
-        asks = web_during["rps"] * phase_wall
         if args.one_process:
             print(f"(B1) CPU of the one server process: {bot_cpu:.1f} s")
         else:
@@ -334,10 +356,12 @@ def main() -> None:
     ap.add_argument("--paced", type=float, default=200.0, help="offered web requests/s of run (W')")
     ap.add_argument("--fixes-share", type=float, default=0.4,
                     help="share of fix searches among the asks (each writes a search-log row)")
+    ap.add_argument("--rounds", type=int, help="B0/B1 pairs, alternated (default 3; --quick 1)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     args.requests = args.requests or (1_000 if args.quick else 5_000)
     args.updates = args.updates or (1_000 if args.quick else 3_000)
+    args.rounds = max(1, args.rounds or (1 if args.quick else 3))
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
