@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_web.py [--quick] [--requests 5000] [--rate 300]
                                              [--updates 3000] [--web-rate 200]
-                                             [--one-process] [--web-nice N]
+                                             [--rounds 3] [--one-process] [--web-nice N]
+                                             [--fixes-share 0.4]
 
 The server runs as ``shopbot run`` with a token and long polling does: the
 bot (polling the fake Bot API server of bench_bot.py, which runs in its own
