@@ -113,7 +113,10 @@ def web(ctx: click.Context) -> None:
 
 
 def _serve(ctx: click.Context, telegram: bool) -> None:
-    """One process, one event loop: the web app, and the bot when there is a token."""
+    """The web app, and the bot when there is a token: one process and one
+    event loop serve both, unless SHOPBOT_WEB_PROCESS is on and the bot polls:
+    then the web app serves from a process of its own (bot/web/process.py).
+    Webhook mode is always one process (the web server takes Telegram's updates)."""
     import asyncio
 
     settings = get_settings(db=ctx.obj.get("db"))
@@ -128,7 +131,42 @@ def _serve(ctx: click.Context, telegram: bool) -> None:
     except ImportError:
         loop_factory = None
     with App(settings) as app, asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_serve_async(app, settings, token if telegram else "", telegram))
+        if telegram and token and not settings.webhook_url and settings.web_process:
+            runner.run(_serve_beside(app, settings, token))
+        else:
+            runner.run(_serve_async(app, settings, token if telegram else "", telegram))
+
+
+def _child_logging() -> None:
+    """The web app's process logs as `shopbot run` does (bot/web/process.py)."""
+    from .telegram.wiring import set_up_logging
+
+    set_up_logging(debug=bool(os.environ.get("SHOPBOT_DEBUG")))
+
+
+async def _announce(app: App, settings, url: str, telegram: bool, token: str) -> None:
+    """What a start logs once the web app serves: its address, the first
+    start's sign-in link, and how to turn Telegram on (or where /web's links lead)."""
+    import logging
+
+    from .web import site as web_site
+
+    log = logging.getLogger("shopbot")
+    if settings.admins:  # before the first link: it goes to the first of them
+        from .people.directory import ensure_admins
+
+        await app.storage.awrite(ensure_admins, settings.admins)
+    link = await web_site.first_link(app, web_site.base_url(settings, url))
+    if link:
+        log.info("first start: sign in as the first admin with %s (works once, within 10 minutes; "
+                 "`shopbot web link` makes another)", link)
+    if telegram and not token:
+        log.info("Telegram is off: SHOPBOT_TOKEN is not set. To turn it on, create a bot with "
+                 "@BotFather in Telegram (/newbot) and set SHOPBOT_TOKEN=<its token> in the "
+                 "environment or .env; the web app serves meanwhile.")
+    if token and not settings.web_url:
+        log.info("SHOPBOT_WEB_URL is not set: the links /web sends start with %s, "
+                 "which only this machine can open", url)
 
 
 async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
@@ -143,19 +181,7 @@ async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
     web_runner, url = await web_site.start(app, status, settings.web_host, settings.web_port)
     try:
         log.info("web app: %s", url)
-        base = web_site.base_url(settings, url)
-        if settings.admins:  # before the first link: it goes to the first of them
-            from .people.directory import ensure_admins
-
-            await app.storage.awrite(ensure_admins, settings.admins)
-        link = await web_site.first_link(app, base)
-        if link:
-            log.info("first start: sign in as the first admin with %s (works once, within 10 minutes; "
-                     "`shopbot web link` makes another)", link)
-        if telegram and not token:
-            log.info("Telegram is off: SHOPBOT_TOKEN is not set. To turn it on, create a bot with "
-                     "@BotFather in Telegram (/newbot) and set SHOPBOT_TOKEN=<its token> in the "
-                     "environment or .env; the web app serves meanwhile.")
+        await _announce(app, settings, url, telegram, token)
         if not token:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -165,9 +191,6 @@ async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
             return
         from .telegram.wiring import Webhook, run as run_bot, webhook_secret
 
-        if not settings.web_url:
-            log.info("SHOPBOT_WEB_URL is not set: the links /web sends start with %s, "
-                     "which only this machine can open", url)
         hook = None
         if settings.webhook_url:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
@@ -177,6 +200,48 @@ async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
         await run_bot(app, token, settings.api_url, settings.admins, status=status, webhook=hook)
     finally:
         await web_runner.cleanup()
+
+
+async def _serve_beside(app: App, settings, token: str) -> None:
+    """`shopbot run` with a token and long polling: the bot on this process's
+    event loop, the web app in a child process on the same database."""
+    import asyncio
+    import logging
+    import signal
+
+    from .storage import set_bot_state
+    from .telegram.wiring import run as run_bot
+    from .web import process as web_process
+
+    log = logging.getLogger("shopbot")
+    # Before the web app's /healthz can be asked: not a previous run's state.
+    await app.storage.awrite(set_bot_state, "starting", os.getpid())
+    status = web_process.BotStatus(app.storage)
+    web = web_process.WebProcess(settings, setup=_child_logging)
+    status.url = await web.start()
+    try:
+        log.info("web app: %s (its own process, pid %s)", status.url, web.pid)
+        await _announce(app, settings, status.url, True, token)
+        bot = asyncio.ensure_future(run_bot(app, token, settings.api_url, settings.admins, status=status))
+
+        def fatal(_message: str) -> None:
+            # The bot stops as on SIGTERM (in-flight updates finish) once its
+            # own signal handlers are in place; before that, it is cancelled.
+            if status.telegram == "polling":
+                signal.raise_signal(signal.SIGTERM)
+            else:
+                bot.cancel()
+
+        web.on_fatal = fatal
+        try:
+            await bot
+        except asyncio.CancelledError:
+            if web.fatal is None:
+                raise
+    finally:
+        await web.stop()
+    if web.fatal is not None:
+        raise web_process.WebStartError(web.fatal)
 
 
 @web.command("link")

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     #: The address people reach the web app at (behind a proxy, another
     #: machine's name): sign-in links sent from Telegram start with it.
     web_url: str | None = None
+    #: With a token and long polling, serve the web app from a process of its
+    #: own (bot/web/process.py): the bot's event loop then never waits behind
+    #: a web page. Off by default: in that layout the web app cannot message
+    #: people in the bot (a fix approved on the web is not announced) and each
+    #: process loads its own translation models (README: The web app).
+    web_process: bool = False
     #: Set: Telegram delivers updates to this URL (webhook mode, on the web
     #: app's server); unset: long polling.
     webhook_url: str | None = None

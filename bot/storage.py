@@ -62,6 +62,34 @@ def migrate_exchange(db: sqlite_utils.Database) -> None:
     memory.migrate_tmx_exchange(db)
 
 
+def migrate_bot_state(db: sqlite_utils.Database) -> None:
+    """The bot's state (off, starting, polling, ...) in one row, written by the
+    process that runs the bot and read by the web app's /healthz when the web
+    app serves from a process of its own (``shopbot run`` with long polling)."""
+    db.execute("CREATE TABLE bot_state (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, "
+               "pid INTEGER NOT NULL, updated_at TEXT NOT NULL, username TEXT NOT NULL DEFAULT '')")
+
+
+def set_bot_state(db: sqlite_utils.Database, state: str, pid: int, username: str | None = None) -> None:
+    """The bot's state; ``username`` (its @name, for invites' deep links) kept when None."""
+    db.execute("INSERT INTO bot_state (id, state, pid, updated_at, username) VALUES (1, ?, ?, "
+               "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), coalesce(?, '')) ON CONFLICT (id) DO UPDATE SET "
+               "state = excluded.state, pid = excluded.pid, updated_at = excluded.updated_at, "
+               "username = coalesce(?, username)", [state, pid, username, username])
+
+
+def bot_username(db: sqlite_utils.Database) -> str:
+    """The @name the bot's process last wrote ("" when none ever ran)."""
+    row = db.execute("SELECT username FROM bot_state WHERE id = 1").fetchone()
+    return row[0] if row else ""
+
+
+def bot_state(db: sqlite_utils.Database) -> str:
+    """The state the bot's process last wrote; "off" when none ever ran."""
+    row = db.execute("SELECT state FROM bot_state WHERE id = 1").fetchone()
+    return row[0] if row else "off"
+
+
 #: The ordered list of schema migrations. Entry N (1-based) brings the database
 #: to ``PRAGMA user_version = N``. Never edit a released entry: append.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -81,6 +109,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     termbase.migrate_editor,
     imports.migrate_uploads,
     usage.migrate_usage,
+    migrate_bot_state,
 ]
 
 
@@ -156,6 +185,15 @@ def migrate(db: sqlite_utils.Database) -> int:
     return len(MIGRATIONS)
 
 
+#: How long a deferred write (Storage.defer) may wait for others to share its
+#: transaction.
+DEFER_SECONDS = 0.5
+
+
+class _Deferred(Future):
+    """The future of a deferred write: nobody waits for it."""
+
+
 class _Writer(threading.Thread):
     """The single writer: a thread that owns the write connection."""
 
@@ -178,11 +216,23 @@ class _Writer(threading.Thread):
             self.ready.set_exception(exc)
             return
         self.ready.set_result(None)
+        held: list = []  # deferred jobs waiting for company (Storage.defer)
+        due = 0.0
         while True:
-            job = self.jobs.get()
+            try:
+                job = self.jobs.get(timeout=max(0.0, due - time.monotonic()) if held else None)
+            except queue.Empty:
+                job = ()  # time is up for the held jobs
             if job is None:
+                if held:
+                    self._run_batch(db, held)
                 break
-            batch = [job]
+            if job and isinstance(job[3], _Deferred) and len(held) < 63:
+                if not held:
+                    due = time.monotonic() + DEFER_SECONDS
+                held.append(job)
+                continue
+            batch, held = held + ([job] if job else []), []
             # Group commit: take what else is queued (up to 64 jobs) into the
             # same transaction, so that many small writes (one per chat
             # update) share one fsync. Each job runs in its own savepoint: a
@@ -308,6 +358,17 @@ class Storage:
         if self._closed:
             raise StorageError("storage is closed")
         future: Future = Future()
+        self._writer.jobs.put((fn, args, kwargs, future))
+        return future
+
+    def defer(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future:
+        """A write nobody waits for (a log row): held up to DEFER_SECONDS and
+        committed with the next writes in one transaction. Fewer transactions
+        mean the write lock is taken less often, so that another process
+        writing the same file (the web app beside the bot) waits less."""
+        if self._closed:
+            raise StorageError("storage is closed")
+        future: Future = _Deferred()
         self._writer.jobs.put((fn, args, kwargs, future))
         return future
 

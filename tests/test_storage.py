@@ -293,3 +293,26 @@ def test_check_reports_foreign_key_problems_and_what_failed(tmp_path, seeded_tem
         problems = s.check()
     assert any(p.startswith("integrity check failed: ") or "Tree" in p or "Page" in p
                for p in problems), problems
+
+
+def test_deferred_writes_share_a_transaction_and_are_never_lost(tmp_path):
+    """Storage.defer: log rows wait for company (one transaction for many,
+    so another process finds the write lock taken less often), go with the
+    next ordinary write, alone once their time is up, and at close."""
+    path = tmp_path / "d.db"
+    storage = Storage(path, seed=False)
+    storage.write(lambda db: db.execute("CREATE TABLE t (n INTEGER)"))
+
+    def row(db, n):
+        db.execute("INSERT INTO t VALUES (?)", [n])
+
+    held = [storage.defer(row, n) for n in range(5)]
+    storage.write(row, -1)  # an ordinary write takes them along: committed by the time it returns
+    assert all(f.done() and f.exception() is None for f in held)
+    alone = storage.defer(row, 10)
+    alone.result(timeout=30)  # written by itself once DEFER_SECONDS have passed
+    last = storage.defer(row, 11)
+    storage.close()  # and what is still held is written before the writer stops
+    assert last.done() and last.exception() is None
+    with Storage(path, seed=False) as again:
+        assert again.read(lambda db: db.execute("SELECT count(*) FROM t").fetchone()[0]) == 8

@@ -135,7 +135,7 @@ class FixBase:
         results = self._search(query, lang, limit)
         # The log is queued, not awaited: an answer never waits for an fsync.
         if isinstance(query, str) and query.strip():
-            future = self.storage.submit(log_search, scrub(query), lang, len(results), user)
+            future = self.storage.defer(log_search, scrub(query), lang, len(results), user)
             future.add_done_callback(_log_failure)
         return results
 

@@ -129,7 +129,7 @@ async def ask(request: web.Request) -> web.Response:
                           if c.preferred(person.lang) or c.preferred("en")]
         if not found.results:
             # Queued, not awaited, as the fixes' search log: the leads see it in `glossary missing`.
-            app.storage.submit(glossary_store.log_missing, text, person.lang, f"web:{person.user_id}")
+            app.storage.defer(glossary_store.log_missing, text, person.lang, f"web:{person.user_id}")
         ctx["did"].append("term")
     if want_fixes:
         ctx["fixes"] = await knowledge(app).asearch(text[:fix_store.MAX_QUERY], person.lang, 5,

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from bot.app import App
 from bot.people import directory, manage
 from bot.people.directory import LastAdmin, NotAllowed, NotFound, PeopleError
+from bot.storage import bot_username
 
 from .server import APP, COOKIE, SESSION, STATUS, error_page, form, parse_id, render, require
 
@@ -100,7 +101,10 @@ async def make_invite(request: web.Request) -> web.Response:
     except PeopleError as exc:
         return _refused(request, exc)
     status = request.app[STATUS]
-    deep_link = invite.link(status.bot_username) if status.bot_username else ""
+    username = status.bot_username
+    if status.elsewhere:  # the bot runs in another process (SHOPBOT_WEB_PROCESS): its name is in the database
+        username = await app.storage.aread(bot_username)
+    deep_link = invite.link(username) if username else ""
     base = app.settings.web_url or status.url or f"{request.scheme}://{request.host}"
     web_url = manage.web_invite_url(invite, base)
     return render(request, "invite_made.html", {

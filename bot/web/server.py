@@ -1,9 +1,11 @@
 """The web app: the aiohttp application, sign-in by one-time link, sessions,
 CSRF, the interface language, health, and starting/stopping the server.
 
-It runs on the event loop of ``shopbot run`` beside the Telegram bot and uses
-the same ``App`` (one storage writer, one translation engine). The pages
-themselves are in ``pages.py`` and ``talk.py``; ``site.py`` assembles them.
+Beside a bot that polls, ``shopbot run`` serves it from a process of its own
+(``process.py``) with its own ``App`` over the same database; without a token,
+for ``shopbot web`` and in webhook mode it runs on the one event loop and uses
+the one ``App``. The pages themselves are in ``pages.py`` and ``talk.py``;
+``site.py`` assembles them.
 
 Security, in one place:
 
@@ -40,6 +42,7 @@ from aiohttp import web
 from bot.app import App
 from bot.people import signin
 from bot.people.directory import InviteError, can
+from bot.storage import bot_state
 from bot.telegram.texts import DOMAIN, LOCALES
 from glossary import LANGS
 from glossary.model import LANG_NAMES
@@ -63,6 +66,10 @@ class Status:
     telegram: str = "off"  # off | starting | polling | webhook | stopped | failed
     url: str = ""  # the address the server listens on
     bot_username: str = ""  # the bot's @username once it started: invites' deep links
+    #: The bot runs in another process (``shopbot run`` with long polling,
+    #: bot/web/process.py): its state is the one that process last wrote to
+    #: the database (``bot_state``), not ``telegram``.
+    elsewhere: bool = False
 
 
 APP = web.AppKey("app", App)
@@ -129,7 +136,6 @@ def render(request: web.Request, template: str, context: dict | None = None, *,
         "csrf": session.csrf if session else request.get(PRE_CSRF, ""),
         "can": lambda role: bool(session and can(session.person.role, role)),
         "path": request.path_qs,
-        "telegram": request.app[STATUS].telegram,
     }
     ctx.update(context or {})
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status)
@@ -251,7 +257,7 @@ async def session_middleware(request: web.Request, handler):
         session = await app.storage.aread(signin.session_for, secret)
         if session is not None and signin.needs_touch(session):
             # Queued, not awaited: a page never waits for an fsync.
-            app.storage.submit(signin.touch_session, session.id)
+            app.storage.defer(signin.touch_session, session.id)
     request[SESSION] = session
     response = await handler(request)
     if secret and session is None and not getattr(response, "prepared", False):
@@ -457,7 +463,13 @@ async def healthz(request: web.Request) -> web.Response:
         checks["models"] = pairs
     except Exception as exc:  # noqa: BLE001
         checks["models"] = f"error: {type(exc).__name__}"
-    checks["telegram"] = status.telegram
-    ready = checks["storage"] == "writable" and concepts > 0 and status.telegram not in ("failed",)
+    telegram = status.telegram
+    if status.elsewhere:
+        try:
+            telegram = await app.storage.aread(bot_state)
+        except Exception as exc:  # noqa: BLE001
+            telegram = f"error: {type(exc).__name__}"
+    checks["telegram"] = telegram
+    ready = checks["storage"] == "writable" and concepts > 0 and telegram != "failed"
     checks["ready"] = ready
     return web.json_response(checks, status=200 if ready else 503)
