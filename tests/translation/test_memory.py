@@ -570,3 +570,110 @@ def test_tmx_header_and_prolog_are_tmx_14b():
     assert langs[0] == memory._TMX_LANG.get("zh", "zh")  # the source language first
     with pytest.raises(TMError, match="unknown language 'de' \\(one of: zh, ko, ms, fr, en\\)"):
         memory.tmx_bytes([unit], srclang="de")
+
+
+# --------------------------------------------------------------------------
+# What mutation testing found unchecked (issue 16)
+
+
+@pytest.mark.parametrize("variants, kwargs, message", [
+    ({"fr": "Arrêtez."}, {}, r"a unit needs text in at least two languages, got \['fr'\]"),
+    ({"fr": " ", "en": "\u200b"}, {}, "a unit needs text in at least two languages, got none"),
+    ({"fr": "Arrêtez.", "de": "Halt."}, {}, r"unknown language 'de' \(one of: zh, ko, ms, fr, en\)"),
+    ({"fr": "Arrêtez.", "en": "x" * (MAX_TEXT_CHARS + 1)}, {}, "en text is longer than 2000 characters"),
+    ({"fr": "Arrêtez.", "en": "Stop\x00"}, {}, "en text contains a NUL character"),
+    ({"fr": "Arrêtez.", "en": "Stop\x1b[31m"}, {}, r"en text contains the control character '\\x1b'"),
+    ({"fr": "Arrêtez.", "en": 42}, {}, "en text is not text: 42"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"status": "done"}, r"unknown status 'done' \(one of: unreviewed, approved\)"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"origin": "web"},
+     r"unknown origin 'web' \(one of: phrasebook, tmx, correction, manual\)"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"note": "n" * 5000}, "note is longer than 4000 characters"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"markup": {"en": "<ph/>" * 1700}}, "en markup is longer than 8000 characters"),
+])
+def test_validation_messages_say_exactly_what_is_wrong(variants, kwargs, message):
+    unit = Unit(dict(variants), **kwargs)
+    with pytest.raises(TMError, match=f"^{message}$"):
+        validate_unit(unit)
+    with pytest.raises(TMError, match=f"^unit 7: {message}$"):
+        validate_unit(unit, where="unit 7")
+
+
+def test_variants_must_be_a_mapping():
+    with pytest.raises(TMError, match="^variants must map language codes to text$"):
+        validate_unit(Unit([("en", "Stop."), ("fr", "Arrêtez.")]))
+
+
+def test_markup_of_a_dropped_or_plain_variant_is_not_kept():
+    unit = validate_unit(Unit({"en": "Stop.", "fr": "Arrêtez.", "zh": "  "},
+                              markup={"zh": "<ph/>", "fr": "", "en": " <b>Stop.</b> "}))
+    assert unit.markup == {"en": "<b>Stop.</b>"}
+    assert unit.variants == {"en": "Stop.", "fr": "Arrêtez."}
+
+
+def test_set_status_names_the_allowed_statuses(empty_storage):
+    unit_id = add(empty_storage, {"en": "Stop.", "fr": "Arrêtez."})
+    with pytest.raises(TMError, match=r"^unknown status 'great' \(one of: unreviewed, approved\)$"):
+        empty_storage.write(set_status, unit_id, "great", "lead")
+    audit = empty_storage.read(lambda db: db.execute(
+        "SELECT actor, detail FROM audit WHERE action = 'status'").fetchall())
+    assert audit == []
+    empty_storage.write(set_status, unit_id, "approved", "lead")
+    actor, detail = empty_storage.read(lambda db: db.execute(
+        "SELECT actor, detail FROM audit WHERE action = 'status'").fetchone())
+    assert actor == "lead" and "approved" in detail
+
+
+def test_units_without_the_target_do_not_hide_one_that_has_it(empty_storage):
+    """More close matches than any top-N in the source language, none of
+    them in the target: the one further down that has it is still found."""
+    for n in range(8):
+        add(empty_storage, {"en": "Wipe the die lip now" + "!" * n, "fr": f"Essuyez {n}."})
+    add(empty_storage, {"en": "Wipe the die lips now", "zh": "擦一下模唇。"})
+    match = TranslationMemory(empty_storage.conn).lookup("Wipe the die lip now", "en", "zh")
+    assert match is not None and match.text == "擦一下模唇。"
+
+
+@pytest.mark.parametrize("stored, query", [
+    ("abcdefghijklmnopq", "abcdefghijklmnopqrstuvw"),  # 17 and 23 letters: ratio 85.0 exactly
+    ("abcdefghijklmnopqrstuvw", "abcdefghijklmnopq"),
+])
+def test_the_length_window_keeps_a_match_right_at_the_threshold(empty_storage, stored, query):
+    add(empty_storage, {"en": stored, "fr": "(oui)"})
+    assert fuzz.ratio(stored, query) == 85.0
+    match = TranslationMemory(empty_storage.conn, threshold=85).lookup(query, "en", "fr")
+    assert match is not None and match.text == "(oui)"
+
+
+def test_a_unit_deleted_behind_the_index_is_skipped_for_the_next_best(empty_storage):
+    """Another tool deleted a unit without moving tm_rev: the index still
+    lists it; the lookup serves the next candidate instead of nothing."""
+    best = add(empty_storage, {"en": "Close the pass box.", "fr": "Fermez la boîte."})
+    add(empty_storage, {"en": "Close the pass box now.", "fr": "Fermez la boîte maintenant."})
+    tm = TranslationMemory(empty_storage.conn)
+    assert tm.lookup("Close the pass box.", "en", "fr").unit_id == best
+    empty_storage.write(lambda db: db.execute("DELETE FROM tm_unit WHERE id = ?", [best]))
+    assert tm.lookup("Close the pass box.", "en", "fr").text == "Fermez la boîte maintenant."
+
+
+def test_padding_is_folded_up_to_the_guard(empty_storage):
+    """Spaces fold away (normalize), so a padded message still matches; past
+    4 × MAX_TEXT_CHARS raw characters it is not even folded."""
+    add(empty_storage, {"en": "Stop the machine.", "fr": "Arrêtez la machine."})
+    tm = TranslationMemory(empty_storage.conn)
+    text = "Stop the machine."
+    padded = text + " " * (4 * MAX_TEXT_CHARS - len(text))
+    assert tm.lookup(padded, "en", "fr").text == "Arrêtez la machine."
+    assert tm.lookup(padded + " ", "en", "fr") is None
+
+
+def test_load_unit_reads_one_unit_with_its_markup_and_alternatives(empty_storage):
+    units = [Unit({"en": "Stop.", "fr": "Arrêtez."}), Unit({"en": "Go.", "fr": "Allez."}, markup={"fr": "<b>Allez.</b>"})]
+    empty_storage.write(import_units, units, "tests")
+    empty_storage.write(import_units, [Unit({"en": "Go.", "fr": "Partez."}, changed="2000-01-01T00:00:00+00:00")],
+                        "tests")
+    first, second = empty_storage.read(all_units)
+    assert empty_storage.read(load_unit, second.id) == second
+    assert second.markup == {"fr": "<b>Allez.</b>"} and first.markup == {}
+    assert [(lang, text) for lang, text, *_ in second.alternatives] == [("fr", "Partez.")]
+    assert first.alternatives == []
+    assert empty_storage.read(load_unit, 999) is None
