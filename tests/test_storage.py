@@ -255,17 +255,23 @@ def test_group_commit_isolates_a_failing_job(empty_storage):
         db.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
         raise RuntimeError("boom")
 
+    blocker, release = _blocked_writer(empty_storage)  # so that the eleven share a batch
     futures = [empty_storage.submit(glossary_store.upsert_concepts, [concept(f"g{i}", en=f"g {i}")], "t")
                for i in range(5)]
     bad = empty_storage.submit(boom)
     futures += [empty_storage.submit(glossary_store.upsert_concepts, [concept(f"h{i}", en=f"h {i}")], "t")
                 for i in range(5)]
+    release.set()
+    blocker.result()
+    empty_storage.close()  # the writer ends after the queued jobs: a job left unanswered shows, not hangs
+    assert all(f.done() for f in [*futures, bad])
     assert all(f.result().added == 1 for f in futures)
     with pytest.raises(RuntimeError):
         bad.result()
-    db = empty_storage.conn()
-    assert db.execute("SELECT count(*) FROM concept").fetchone()[0] == 10
-    assert db.execute("SELECT count(*) FROM meta WHERE key='x'").fetchone()[0] == 0
+    with Storage(empty_storage.path, seed=False) as again:
+        db = again.conn()
+        assert db.execute("SELECT count(*) FROM concept").fetchone()[0] == 10
+        assert db.execute("SELECT count(*) FROM meta WHERE key='x'").fetchone()[0] == 0
 
 
 def test_busy_is_told_from_other_errors():
@@ -354,7 +360,7 @@ def test_a_cancelled_job_is_skipped_and_the_rest_of_its_batch_still_runs(empty_s
 def test_a_failed_commit_fails_every_job_of_its_batch_and_the_writer_goes_on(empty_storage):
     """A foreign key checked at COMMIT (deferred) makes the commit itself
     fail: no job of the batch may be told "done", nothing of it is kept,
-    and the next write still works (the transaction was rolled back)."""
+    and the next batch still commits (the transaction was rolled back)."""
     def good(db):
         db.execute("INSERT INTO meta (key, value) VALUES ('good', '1')")
         return "written"
@@ -364,15 +370,20 @@ def test_a_failed_commit_fails_every_job_of_its_batch_and_the_writer_goes_on(emp
         db.execute("INSERT INTO tm_variant (unit_id, lang, text, norm) VALUES (999, 'en', 'x', 'x')")
 
     blocker, release = _blocked_writer(empty_storage)
-    futures = [empty_storage.submit(good), empty_storage.submit(dangling)]
-    release.set()
+    failed = [empty_storage.submit(good), empty_storage.submit(dangling)]
+    failed += [empty_storage.submit(lambda db: None) for _ in range(62)]  # the batch is full (64)...
+    after = empty_storage.submit(lambda db: db.execute("INSERT INTO meta VALUES ('next', '1')").rowcount)
+    release.set()  # ...so this one goes in the next transaction
     blocker.result()
-    for future in futures:
+    empty_storage.close()  # the writer ends after the queued jobs: a job left unanswered shows, not hangs
+    assert all(f.done() for f in [*failed, after])
+    for future in failed:
         with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
             future.result()
-    assert empty_storage.write(lambda db: db.execute("INSERT INTO meta VALUES ('next', '1')").rowcount) == 1
-    assert empty_storage.read(lambda db: [r[0] for r in db.execute(
-        "SELECT key FROM meta WHERE key IN ('good', 'next')")]) == ["next"]
+    assert after.result() == 1
+    with Storage(empty_storage.path, seed=False) as again:
+        assert again.read(lambda db: [r[0] for r in db.execute(
+            "SELECT key FROM meta WHERE key IN ('good', 'next')")]) == ["next"]
 
 
 def test_foreign_keys_are_enforced_on_every_write(empty_storage):

@@ -677,3 +677,71 @@ def test_load_unit_reads_one_unit_with_its_markup_and_alternatives(empty_storage
     assert [(lang, text) for lang, text, *_ in second.alternatives] == [("fr", "Partez.")]
     assert first.alternatives == []
     assert empty_storage.read(load_unit, 999) is None
+
+
+def test_tmx_dates_and_what_was_left_out_are_reported():
+    data = tmx(
+        '<tu changedate="20240102T030405Z">'
+        '<tuv xml:lang="en" creationdate="20250607T080910Z"><seg>Stop.</seg></tuv>'
+        '<tuv xml:lang="en-GB"><seg>Halt.</seg></tuv>'
+        '<tuv xml:lang="fr"/>'
+        '<tuv xml:lang="zh-TW"><seg>停<ph x="1"/>機。</seg></tuv>'
+        '<tuv xml:lang="fr" changedate="not a date"><seg>Arrêtez.</seg></tuv>'
+        '<note>one</note><note> </note><note>two</note></tu>\n'
+        '<tu creationdate="20230101T000000Z"><tuv xml:lang="en"><seg>Go.</seg></tuv>'
+        '<tuv xml:lang="ko"><seg>가요.</seg></tuv></tu>')
+    (first, second), report = read_tmx_report(data)
+    assert first.changed == "2025-06-07T08:09:10+00:00"  # the latest date of the unit and its variants
+    assert second.changed == "2023-01-01T00:00:00+00:00"
+    assert first.variants == {"en": "Stop.", "zh": "停机。", "fr": "Arrêtez."}
+    assert first.markup == {"zh": '停<ph x="1"/>机。'}
+    assert first.note == "one\ntwo"
+    assert report.dropped == {
+        "second segments of one language in a unit (left out)": 1,
+        "<tuv> without a <seg> (left out)": 1,
+        "Traditional Chinese segments converted to Simplified": 1,
+        "segments with inline codes (kept)": 1,
+    }
+    # and written back in TMX's own date form
+    out = etree.fromstring(tmx_bytes([first]))
+    assert out.find("body/tu").get("changedate") == "20250607T080910Z"
+
+
+def test_too_many_units_in_one_file_are_refused(monkeypatch):
+    monkeypatch.setattr(memory, "MAX_UNITS", 2)
+    with pytest.raises(TMError, match=r"^line 7: more than 2 units in one file$"):
+        read_tmx(tmx("\n".join([GOOD_TU] * 3)))
+    assert len(read_tmx(tmx("\n".join([GOOD_TU] * 2)))) == 2
+
+
+def test_seg_text_leaves_codes_out_and_keeps_their_tails():
+    data = tmx('<tu><tuv xml:lang="en"><seg>Press <bpt i="1">&lt;b&gt;</bpt>start<ept i="1">&lt;/b&gt;</ept> '
+               '<ph>{1}</ph>  now, <hi>please</hi>.</seg></tuv>'
+               '<tuv xml:lang="fr"><seg>Appuyez<!-- c --> sur<?pi x?> départ.</seg></tuv></tu>')
+    unit, = read_tmx(data)
+    assert unit.variants == {"en": "Press start now, please.", "fr": "Appuyez sur départ."}
+    assert unit.markup == {"en": 'Press <bpt i="1">&lt;b&gt;</bpt>start<ept i="1">&lt;/b&gt;</ept> '
+                                 '<ph>{1}</ph>  now, <hi>please</hi>.'}
+
+
+def test_markup_that_does_not_parse_is_written_as_plain_text():
+    units = [Unit({"en": "Stop.", "fr": "Arrêtez."}, markup={"en": "<b>Stop.", "fr": "<script>x</script>"}),
+             Unit({"en": "Go.", "fr": "Allez."}, markup={"en": "<ph/>Go."})]
+    root = etree.fromstring(tmx_bytes(units))
+    segs = [etree.tostring(seg, encoding="unicode", with_tail=False) for seg in root.iter("seg")]
+    assert segs == ["<seg>Stop.</seg>", "<seg>Arrêtez.</seg>", "<seg><ph/>Go.</seg>", "<seg>Allez.</seg>"]
+
+
+def test_an_alternative_goes_out_under_another_source_language():
+    unit = Unit({"fr": "Arrêtez.", "en": "Stop."}, id=5, status="approved",
+                alternatives=[("en", "Halt.", "", "2020-01-01T00:00:00+00:00"), ("zh", "停。", "", "")])
+    root = etree.fromstring(tmx_bytes([unit], srclang="en"))
+    main, alternative, third = root.iter("tu")
+    assert main.get("tuid") == "5" and main.get("srclang") is None
+    assert alternative.get("srclang") == "fr"  # English is the swapped text: fr is what it merges on
+    props = {p.get("type"): p.text for p in alternative.iter("prop")}
+    assert props == {"x-shopbot-status": "unreviewed", "x-shopbot-origin": "manual",
+                     "x-shopbot-alternative-of": "5"}
+    assert [seg.text for seg in alternative.iter("seg")] == ["Halt.", "Arrêtez."]
+    assert alternative.get("changedate") == "20200101T000000Z"
+    assert [seg.text for seg in third.iter("seg")] == ["Stop.", "Arrêtez.", "停。"]
