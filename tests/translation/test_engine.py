@@ -538,3 +538,32 @@ def test_translation_json_lists_the_ambiguous_terms():
                     ambiguous=[AmbiguousTerm("tension", ("voltage", "web tension"), ("voltage", "web-tension"))])
     assert t.to_json()["ambiguous"] == [{"source": "tension", "options": ["voltage", "web tension"],
                                          "concept_ids": ["voltage", "web-tension"]}]
+
+
+def test_a_deprecated_source_term_still_brings_the_approved_target(engine):
+    result = engine.translate("La coupeuse est cassée.", "en", source="fr")
+    assert [(t.source, t.target) for t in result.terms] == [("coupeuse", "slitter")]
+    assert "slitter" in result.text
+
+
+def test_tags_the_model_invented_are_dropped(engine):
+    result = engine.translate("The coater [T1] stopped [T2].", "fr", source="en")
+    assert result.text == "The coater  stopped . (enduiseuse)", result.text
+
+
+def test_models_are_evicted_least_recently_used_first(tmp_path, glossary, memory, packages):
+    engine = make_engine(tmp_path, glossary, memory, packages, pairs=("en_fr", "zh_en", "ko_en"), max_loaded=2)
+    engine.translate("The tab is torn.", "fr", source="en")
+    engine.translate("极耳断了。", "en", source="zh")
+    engine.translate("The coater stopped.", "fr", source="en")  # en_fr used again: zh_en is the oldest
+    engine.translate("탭을 확인하세요.", "en", source="ko")
+    assert engine.loaded_pairs() == ["en_fr", "ko_en"]
+    with pytest.raises(MissingModelError) as info:  # a package removed since the route was planned
+        engine._model("en", "ko")
+    assert info.value.pairs == [("en", "ko")]
+    engine.close()
+
+
+def test_a_character_the_model_does_not_know_is_copied_through(engine):
+    result = engine.translate("The coater ☃ stopped.", "fr", source="en")
+    assert "☃" in result.text and "⁇" not in result.text and "<unk>" not in result.text, result.text
