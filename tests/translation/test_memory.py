@@ -745,3 +745,37 @@ def test_an_alternative_goes_out_under_another_source_language():
     assert [seg.text for seg in alternative.iter("seg")] == ["Halt.", "Arrêtez."]
     assert alternative.get("changedate") == "20200101T000000Z"
     assert [seg.text for seg in third.iter("seg")] == ["Stop.", "Arrêtez.", "停。"]
+
+
+def test_import_adds_codes_and_notes_to_a_unit_it_already_has(empty_storage):
+    empty_storage.write(import_units, [Unit({"en": "Press start.", "fr": "Appuyez sur départ."}, note="old")], "t")
+    rev = empty_storage.read(tm_rev)
+    again = empty_storage.write(import_units, [Unit({"en": "Press start.", "fr": "Appuyez sur départ."})], "t")
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
+    assert empty_storage.read(tm_rev) == rev  # nothing changed: the lookup index stays
+    coded = Unit({"en": "Press start.", "fr": "Appuyez sur départ."}, note="new",
+                 markup={"fr": "Appuyez sur <hi>départ</hi>."})
+    report = empty_storage.write(import_units, [coded], "t")
+    assert (report.added, report.updated, report.unchanged, report.alternatives) == (0, 1, 0, 0)
+    assert empty_storage.read(tm_rev) == rev + 1
+    unit, = empty_storage.read(all_units)
+    assert unit.markup == {"fr": "Appuyez sur <hi>départ</hi>."} and unit.note == "new"
+    detail = empty_storage.read(lambda db: db.execute(
+        "SELECT detail FROM audit WHERE action = 'update' AND entity = 'tm_unit'").fetchone()[0])
+    assert '"langs": []' in detail and '"alternatives": []' in detail
+
+
+def test_an_older_translation_is_kept_as_an_alternative_and_counted(empty_storage):
+    empty_storage.write(import_units, [Unit({"en": "Stop.", "fr": "Arrêtez.", "zh": "停。"},
+                                            changed="2024-01-01T00:00:00+00:00")], "t")
+    older = Unit({"en": "Stop.", "fr": "Stoppez.", "ko": "멈춰요."}, changed="2020-01-01T00:00:00+00:00")
+    report = empty_storage.write(import_units, [older], "t")
+    assert (report.updated, report.alternatives) == (1, 1)
+    assert "1 other translation(s) of a source already held kept as alternatives (the newer preferred)" in str(report)
+    unit, = empty_storage.read(all_units)
+    assert unit.variants == {"zh": "停。", "ko": "멈춰요.", "fr": "Arrêtez.", "en": "Stop."}
+    assert unit.alternatives == [("fr", "Stoppez.", "", "2020-01-01T00:00:00+00:00")]
+    assert unit.changed == "2024-01-01T00:00:00+00:00"  # the newer of the two dates, a text was added
+    detail = empty_storage.read(lambda db: db.execute(
+        "SELECT detail FROM audit WHERE action = 'update' AND entity = 'tm_unit'").fetchone()[0])
+    assert '"langs": ["ko"]' in detail and '"alternatives": [["fr", "Stoppez."]]' in detail
