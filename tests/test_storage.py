@@ -147,10 +147,14 @@ def test_a_lock_held_past_the_busy_timeout_is_waited_out(tmp_path, monkeypatch, 
                 assert storage.write(glossary_store.upsert_concepts, SMALL[:1], "t").added == 1
             # the operator is told why writes are late
             assert "database locked by another process; still waiting to write" in caplog.messages
+            proc.wait()
         else:
+            future = storage.submit(glossary_store.upsert_concepts, SMALL[:1], "t")
+            proc.wait()
+            storage.close()  # the writer ends after the queued job: one left unanswered shows, not hangs
+            assert future.done()
             with pytest.raises(sqlite3.OperationalError, match="locked"):
-                storage.write(glossary_store.upsert_concepts, SMALL[:1], "t")
-        proc.wait()
+                future.result()
 
 
 def test_acknowledged_write_survives_a_killed_process(tmp_path):
@@ -495,7 +499,7 @@ def test_close_leaves_one_self_contained_file_and_refuses_writes(tmp_path):
     s.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
     with pytest.raises(StorageError, match="^storage is closed$"):
-        s.write(lambda db: None)
+        s.submit(lambda db: None)  # (submit: a write queued to a writer that is gone would never end)
 
 
 def test_an_import_left_by_a_dead_process_is_rolled_back_on_open(tmp_path, caplog):
@@ -544,3 +548,25 @@ def test_a_check_that_cannot_run_says_which_and_why(seeded_template, tmp_path):
         problems = s.check()
     assert problems == ["integrity check failed: database disk image is malformed",
                         "foreign key check failed: database disk image is malformed"]
+
+
+def test_a_transaction_inside_a_write_joins_it(empty_storage):
+    """run_in_transaction called from a job (nested) runs inside the job's
+    transaction, with the same connection and its arguments: when the job
+    fails afterwards, the nested write goes with it."""
+    from bot.storage import run_in_transaction
+
+    def put(db, key, *, value):
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [key, value])
+        return db
+
+    def job(db, fail):
+        assert run_in_transaction(db, put, "nested" + str(fail), value="v") is db
+        if fail:
+            raise RuntimeError("after the nested write")
+
+    empty_storage.write(job, False)
+    with pytest.raises(RuntimeError):
+        empty_storage.write(job, True)
+    assert empty_storage.read(lambda db: [tuple(r) for r in db.execute(
+        "SELECT key, value FROM meta WHERE key LIKE 'nested%'")]) == [("nestedFalse", "v")]
