@@ -568,5 +568,11 @@ def test_a_transaction_inside_a_write_joins_it(empty_storage):
     empty_storage.write(job, False)
     with pytest.raises(RuntimeError):
         empty_storage.write(job, True)
+    own = connect(empty_storage.path)  # not in a transaction: its own BEGIN ... COMMIT
+    try:
+        assert run_in_transaction(own, put, "outer", value="w") is own
+    finally:
+        own.conn.close()
     assert empty_storage.read(lambda db: [tuple(r) for r in db.execute(
-        "SELECT key, value FROM meta WHERE key LIKE 'nested%'")]) == [("nestedFalse", "v")]
+        "SELECT key, value FROM meta WHERE key LIKE 'nested%' OR key = 'outer'")]) == [
+        ("nestedFalse", "v"), ("outer", "w")]
