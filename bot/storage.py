@@ -126,27 +126,20 @@ class StorageError(RuntimeError):
     """A storage problem a person can act on (bad path, corrupt file...)."""
 
 
-def connect(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Database:
+def connect(path: str | Path) -> sqlite_utils.Database:
     """Open a connection with the pragmas every connection needs."""
     path = Path(path)
     try:
-        if readonly:
-            conn = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, check_same_thread=False,
-                isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
-            )
-        else:
-            conn = sqlite3.connect(
-                str(path), check_same_thread=False, isolation_level=None,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-            )
+        conn = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise StorageError(f"{path}: cannot switch to WAL journal mode (got {mode})")
-            conn.execute("PRAGMA synchronous = FULL")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StorageError(f"{path}: cannot switch to WAL journal mode (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"{path}: {exc}") from exc
     return sqlite_utils.Database(conn)

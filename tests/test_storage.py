@@ -126,7 +126,7 @@ def test_another_process_writing_meanwhile_waits_instead_of_failing(empty_storag
 
 
 @pytest.mark.parametrize("patience, held, lands", [(30.0, 1.5, True), (0.5, 3.0, False)])
-def test_a_lock_held_past_the_busy_timeout_is_waited_out(tmp_path, monkeypatch, patience, held, lands):
+def test_a_lock_held_past_the_busy_timeout_is_waited_out(tmp_path, monkeypatch, caplog, patience, held, lands):
     """A CLI import held the write lock for longer than the busy timeout: the
     bot's writes failed with "database is locked" and their updates were
     never answered. The writer now tries again, up to its patience."""
@@ -143,11 +143,18 @@ def test_a_lock_held_past_the_busy_timeout_is_waited_out(tmp_path, monkeypatch, 
                                 stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "locked"
         if lands:
-            assert storage.write(glossary_store.upsert_concepts, SMALL[:1], "t").added == 1
+            with caplog.at_level("WARNING", logger="shopbot"):
+                assert storage.write(glossary_store.upsert_concepts, SMALL[:1], "t").added == 1
+            # the operator is told why writes are late
+            assert "database locked by another process; still waiting to write" in caplog.messages
+            proc.wait()
         else:
+            future = storage.submit(glossary_store.upsert_concepts, SMALL[:1], "t")
+            proc.wait()
+            storage.close()  # the writer ends after the queued job: one left unanswered shows, not hangs
+            assert future.done()
             with pytest.raises(sqlite3.OperationalError, match="locked"):
-                storage.write(glossary_store.upsert_concepts, SMALL[:1], "t")
-        proc.wait()
+                future.result()
 
 
 def test_acknowledged_write_survives_a_killed_process(tmp_path):
@@ -252,17 +259,23 @@ def test_group_commit_isolates_a_failing_job(empty_storage):
         db.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
         raise RuntimeError("boom")
 
+    blocker, release = _blocked_writer(empty_storage)  # so that the eleven share a batch
     futures = [empty_storage.submit(glossary_store.upsert_concepts, [concept(f"g{i}", en=f"g {i}")], "t")
                for i in range(5)]
     bad = empty_storage.submit(boom)
     futures += [empty_storage.submit(glossary_store.upsert_concepts, [concept(f"h{i}", en=f"h {i}")], "t")
                 for i in range(5)]
+    release.set()
+    blocker.result()
+    empty_storage.close()  # the writer ends after the queued jobs: a job left unanswered shows, not hangs
+    assert all(f.done() for f in [*futures, bad])
     assert all(f.result().added == 1 for f in futures)
     with pytest.raises(RuntimeError):
         bad.result()
-    db = empty_storage.conn()
-    assert db.execute("SELECT count(*) FROM concept").fetchone()[0] == 10
-    assert db.execute("SELECT count(*) FROM meta WHERE key='x'").fetchone()[0] == 0
+    with Storage(empty_storage.path, seed=False) as again:
+        db = again.conn()
+        assert db.execute("SELECT count(*) FROM concept").fetchone()[0] == 10
+        assert db.execute("SELECT count(*) FROM meta WHERE key='x'").fetchone()[0] == 0
 
 
 def test_busy_is_told_from_other_errors():
@@ -316,3 +329,271 @@ def test_deferred_writes_share_a_transaction_and_are_never_lost(tmp_path):
     assert last.done() and last.exception() is None
     with Storage(path, seed=False) as again:
         assert again.read(lambda db: db.execute("SELECT count(*) FROM t").fetchone()[0]) == 8
+# -- the writer: group commit, cancelled jobs, a failed commit, its own thread -------------
+
+
+def _blocked_writer(storage):
+    """Hold the writer inside a job until the returned event is set: what is
+    submitted meanwhile queues up, as in a burst of chat updates."""
+    running, release = threading.Event(), threading.Event()
+
+    def hold(db):
+        running.set()
+        release.wait()
+
+    blocker = storage.submit(hold)
+    running.wait()
+    return blocker, release
+
+
+def test_group_commit_takes_at_most_64_jobs_per_transaction(empty_storage):
+    """A burst is written in transactions of up to 64 jobs: each job sees,
+    on a connection of its own, only what earlier transactions committed."""
+    def job(db, n):
+        committed = empty_storage.conn().execute(
+            "SELECT count(*) FROM meta WHERE key LIKE 'job-%'").fetchone()[0]
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [f"job-{n}", str(committed)])
+        return committed
+
+    blocker, release = _blocked_writer(empty_storage)
+    futures = [empty_storage.submit(job, n) for n in range(130)]
+    release.set()
+    blocker.result()
+    seen = [f.result() for f in futures]
+    assert seen == [0] * 64 + [64] * 64 + [128] * 2
+
+
+def test_a_cancelled_job_is_skipped_and_the_rest_of_its_batch_still_runs(empty_storage):
+    def put(db, key):
+        db.execute("INSERT INTO meta (key, value) VALUES (?, 'x')", [key])
+        return key
+
+    blocker, release = _blocked_writer(empty_storage)
+    cancelled = empty_storage.submit(put, "cancelled")
+    after = empty_storage.submit(put, "after")
+    assert cancelled.cancel()
+    release.set()
+    blocker.result()
+    empty_storage.close()  # the writer ends only after the queued jobs
+    assert after.done() and after.result() == "after"
+    with Storage(empty_storage.path, seed=False) as again:
+        keys = again.read(lambda db: [r[0] for r in db.execute(
+            "SELECT key FROM meta WHERE key IN ('cancelled', 'after')")])
+    assert keys == ["after"]
+
+
+def test_a_failed_commit_fails_every_job_of_its_batch_and_the_writer_goes_on(empty_storage):
+    """A foreign key checked at COMMIT (deferred) makes the commit itself
+    fail: no job of the batch may be told "done", nothing of it is kept,
+    and the next batch still commits (the transaction was rolled back)."""
+    def good(db):
+        db.execute("INSERT INTO meta (key, value) VALUES ('good', '1')")
+        return "written"
+
+    def dangling(db):
+        db.execute("PRAGMA defer_foreign_keys = ON")
+        db.execute("INSERT INTO tm_variant (unit_id, lang, text, norm) VALUES (999, 'en', 'x', 'x')")
+
+    blocker, release = _blocked_writer(empty_storage)
+    failed = [empty_storage.submit(good), empty_storage.submit(dangling)]
+    failed += [empty_storage.submit(lambda db: None) for _ in range(62)]  # the batch is full (64)...
+    after = empty_storage.submit(lambda db: db.execute("INSERT INTO meta VALUES ('next', '1')").rowcount)
+    release.set()  # ...so this one goes in the next transaction
+    blocker.result()
+    empty_storage.close()  # the writer ends after the queued jobs: a job left unanswered shows, not hangs
+    assert all(f.done() for f in [*failed, after])
+    for future in failed:
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            future.result()
+    assert after.result() == 1
+    with Storage(empty_storage.path, seed=False) as again:
+        assert again.read(lambda db: [r[0] for r in db.execute(
+            "SELECT key FROM meta WHERE key IN ('good', 'next')")]) == ["next"]
+
+
+def test_foreign_keys_are_enforced_on_every_write(empty_storage):
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        empty_storage.write(lambda db: db.execute(
+            "INSERT INTO tm_variant (unit_id, lang, text, norm) VALUES (999, 'en', 'x', 'x')"))
+
+
+def test_write_from_inside_a_write_is_refused_not_a_deadlock(empty_storage):
+    """The writer waiting for itself would hang every later write."""
+    def nested(db):
+        assert threading.current_thread().name == "shopbot-writer"
+        return empty_storage.write(lambda db: 1)
+
+    with pytest.raises(StorageError, match=r"^write\(\) called from the writer thread: call fn directly$"):
+        empty_storage.write(nested)
+    assert empty_storage.write(lambda db: 2) == 2  # and the writer goes on
+
+
+def test_a_forgotten_close_does_not_keep_the_process_alive(empty_storage):
+    """The writer thread is a daemon: a CLI command that exits without
+    close() still exits."""
+    writers = [t for t in threading.enumerate() if t.name == "shopbot-writer"]
+    assert writers and all(t.daemon for t in writers)
+
+
+async def test_async_reads_and_runs_use_the_reader_threads_with_their_arguments(empty_storage):
+    def where(db, a, b):
+        return threading.current_thread().name, a + b
+
+    name, total = await empty_storage.aread(where, 1, 2)
+    assert name.startswith("shopbot-read") and total == 3
+    name, total = await empty_storage.arun(lambda a, b: (threading.current_thread().name, a * b), 3, 4)
+    assert name.startswith("shopbot-read") and total == 12
+    assert empty_storage.executor.submit(lambda: threading.current_thread().name).result().startswith(
+        "shopbot-read")
+    assert await empty_storage.awrite(lambda db, a, *, b: (a, b), 1, b=2) == (1, 2)
+
+
+def test_each_thread_keeps_its_own_read_connection(empty_storage):
+    assert empty_storage.conn() is empty_storage.conn()
+    other = empty_storage.executor.submit(empty_storage.conn).result()
+    assert other is not empty_storage.conn()
+
+
+# -- opening, migrating, closing -------------------------------------------------------------
+
+
+def test_a_failing_migration_is_rolled_back_and_reported(tmp_path, monkeypatch):
+    import bot.storage as storage_module
+
+    path = tmp_path / "m.db"
+    Storage(path, seed=False).close()
+
+    def broken(db):
+        db.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("migration broke")
+
+    monkeypatch.setattr(storage_module, "MIGRATIONS", [*MIGRATIONS, broken])
+    with pytest.raises(RuntimeError, match="migration broke"):
+        Storage(path, seed=False)
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
+    finally:
+        raw.close()
+
+
+def test_an_older_database_gets_only_the_migrations_it_lacks(tmp_path, monkeypatch):
+    import bot.storage as storage_module
+
+    path = tmp_path / "old.db"
+    old = MIGRATIONS.index(glossary_store.migrate_import_journal) + 1  # what opening needs
+    monkeypatch.setattr(storage_module, "MIGRATIONS", MIGRATIONS[:old])
+    Storage(path, seed=False).close()
+    ran = []
+    monkeypatch.setattr(storage_module, "MIGRATIONS", [
+        *MIGRATIONS[:old], *[lambda db, f=f: ran.append(f) or f(db) for f in MIGRATIONS[old:]]])
+    with Storage(path, seed=False) as s:
+        assert ran == MIGRATIONS[old:]
+        assert s.read(lambda db: db.execute("PRAGMA user_version").fetchone()[0]) == len(MIGRATIONS)
+        assert storage_module.migrate(s.conn()) == len(MIGRATIONS)  # nothing left to do
+    assert ran == MIGRATIONS[old:]
+
+
+def test_a_journal_that_cannot_be_wal_is_refused():
+    with pytest.raises(StorageError, match=r"^:memory:: cannot switch to WAL journal mode \(got memory\)$"):
+        connect(":memory:")
+
+
+def test_junk_file_error_names_the_file(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match=f"^{junk}: file is not a database$"):
+        connect(junk)
+
+
+def test_close_leaves_one_self_contained_file_and_refuses_writes(tmp_path):
+    """Every connection closed (the writer's, each reader's): SQLite folds
+    the WAL back into the file and removes it, so the file alone can be
+    copied. A write after close is refused; closing twice is harmless."""
+    path = tmp_path / "c.db"
+    s = Storage(path, seed=False)
+    s.write(lambda db: db.execute("INSERT INTO meta VALUES ('k', 'v')"))
+    s.read(lambda db: db.execute("SELECT 1").fetchone())
+    s.executor.submit(s.read, lambda db: db.execute("SELECT 1").fetchone()).result()
+    s.close()
+    s.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
+    with pytest.raises(StorageError, match="^storage is closed$"):
+        s.submit(lambda db: None)  # (submit: a write queued to a writer that is gone would never end)
+
+
+def test_an_import_left_by_a_dead_process_is_rolled_back_on_open(tmp_path, caplog):
+    import socket
+
+    path = tmp_path / "r.db"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with Storage(path, seed=False) as s:
+        s.write(lambda db: db.execute(
+            "INSERT INTO import_run (id, actor, pid, host, started_at) VALUES ('imp-1', 't', ?, ?, 'then')",
+            [int(dead), socket.gethostname()]))
+    with caplog.at_level("WARNING", logger="shopbot"), Storage(path, seed=False) as s:
+        assert s.read(lambda db: db.execute("SELECT count(*) FROM import_run").fetchone()[0]) == 0
+    assert "rolled back glossary import imp-1, left unfinished by a process that ended" in caplog.text
+
+
+# -- backup and check when things go wrong ----------------------------------------------------
+
+
+def test_backup_into_a_missing_folder_or_from_a_broken_source(storage, tmp_path):
+    with pytest.raises(StorageError, match=f"^folder {tmp_path / 'no'} does not exist$"):
+        storage.backup(tmp_path / "no" / "b.db")
+    # The source cannot be read (here: this thread's connection is gone):
+    # reported, and no half-written copy is left behind.
+    storage.conn().conn.close()
+    with pytest.raises(StorageError, match="^backup failed: Cannot operate on a closed database"):
+        storage.backup(tmp_path / "b.db")
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_a_check_that_cannot_run_says_which_and_why(seeded_template, tmp_path):
+    """The root page of tm_unit damaged: SQLite cannot walk it at all, so
+    both checks fail; each is reported with SQLite's reason, never raised."""
+    raw = sqlite3.connect(seeded_template)
+    try:
+        root, = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'tm_unit'").fetchone()
+        page_size, = raw.execute("PRAGMA page_size").fetchone()
+    finally:
+        raw.close()
+    data = bytearray(seeded_template.read_bytes())
+    data[(root - 1) * page_size] = 0x07  # not a b-tree page type
+    path = tmp_path / "root.db"
+    path.write_bytes(bytes(data))
+    with Storage(path) as s:
+        problems = s.check()
+    assert problems == ["integrity check failed: database disk image is malformed",
+                        "foreign key check failed: database disk image is malformed"]
+
+
+def test_a_transaction_inside_a_write_joins_it(empty_storage):
+    """run_in_transaction called from a job (nested) runs inside the job's
+    transaction, with the same connection and its arguments: when the job
+    fails afterwards, the nested write goes with it."""
+    from bot.storage import run_in_transaction
+
+    def put(db, key, *, value):
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [key, value])
+        return db
+
+    def job(db, fail):
+        assert run_in_transaction(db, put, "nested" + str(fail), value="v") is db
+        if fail:
+            raise RuntimeError("after the nested write")
+
+    empty_storage.write(job, False)
+    with pytest.raises(RuntimeError):
+        empty_storage.write(job, True)
+    own = connect(empty_storage.path)  # not in a transaction: its own BEGIN ... COMMIT
+    try:
+        assert run_in_transaction(own, put, "outer", value="w") is own
+    finally:
+        own.conn.close()
+    assert empty_storage.read(lambda db: [tuple(r) for r in db.execute(
+        "SELECT key, value FROM meta WHERE key LIKE 'nested%' OR key = 'outer'")]) == [
+        ("nestedFalse", "v"), ("outer", "w")]

@@ -168,3 +168,17 @@ def test_unit_cues(text, domains):
     from bot.translation.engine import _UNITS
 
     assert {name for name, regex in _UNITS.items() if regex.search(text)} == domains
+
+
+def test_an_ambiguous_term_in_two_sentences_is_listed_once(engine):
+    result = engine.translate("La tension est trop haute. Vérifiez la tension.", "en", source="fr")
+    assert [a.source for a in result.ambiguous] == ["tension"]
+
+
+def test_two_cues_for_one_side_outweigh_one_for_the_other(engine):
+    """A unit counts two, a neighbour term one: 3,65 V and the multimeter
+    (electrical) against the rewinder (electrode)."""
+    result = engine.translate("La tension de l'enrouleur est de 3,65 V au multimètre.", "en", source="fr")
+    assert enforced(result) >= {"voltage"} and result.ambiguous == []
+    tie = engine.translate("La tension de l'enrouleur est de 3,65 V.", "en", source="fr")
+    assert "voltage" in enforced(tie)  # a unit (2) beats one neighbour (1)

@@ -570,3 +570,212 @@ def test_tmx_header_and_prolog_are_tmx_14b():
     assert langs[0] == memory._TMX_LANG.get("zh", "zh")  # the source language first
     with pytest.raises(TMError, match="unknown language 'de' \\(one of: zh, ko, ms, fr, en\\)"):
         memory.tmx_bytes([unit], srclang="de")
+
+
+# --------------------------------------------------------------------------
+# What mutation testing found unchecked (issue 16)
+
+
+@pytest.mark.parametrize("variants, kwargs, message", [
+    ({"fr": "Arrêtez."}, {}, r"a unit needs text in at least two languages, got \['fr'\]"),
+    ({"fr": " ", "en": "\u200b"}, {}, "a unit needs text in at least two languages, got none"),
+    ({"fr": "Arrêtez.", "de": "Halt."}, {}, r"unknown language 'de' \(one of: zh, ko, ms, fr, en\)"),
+    ({"fr": "Arrêtez.", "en": "x" * (MAX_TEXT_CHARS + 1)}, {}, "en text is longer than 2000 characters"),
+    ({"fr": "Arrêtez.", "en": "Stop\x00"}, {}, "en text contains a NUL character"),
+    ({"fr": "Arrêtez.", "en": "Stop\x1b[31m"}, {}, r"en text contains the control character '\\x1b'"),
+    ({"fr": "Arrêtez.", "en": 42}, {}, "en text is not text: 42"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"status": "done"}, r"unknown status 'done' \(one of: unreviewed, approved\)"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"origin": "web"},
+     r"unknown origin 'web' \(one of: phrasebook, tmx, correction, manual\)"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"note": "n" * 5000}, "note is longer than 4000 characters"),
+    ({"fr": "Arrêtez.", "en": "Stop."}, {"markup": {"en": "<ph/>" * 1700}}, "en markup is longer than 8000 characters"),
+])
+def test_validation_messages_say_exactly_what_is_wrong(variants, kwargs, message):
+    unit = Unit(dict(variants), **kwargs)
+    with pytest.raises(TMError, match=f"^{message}$"):
+        validate_unit(unit)
+    with pytest.raises(TMError, match=f"^unit 7: {message}$"):
+        validate_unit(unit, where="unit 7")
+
+
+def test_variants_must_be_a_mapping():
+    with pytest.raises(TMError, match="^variants must map language codes to text$"):
+        validate_unit(Unit([("en", "Stop."), ("fr", "Arrêtez.")]))
+
+
+def test_markup_of_a_dropped_or_plain_variant_is_not_kept():
+    unit = validate_unit(Unit({"en": "Stop.", "fr": "Arrêtez.", "zh": "  "},
+                              markup={"zh": "<ph/>", "fr": "", "en": " <b>Stop.</b> "}))
+    assert unit.markup == {"en": "<b>Stop.</b>"}
+    assert unit.variants == {"en": "Stop.", "fr": "Arrêtez."}
+
+
+def test_set_status_names_the_allowed_statuses(empty_storage):
+    unit_id = add(empty_storage, {"en": "Stop.", "fr": "Arrêtez."})
+    with pytest.raises(TMError, match=r"^unknown status 'great' \(one of: unreviewed, approved\)$"):
+        empty_storage.write(set_status, unit_id, "great", "lead")
+    audit = empty_storage.read(lambda db: db.execute(
+        "SELECT actor, detail FROM audit WHERE action = 'status'").fetchall())
+    assert audit == []
+    empty_storage.write(set_status, unit_id, "approved", "lead")
+    actor, detail = empty_storage.read(lambda db: db.execute(
+        "SELECT actor, detail FROM audit WHERE action = 'status'").fetchone())
+    assert actor == "lead" and "approved" in detail
+
+
+def test_units_without_the_target_do_not_hide_one_that_has_it(empty_storage):
+    """More close matches than any top-N in the source language, none of
+    them in the target: the one further down that has it is still found."""
+    for n in range(8):
+        add(empty_storage, {"en": "Wipe the die lip now" + "!" * n, "fr": f"Essuyez {n}."})
+    add(empty_storage, {"en": "Wipe the die lips now", "zh": "擦一下模唇。"})
+    match = TranslationMemory(empty_storage.conn).lookup("Wipe the die lip now", "en", "zh")
+    assert match is not None and match.text == "擦一下模唇。"
+
+
+@pytest.mark.parametrize("stored, query", [
+    ("abcdefghijklmnopq", "abcdefghijklmnopqrstuvw"),  # 17 and 23 letters: ratio 85.0 exactly
+    ("abcdefghijklmnopqrstuvw", "abcdefghijklmnopq"),
+])
+def test_the_length_window_keeps_a_match_right_at_the_threshold(empty_storage, stored, query):
+    add(empty_storage, {"en": stored, "fr": "(oui)"})
+    assert fuzz.ratio(stored, query) == 85.0
+    match = TranslationMemory(empty_storage.conn, threshold=85).lookup(query, "en", "fr")
+    assert match is not None and match.text == "(oui)"
+
+
+def test_a_unit_deleted_behind_the_index_is_skipped_for_the_next_best(empty_storage):
+    """Another tool deleted a unit without moving tm_rev: the index still
+    lists it; the lookup serves the next candidate instead of nothing."""
+    best = add(empty_storage, {"en": "Close the pass box.", "fr": "Fermez la boîte."})
+    add(empty_storage, {"en": "Close the pass box now.", "fr": "Fermez la boîte maintenant."})
+    tm = TranslationMemory(empty_storage.conn)
+    assert tm.lookup("Close the pass box.", "en", "fr").unit_id == best
+    empty_storage.write(lambda db: db.execute("DELETE FROM tm_unit WHERE id = ?", [best]))
+    assert tm.lookup("Close the pass box.", "en", "fr").text == "Fermez la boîte maintenant."
+
+
+def test_padding_is_folded_up_to_the_guard(empty_storage):
+    """Spaces fold away (normalize), so a padded message still matches; past
+    4 × MAX_TEXT_CHARS raw characters it is not even folded."""
+    add(empty_storage, {"en": "Stop the machine.", "fr": "Arrêtez la machine."})
+    tm = TranslationMemory(empty_storage.conn)
+    text = "Stop the machine."
+    padded = text + " " * (4 * MAX_TEXT_CHARS - len(text))
+    assert tm.lookup(padded, "en", "fr").text == "Arrêtez la machine."
+    assert tm.lookup(padded + " ", "en", "fr") is None
+
+
+def test_load_unit_reads_one_unit_with_its_markup_and_alternatives(empty_storage):
+    units = [Unit({"en": "Stop.", "fr": "Arrêtez."}), Unit({"en": "Go.", "fr": "Allez."}, markup={"fr": "<b>Allez.</b>"})]
+    empty_storage.write(import_units, units, "tests")
+    empty_storage.write(import_units, [Unit({"en": "Go.", "fr": "Partez."}, changed="2000-01-01T00:00:00+00:00")],
+                        "tests")
+    first, second = empty_storage.read(all_units)
+    assert empty_storage.read(load_unit, second.id) == second
+    assert second.markup == {"fr": "<b>Allez.</b>"} and first.markup == {}
+    assert [(lang, text) for lang, text, *_ in second.alternatives] == [("fr", "Partez.")]
+    assert first.alternatives == []
+    assert empty_storage.read(load_unit, 999) is None
+
+
+def test_tmx_dates_and_what_was_left_out_are_reported():
+    data = tmx(
+        '<tu changedate="20240102T030405Z">'
+        '<tuv xml:lang="en" creationdate="20250607T080910Z"><seg>Stop.</seg></tuv>'
+        '<tuv xml:lang="en-GB"><seg>Halt.</seg></tuv>'
+        '<tuv xml:lang="fr"/>'
+        '<tuv xml:lang="zh-TW"><seg>停<ph x="1"/>機。</seg></tuv>'
+        '<tuv xml:lang="fr" changedate="not a date"><seg>Arrêtez.</seg></tuv>'
+        '<note>one</note><note> </note><note>two</note></tu>\n'
+        '<tu creationdate="20230101T000000Z"><tuv xml:lang="en"><seg>Go.</seg></tuv>'
+        '<tuv xml:lang="ko"><seg>가요.</seg></tuv></tu>')
+    (first, second), report = read_tmx_report(data)
+    assert first.changed == "2025-06-07T08:09:10+00:00"  # the latest date of the unit and its variants
+    assert second.changed == "2023-01-01T00:00:00+00:00"
+    assert first.variants == {"en": "Stop.", "zh": "停机。", "fr": "Arrêtez."}
+    assert first.markup == {"zh": '停<ph x="1"/>机。'}
+    assert first.note == "one\ntwo"
+    assert report.dropped == {
+        "second segments of one language in a unit (left out)": 1,
+        "<tuv> without a <seg> (left out)": 1,
+        "Traditional Chinese segments converted to Simplified": 1,
+        "segments with inline codes (kept)": 1,
+    }
+    # and written back in TMX's own date form
+    out = etree.fromstring(tmx_bytes([first]))
+    assert out.find("body/tu").get("changedate") == "20250607T080910Z"
+
+
+def test_too_many_units_in_one_file_are_refused(monkeypatch):
+    monkeypatch.setattr(memory, "MAX_UNITS", 2)
+    with pytest.raises(TMError, match=r"^line 7: more than 2 units in one file$"):
+        read_tmx(tmx("\n".join([GOOD_TU] * 3)))
+    assert len(read_tmx(tmx("\n".join([GOOD_TU] * 2)))) == 2
+
+
+def test_seg_text_leaves_codes_out_and_keeps_their_tails():
+    data = tmx('<tu><tuv xml:lang="en"><seg>Press <bpt i="1">&lt;b&gt;</bpt>start<ept i="1">&lt;/b&gt;</ept> '
+               '<ph>{1}</ph>  now, <hi>please</hi>.</seg></tuv>'
+               '<tuv xml:lang="fr"><seg>Appuyez<!-- c --> sur<?pi x?> départ.</seg></tuv></tu>')
+    unit, = read_tmx(data)
+    assert unit.variants == {"en": "Press start now, please.", "fr": "Appuyez sur départ."}
+    assert unit.markup == {"en": 'Press <bpt i="1">&lt;b&gt;</bpt>start<ept i="1">&lt;/b&gt;</ept> '
+                                 '<ph>{1}</ph>  now, <hi>please</hi>.'}
+
+
+def test_markup_that_does_not_parse_is_written_as_plain_text():
+    units = [Unit({"en": "Stop.", "fr": "Arrêtez."}, markup={"en": "<b>Stop.", "fr": "<script>x</script>"}),
+             Unit({"en": "Go.", "fr": "Allez."}, markup={"en": "<ph/>Go."})]
+    root = etree.fromstring(tmx_bytes(units))
+    segs = [etree.tostring(seg, encoding="unicode", with_tail=False) for seg in root.iter("seg")]
+    assert segs == ["<seg>Stop.</seg>", "<seg>Arrêtez.</seg>", "<seg><ph/>Go.</seg>", "<seg>Allez.</seg>"]
+
+
+def test_an_alternative_goes_out_under_another_source_language():
+    unit = Unit({"fr": "Arrêtez.", "en": "Stop."}, id=5, status="approved",
+                alternatives=[("en", "Halt.", "", "2020-01-01T00:00:00+00:00"), ("zh", "停。", "", "")])
+    root = etree.fromstring(tmx_bytes([unit], srclang="en"))
+    main, alternative, third = root.iter("tu")
+    assert main.get("tuid") == "5" and main.get("srclang") is None
+    assert alternative.get("srclang") == "fr"  # English is the swapped text: fr is what it merges on
+    props = {p.get("type"): p.text for p in alternative.iter("prop")}
+    assert props == {"x-shopbot-status": "unreviewed", "x-shopbot-origin": "manual",
+                     "x-shopbot-alternative-of": "5"}
+    assert [seg.text for seg in alternative.iter("seg")] == ["Halt.", "Arrêtez."]
+    assert alternative.get("changedate") == "20200101T000000Z"
+    assert [seg.text for seg in third.iter("seg")] == ["Stop.", "Arrêtez.", "停。"]
+
+
+def test_import_adds_codes_and_notes_to_a_unit_it_already_has(empty_storage):
+    empty_storage.write(import_units, [Unit({"en": "Press start.", "fr": "Appuyez sur départ."}, note="old")], "t")
+    rev = empty_storage.read(tm_rev)
+    again = empty_storage.write(import_units, [Unit({"en": "Press start.", "fr": "Appuyez sur départ."})], "t")
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
+    assert empty_storage.read(tm_rev) == rev  # nothing changed: the lookup index stays
+    coded = Unit({"en": "Press start.", "fr": "Appuyez sur départ."}, note="new",
+                 markup={"fr": "Appuyez sur <hi>départ</hi>."})
+    report = empty_storage.write(import_units, [coded], "t")
+    assert (report.added, report.updated, report.unchanged, report.alternatives) == (0, 1, 0, 0)
+    assert empty_storage.read(tm_rev) == rev + 1
+    unit, = empty_storage.read(all_units)
+    assert unit.markup == {"fr": "Appuyez sur <hi>départ</hi>."} and unit.note == "new"
+    detail = empty_storage.read(lambda db: db.execute(
+        "SELECT detail FROM audit WHERE action = 'update' AND entity = 'tm_unit'").fetchone()[0])
+    assert '"langs": []' in detail and '"alternatives": []' in detail
+
+
+def test_an_older_translation_is_kept_as_an_alternative_and_counted(empty_storage):
+    empty_storage.write(import_units, [Unit({"en": "Stop.", "fr": "Arrêtez.", "zh": "停。"},
+                                            changed="2024-01-01T00:00:00+00:00")], "t")
+    older = Unit({"en": "Stop.", "fr": "Stoppez.", "ko": "멈춰요."}, changed="2020-01-01T00:00:00+00:00")
+    report = empty_storage.write(import_units, [older], "t")
+    assert (report.updated, report.alternatives) == (1, 1)
+    assert "1 other translation(s) of a source already held kept as alternatives (the newer preferred)" in str(report)
+    unit, = empty_storage.read(all_units)
+    assert unit.variants == {"zh": "停。", "ko": "멈춰요.", "fr": "Arrêtez.", "en": "Stop."}
+    assert unit.alternatives == [("fr", "Stoppez.", "", "2020-01-01T00:00:00+00:00")]
+    assert unit.changed == "2024-01-01T00:00:00+00:00"  # the newer of the two dates, a text was added
+    detail = empty_storage.read(lambda db: db.execute(
+        "SELECT detail FROM audit WHERE action = 'update' AND entity = 'tm_unit'").fetchone()[0])
+    assert '"langs": ["ko"]' in detail and '"alternatives": [["fr", "Stoppez."]]' in detail
