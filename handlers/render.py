@@ -87,7 +87,10 @@ def split_plain(text: str, limit: int = 3500) -> list[str]:
     while len(rest) > limit:
         cut = rest.rfind("\n", 0, limit)
         if cut < limit // 2:
-            ends = [m.end() for m in _SENTENCE_END.finditer(rest, limit // 2, limit)]
+            # Up to limit + 1, so that the lookahead sees the character after
+            # a full stop at limit - 1 ("3.|50" is no sentence end); a match
+            # can then end past the limit: those are left out.
+            ends = [m.end() for m in _SENTENCE_END.finditer(rest, limit // 2, limit + 1) if m.end() <= limit]
             cut = ends[-1] if ends else -1
         if cut < limit // 2:
             cut = rest.rfind(" ", 0, limit)
