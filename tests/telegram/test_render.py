@@ -164,3 +164,49 @@ def test_quoting_splits_again_only_what_grew_past_the_limit():
     assert quoted_pieces("a&b", 7) == ["a&amp;b"]  # exactly 7 once escaped: one piece
     assert quoted_pieces("a&bc", 7) == ["a", "&amp;", "b", "c"]
     assert quoted_pieces("&&&", 9) == ["&amp;"] * 3  # a fifth of 9 is 1 character
+
+
+def test_parse_int_is_unsigned_unless_asked_and_caps_the_number_of_digits():
+    assert parse_int("-3") is None and parse_int("3") == 3
+    assert parse_int("1" * 5000) is None  # int() itself refuses 4,300 digits and more: no ValueError
+    # At most 19 digits (SQLite's integers), whatever the bound.
+    assert parse_int("9" * 19, high=10**30) == int("9" * 19) and parse_int("1" * 20, high=10**30) is None
+
+
+def test_a_deprecated_match_of_a_concept_without_any_preferred_term():
+    """No preferred term in the reader's language nor in English: the card is
+    headed by the id and the warning names no replacement (it must not raise)."""
+    concept = Concept(id="c-9", terms=[Term("en", "ear", "deprecated"), Term("fr", "oreille", "admitted")],
+                      status="reviewed")
+    result = SearchResult(concept=concept, score=50, reason="exact", matched=concept.terms[0])
+    assert concept_card(concept, "fr", result).splitlines()[:2] == ["<b>c-9</b>", "⚠️ «ear» is deprecated: say «»."]
+
+
+def test_split_takes_the_best_break_within_the_limit():
+    # The last line break past half the limit, not the first one.
+    assert split_plain("a" * 22 + "\n" + "b" * 10 + "\n" + "c" * 20, 40) == ["a" * 22 + "\n" + "b" * 10, "c" * 20]
+    assert split_plain("a" * 5 + "\n" + "b" * 25 + "\n" + "c" * 20, 40) == ["a" * 5 + "\n" + "b" * 25, "c" * 20]
+    # A line break too early: the sentence end wins over a later space.
+    text = "a" * 15 + "\n" + "b" * 13 + ". " + "c" * 4 + " " + "d" * 10
+    assert split_plain(text, 40) == ["a" * 15 + "\n" + "b" * 13 + ".", "c" * 4 + " " + "d" * 10]
+    # Half of an odd limit: a break at 20 of 41 is taken (line, then space).
+    assert split_plain("a" * 20 + "\n" + "b" * 10 + " " + "c" * 15, 41) == ["a" * 20, "b" * 10 + " " + "c" * 15]
+    assert split_plain("a" * 20 + " " + "b" * 30, 41) == ["a" * 20, "b" * 30]
+    # A break one past the last character allowed is too far.
+    assert split_plain("a" * 25 + " " + "b" * 15 + "\n" + "c" * 5, 40) == ["a" * 25, "b" * 15 + "\n" + "c" * 5]
+    assert split_plain("a" * 25 + " " + "b" * 15 + " c", 40) == ["a" * 25, "b" * 15 + " c"]
+    assert split_plain("a" * 3501) == ["a" * 3500, "a"]  # the default limit
+
+
+def test_quoted_pieces_cut_at_the_limit_given():
+    assert quoted_pieces("aaaa bbbb cccc dddd", 9) == ["aaaa bbbb", "cccc dddd"]
+    assert quoted_pieces("&&&&", 10) == ["&amp;&amp;"] * 2  # split again at 2 characters: two pieces, not three
+
+
+def test_a_sentence_ending_at_half_the_limit_beats_a_later_space():
+    # It was looked for from half the limit on, so one ending exactly there was missed.
+    assert split_plain("a" * 19 + ". " + "b" * 10 + " " + "c" * 15, 40) == ["a" * 19 + ".", "b" * 10 + " " + "c" * 15]
+
+
+def test_only_line_breaks_and_spaces_are_dropped_at_a_cut():
+    assert split_plain("a" * 20 + "\n\t" + "b" * 25, 40) == ["a" * 20, "\t" + "b" * 25]
