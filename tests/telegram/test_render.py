@@ -210,3 +210,4 @@ def test_a_sentence_ending_at_half_the_limit_beats_a_later_space():
 
 def test_only_line_breaks_and_spaces_are_dropped_at_a_cut():
     assert split_plain("a" * 20 + "\n\t" + "b" * 25, 40) == ["a" * 20, "\t" + "b" * 25]
+    assert split_plain("a" * 20 + "\nXX" + "b" * 25, 40) == ["a" * 20, "XX" + "b" * 25]
