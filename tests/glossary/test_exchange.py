@@ -662,3 +662,21 @@ def test_a_note_of_an_unknown_kind_keeps_its_name_and_a_bare_link_its_target():
 </termEntry></body></text></martif>"""
     [concept] = exchange.read_tbx(tbx)
     assert concept.notes.splitlines() == ["plantCode: B-7", "Image: https://example.org/tab.png"]
+
+
+def test_ids_made_for_foreign_entries_never_change_between_versions():
+    """Importing the same file again must update the same concepts: the ids
+    (slug and digest) are pinned here as earlier versions made them."""
+    from glossary.exchange import concept_id_for, normalise_id
+
+    assert concept_id_for("Plant B.tbx", "Tab Line 1") == "Plant_B.Tab_Line_1.582b78e7"
+    assert normalise_id("Tab Line #1") == "Tab_Line_1.72fc5ddb"
+    assert normalise_id("Électrode") == "Electrode.28297e3b"
+    assert normalise_id("(tab)") == "tab.78f530b5" and normalise_id("极耳") == "x.4f56042b"
+    assert concept_id_for("plantb", "c1") == "plantb.c1.f5adc85f"  # no extension to drop
+    assert concept_id_for("工厂.tbx", "极耳") == "src.c.e34db271"  # nothing ASCII in either
+    assert concept_id_for("2024 export.tbx", "c1") == "x2024_export.c1.a0b9a2ab"  # ids start with a letter
+    # Two files' c1 are two concepts, even when their names slug alike.
+    assert concept_id_for("a.tbx", "c1") == "a.c1.cd8b962e" and concept_id_for("a.csv", "c1") == "a.c1.7c1cb3df"
+    assert concept_id_for("Very long plant glossary name.tbx", "An external identifier longer than thirty characters"
+                          ) == "Very_long_plant_glos.An_external_identifier_longer_.f2885645"  # 20 and 30 characters
