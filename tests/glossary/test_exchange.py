@@ -674,6 +674,8 @@ def test_ids_made_for_foreign_entries_never_change_between_versions():
     assert normalise_id("Électrode") == "Electrode.28297e3b"
     assert normalise_id("(tab)") == "tab.78f530b5" and normalise_id("极耳") == "x.4f56042b"
     assert concept_id_for("plantb", "c1") == "plantb.c1.f5adc85f"  # no extension to drop
+    assert concept_id_for("plant/b", "c1") == "plant_b.c1.c3f26037" and normalise_id("X ray") == "X_ray.cc59ba16"
+    assert concept_id_for("a1.tbx", "c1") == "a1.c1.c1ccc4cb"  # a letter first is enough
     assert concept_id_for("工厂.tbx", "极耳") == "src.c.e34db271"  # nothing ASCII in either
     assert concept_id_for("2024 export.tbx", "c1") == "x2024_export.c1.a0b9a2ab"  # ids start with a letter
     # Two files' c1 are two concepts, even when their names slug alike.
