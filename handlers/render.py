@@ -87,12 +87,19 @@ def split_plain(text: str, limit: int = 3500) -> list[str]:
     pieces: list[str] = []
     rest = text
     while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
+        # A break right after the limit-th character is a good cut too:
+        # each search reaches one character past the limit.
+        cut = rest.rfind("\n", 0, limit + 1)
         if cut < limit // 2:
-            ends = [m.end() for m in _SENTENCE_END.finditer(rest, limit // 2, limit)]
+            # From limit // 2 - 1: a sentence ending at half the limit is a
+            # cut as good as a line break there. Up to limit + 1: the
+            # lookahead sees the character after a full stop at limit - 1
+            # ("3.|50" is no sentence end); ends past the limit are left out.
+            ends = [m.end() for m in _SENTENCE_END.finditer(rest, max(0, limit // 2 - 1), limit + 1)
+                    if m.end() <= limit]
             cut = ends[-1] if ends else -1
         if cut < limit // 2:
-            cut = rest.rfind(" ", 0, limit)
+            cut = rest.rfind(" ", 0, limit + 1)
         if cut < limit // 2:
             cut = limit
         pieces.append(rest[:cut])

@@ -593,3 +593,93 @@ def test_every_concept_is_validated_not_only_the_first(tmp_path):
         with pytest.raises(GlossaryError, match=r"concept 3 \('9bad'\)"):
             write_file([good, Concept(id="good-2", terms=[Term("en", "tab")]), bad], out)
         assert not out.exists()
+
+
+def test_a_report_names_what_it_counts_in_the_singular_and_plural():
+    from glossary.exchange import ReadReport
+
+    units = ReadReport(kind="units")
+    units.skip("no 'en' segment", 3)
+    units.skip("no 'fr' segment", 4)
+    units.skip("no 'de' segment", None)  # no line known: 0
+    units.skip("empty", 9)
+    units.other_language("de", 2)
+    assert units.warnings() == ["skipped 3 units: no … segment (line 3, 4, 0)", "skipped 1 unit: empty (line 9)",
+                                "skipped 2 segment(s) in language 'de'"]
+    entries = ReadReport()
+    entries.skip("bad", 1)
+    entries.skip("bad", 2)
+    entries.skip("worse", 5)
+    assert entries.warnings() == ["skipped 2 entries: bad (line 1, 2)", "skipped 1 entry: worse (line 5)"]
+    concepts = ReadReport(kind="concepts", source="x.tbx", held=3, imported=1, native=True)
+    concepts.skip("no term", 7)
+    concepts.skip("no term", 8)
+    concepts.other_language("de")
+    concepts.other_language("de", 2)
+    concepts.other_language("tr")
+    concepts.drop("notes left out")
+    concepts.drop("notes left out")
+    concepts.drop("definitions cut", 3)
+    assert concepts.warnings() == ["skipped 2 concepts: no term (line 7, 8)", "skipped 3 term(s) in language 'de'",
+                                   "skipped 1 term(s) in language 'tr'", "definitions cut: 3", "notes left out: 2"]
+    assert concepts.as_dict() == {
+        "source": "x.tbx", "held": 3, "imported": 1, "skipped": 2, "native_ids": True,
+        "skipped_by_reason": {"no term": {"count": 2, "lines": [7, 8]}},
+        "other_languages": {"de": 3, "tr": 1}, "notes": {"notes left out": 2, "definitions cut": 3}}
+
+
+def test_oversized_input_is_refused_in_whole_megabytes(tmp_path):
+    from glossary.exchange import MAX_INPUT_BYTES, read_bytes
+
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:
+        f.truncate(MAX_INPUT_BYTES + 1)  # sparse: nothing is written or read
+    with pytest.raises(GlossaryError, match=rf"^file larger than {MAX_INPUT_BYTES // 2**20} MB$"):
+        read_bytes(big)
+
+
+def test_a_nul_byte_is_reported_on_its_line():
+    with pytest.raises(GlossaryError, match=r"^line 2: contains NUL"):
+        exchange.decode_text(b"\nab\x00")
+    with pytest.raises(GlossaryError, match=r"^line 1: contains NUL"):
+        exchange.decode_text(b"ab\x00\n")
+
+
+def test_write_tbx_writes_the_dialect_asked_for(tmp_path):
+    concepts = [Concept(id="c1", terms=[Term("en", "tab")])]
+    exchange.write_tbx(concepts, tmp_path / "a.tbx", dialect="tbx2008")
+    assert etree.fromstring((tmp_path / "a.tbx").read_bytes()).tag == "martif"
+    exchange.write_tbx(concepts, tmp_path / "b.tbx")
+    assert etree.QName(etree.fromstring((tmp_path / "b.tbx").read_bytes())).localname == "tbx"
+
+
+def test_a_note_of_an_unknown_kind_keeps_its_name_and_a_bare_link_its_target():
+    tbx = b"""<?xml version="1.0" encoding="UTF-8"?>
+<martif type="TBX" xml:lang="en"><martifHeader><fileDesc><sourceDesc><p>x</p></sourceDesc></fileDesc></martifHeader>
+<text><body><termEntry id="e1">
+<descrip type="plantCode">B-7</descrip>
+<xref type="xGraphic" target="https://example.org/tab.png"></xref>
+<langSet xml:lang="en"><tig><term>tab</term></tig></langSet>
+</termEntry></body></text></martif>"""
+    [concept] = exchange.read_tbx(tbx)
+    assert concept.notes.splitlines() == ["plantCode: B-7", "Image: https://example.org/tab.png"]
+
+
+def test_ids_made_for_foreign_entries_never_change_between_versions():
+    """Importing the same file again must update the same concepts: the ids
+    (slug and digest) are pinned here as earlier versions made them."""
+    from glossary.exchange import concept_id_for, normalise_id
+
+    assert concept_id_for("Plant B.tbx", "Tab Line 1") == "Plant_B.Tab_Line_1.582b78e7"
+    assert normalise_id("Tab Line #1") == "Tab_Line_1.72fc5ddb"
+    assert normalise_id("Électrode") == "Electrode.28297e3b"
+    assert normalise_id("(tab)") == "tab.78f530b5" and normalise_id("极耳") == "x.4f56042b"
+    assert concept_id_for("plantb", "c1") == "plantb.c1.f5adc85f"  # no extension to drop
+    assert concept_id_for("plant/b", "c1") == "plant_b.c1.c3f26037" and normalise_id("X ray") == "X_ray.cc59ba16"
+    assert concept_id_for("a1.tbx", "c1") == "a1.c1.c1ccc4cb"  # a letter first is enough
+    assert concept_id_for("工厂.tbx", "极耳") == "src.c.e34db271"  # nothing ASCII in either
+    assert concept_id_for("2024 export.tbx", "c1") == "x2024_export.c1.a0b9a2ab"  # ids start with a letter
+    # Two files' c1 are two concepts, even when their names slug alike.
+    assert concept_id_for("a.tbx", "c1") == "a.c1.cd8b962e" and concept_id_for("a.csv", "c1") == "a.c1.7c1cb3df"
+    assert concept_id_for("Very long plant glossary name.tbx", "An external identifier longer than thirty characters"
+                          ) == "Very_long_plant_glos.An_external_identifier_longer_.f2885645"  # 20 and 30 characters
