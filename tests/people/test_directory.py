@@ -178,3 +178,61 @@ def test_person_can():
     assert lead.can("lead") and lead.can("operator") and not lead.can("admin")
     with pytest.raises(ValueError):
         lead.can("boss")
+
+
+def test_a_removal_is_audited_with_who_it_was(crew):
+    crew.write(pp.remove_person, TRAINER, LEAD)
+    assert audits(crew, "person")[-1] == (f"tg:{LEAD}", "delete", str(TRAINER), {"role": "trainer", "name": "Trainer"})
+
+
+async def test_the_cache_expires_at_its_time_exactly(crew):
+    now = [0.0]
+    people = People(crew, cache_seconds=30, clock=lambda: now[0])
+    await people.get(OPERATOR)
+    crew.write(pp.set_role, OPERATOR, "trainer", ADMIN)  # behind the facade's back
+    now[0] = 29.9
+    assert (await people.get(OPERATOR)).role == "operator"
+    now[0] = 30
+    assert (await people.get(OPERATOR)).role == "trainer"
+
+
+async def test_the_cache_is_bounded(crew, monkeypatch):
+    monkeypatch.setattr(pp, "CACHE_MAX_ENTRIES", 2)
+    counting = Counting(crew)
+    people = People(counting)
+    await people.get(ADMIN)
+    await people.get(LEAD)
+    await people.get(ADMIN)
+    assert counting.reads == 2
+    await people.get(TRAINER)  # full: everything cached goes, then the new entry
+    await people.get(TRAINER)
+    assert counting.reads == 3
+    await people.get(ADMIN)
+    assert counting.reads == 4
+
+
+async def test_every_write_makes_a_racing_read_stale(crew):
+    """Not only the first write: a read that began after one write and
+    overlaps a second is not cached either."""
+    import asyncio
+
+    class SlowRead(Counting):
+        release = asyncio.Event()
+
+        async def aread(self, fn, *args):
+            result = await super().aread(fn, *args)
+            if self.reads == 1:
+                await self.release.wait()
+            return result
+
+    people = People(SlowRead(crew))
+    await people.set_language(OPERATOR, "fr")  # a first write
+    slow = asyncio.create_task(people.get(OPERATOR))
+    for _ in range(100):
+        if people._storage.reads:
+            break
+        await asyncio.sleep(0)
+    await people.set_role(OPERATOR, "trainer", ADMIN)  # a second one, during the read
+    SlowRead.release.set()
+    assert (await slow).role == "operator"
+    assert (await people.get(OPERATOR)).role == "trainer"

@@ -277,10 +277,11 @@ def test_failures_are_counted_per_address_and_window(db_):
     assert not read(db_, si.limited, "elsewhere", now=T0)
     # The window starts again from the first failure after it.
     assert db_.write(si.record_failure, long_address, now=T0 + si.FAILURE_WINDOW) == 1
+    assert db_.write(si.record_failure, long_address, now=T0 + si.FAILURE_WINDOW) == 2  # not the total
     assert rows(db_, "SELECT address, window_start, failures, total FROM signin_failure") == [
-        (long_address, "2026-03-01T08:15:00+00:00", 1, si.MAX_FAILURES + 1)]
+        (long_address, "2026-03-01T08:15:00+00:00", 2, si.MAX_FAILURES + 2)]
     assert db_.write(si.record_failure, "other", now=T0) == 1
-    assert read(db_, si.failure_count) == si.MAX_FAILURES + 2
+    assert read(db_, si.failure_count) == si.MAX_FAILURES + 3
 
 
 def test_failures_just_inside_the_window_still_count(db_):
