@@ -220,3 +220,20 @@ def test_the_term_index_follows_the_glossary(st_):
     st_.write(glossary_store.upsert_concepts, [STUCK], "tests")
     assert fx.term_index(db) is not first
     assert "dancer-stuck" in fx.concepts_in(fx.term_index(db).spot, "danseur bloqué")
+
+
+def test_codes_are_stored_folded_with_their_number(st_):
+    fix_id = draft(st_, codes=["E-0", "e-0203", "X 7b"])
+    rows = st_.conn().execute("SELECT code, digits FROM fix_code WHERE snippet_id = ? ORDER BY code",
+                              [fix_id]).fetchall()
+    assert rows == [("E0", "0"), ("E0203", "203"), ("X7B", "7")]
+    assert st_.read(fx.load_fix, fix_id).codes == ["E-0", "E-0203", "X7B"]  # as displayed
+
+
+def test_terms_inside_a_three_character_term(st_):
+    spot = fx.term_index(st_.conn()).spot
+    assert fx.concepts_in(spot, "正极耳") == {"positive-tab", "tab"}
+    assert fx.concepts_in(spot, "正极耳", depth=2) == {"positive-tab", "tab"}
+    assert fx.concepts_in(spot, "正极耳", depth=3) == {"positive-tab"}  # deep enough: not split again
+    assert fx.concepts_in(spot, "positive tab") == {"positive-tab", "tab"}
+    assert fx.concepts_in(spot, "tab") == {"tab"}
