@@ -397,3 +397,25 @@ def test_link_url_strips_slashes_only():
     person = pp.Person(7, "lead", "Li", "zh", None, T0, None)
     link = si.Link("tok", person, "person", T0)
     assert link.url("http://HOSTX//") == "http://HOSTX/signin/tok"
+
+
+def test_secret_sizes(db_):
+    session, secret = signed_in(db_, LEAD)
+    assert len(secret) == 43 and len(session.csrf) == 32  # 32 and 24 random bytes, base64url
+    with pytest.raises(InvalidInput) as err:
+        db_.write(si.create_web_person, "boss")
+    assert str(err.value) == "unknown role 'boss': one of operator, trainer, lead, admin"
+
+
+def test_a_link_to_an_id_that_cannot_be_a_person_is_unknown(db_):
+    """person_by_id refuses ids from 2**62 up: a link row naming one (made by
+    hand: create_link cannot) is as good as none."""
+    token = "t" * 43
+    db_.write(lambda db: db.execute(
+        "INSERT INTO person (user_id, role, ui_lang, created_at) VALUES (?, 'admin', 'en', 'x')", [2**62]))
+    db_.write(lambda db: db.execute(
+        "INSERT INTO signin_link (token_hash, person_id, created_by, created_at, expires_at) "
+        "VALUES (?, ?, 'x', 'x', '2999-01-01T00:00:00+00:00')", [si._hash(token), 2**62]))
+    with pytest.raises(si.SignInError) as err:
+        read(db_, si.check_link, token, now=T0)
+    assert err.value.reason == "unknown"
