@@ -236,3 +236,37 @@ async def test_every_write_makes_a_racing_read_stale(crew):
     SlowRead.release.set()
     assert (await slow).role == "operator"
     assert (await people.get(OPERATOR)).role == "trainer"
+
+
+def test_clean_name_details():
+    assert pp.clean_name("a" * 63 + " bc") == "a" * 63  # cut at 64, the trailing space goes
+    with pytest.raises(InvalidInput) as err:
+        pp.clean_name(b"x")
+    assert message(err) == "a name must be text, not bytes"
+
+
+def test_invite_lifetimes_at_their_bounds(crew):
+    assert crew.write(pp.create_invite, "operator", ADMIN, pp.MIN_INVITE_TTL).role == "operator"
+    assert crew.write(pp.create_invite, "operator", ADMIN, pp.MAX_INVITE_TTL).role == "operator"
+
+
+def test_an_invite_is_audited_and_its_times_are_whole_seconds(crew):
+    invite = crew.write(pp.create_invite, "trainer", LEAD, 3600, now=T0.replace(microsecond=5))
+    assert (invite.created_at, invite.expires_at) == (T0, T0 + timedelta(hours=1))
+    assert audits(crew, "invite")[-1] == (f"tg:{LEAD}", "create", str(invite.id),
+                                          {"role": "trainer", "expires_at": "2025-03-01T09:00:00+00:00"})
+    assert isinstance(invite.id, int)
+
+
+def test_admissions_are_audited_with_where_from(crew):
+    invite = crew.write(pp.create_invite, "operator", ADMIN)
+    crew.write(pp.redeem_invite, invite.code, 50)
+    assert audits(crew, "person")[-1] == ("tg:50", "create", "50", {"role": "operator", "via": f"invite {invite.id}"})
+    raise_it = crew.write(pp.create_invite, "lead", ADMIN)
+    crew.write(pp.redeem_invite, raise_it.code, 50)
+    assert audits(crew, "person")[-1] == (
+        "tg:50", "role", "50", {"from": "operator", "to": "lead", "via": f"invite {raise_it.id}"})
+    crew.write(pp.ensure_admins, [50, 51])
+    assert audits(crew, "person")[-2:] == [
+        ("system", "role", "50", {"from": "lead", "to": "admin", "via": "SHOPBOT_ADMINS"}),
+        ("system", "create", "51", {"role": "admin", "via": "SHOPBOT_ADMINS"})]

@@ -418,3 +418,22 @@ def test_a_link_to_an_id_that_cannot_be_a_person_is_unknown(db_):
     with pytest.raises(si.SignInError) as err:
         read(db_, si.check_link, token, now=T0)
     assert err.value.reason == "unknown"
+
+
+def test_times_are_stored_in_utc_whatever_the_local_zone(db_, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kuala_Lumpur")
+    time.tzset()
+    try:
+        assert si._iso(datetime(2026, 3, 1, 16, 0, tzinfo=timezone(timedelta(hours=8)))) == \
+            "2026-03-01T08:00:00+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_create_link_message(db_):
+    with pytest.raises(NotFound) as err:
+        db_.write(si.create_link, 555)
+    assert str(err.value) == "person 555 is not known"
