@@ -129,7 +129,7 @@ def test_joining_from_a_group_is_being_seen_now(crew):
 
 
 def test_now_must_be_aware():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^now must be timezone-aware$"):
         pp._now(datetime(2025, 1, 1))
     assert pp._now(datetime(2025, 1, 1, 9, tzinfo=timezone(timedelta(hours=8)))) == \
         datetime(2025, 1, 1, 1, tzinfo=timezone.utc)
