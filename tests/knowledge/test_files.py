@@ -171,3 +171,8 @@ def test_no_samples_shipped(storage, monkeypatch):
     storage.write(lambda db: db.execute("DELETE FROM meta WHERE key = 'fixes_seed_version'"))
     assert storage.write(ff.seed) is None
     assert storage.conn().execute("SELECT 1 FROM meta WHERE key = 'fixes_seed_version'").fetchone() is None
+
+
+def test_json_lines_of_items_right_after_the_bracket():
+    assert ff._json_items('[{"a": 1},\n {"b": 2}]')[1] == [1, 2]
+    assert ff._json_items('\n[\n{"a": 1}]')[1] == [3]  # a line before the list counts

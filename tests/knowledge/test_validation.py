@@ -3,6 +3,8 @@ a trainer or an import reads (FixError messages are shown as is)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.knowledge import fixes as fx
@@ -227,12 +229,14 @@ def test_samples_are_adopted_or_removed(st_):
     assert st_.write(fx.adopt_sample, ids["s-1"], LEAD) is False
     assert st_.write(fx.adopt_sample, ids["own"], LEAD) is False
     assert st_.read(fx.load_fix, ids["s-1"]).sample is False
-    assert st_.write(fx.remove_samples, "cli:t") == 1
+    st_.write(fx.import_fixes, [fix_data(slug="s-3", sample=True, status="approved")], "cli:t")
+    snapshot = st_.read(fx.load_fix, ids["s-2"]).to_dict()
+    assert st_.write(fx.remove_samples, "cli:t") == 2
     assert dict(st_.conn().execute("SELECT slug, sample FROM fix").fetchall()) == {"s-1": 0, "own": 0}
     actor, action, detail = st_.conn().execute(
         "SELECT actor, action, detail FROM audit WHERE entity = 'fix' AND entity_id = ? ORDER BY id DESC",
         [str(ids["s-2"])]).fetchone()
-    assert (actor, action) == ("cli:t", "remove sample") and '"slug": "s-2"' in detail
+    assert (actor, action, json.loads(detail)) == ("cli:t", "remove sample", {"snapshot": snapshot})
     assert st_.write(fx.remove_samples, "cli:t") == 0
 
 
