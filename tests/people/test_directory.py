@@ -51,7 +51,7 @@ def test_messages_of_refused_input(crew):
     assert message(err) == "an invite lasts 60 s to 30 days, not 5"
     with pytest.raises(InvalidInput) as err:
         crew.read(pp.get_person, -3)
-    assert message(err) == "not a Telegram user id: -3"
+    assert message(err) == "not a person's id: -3"
 
 
 def test_a_group_of_every_language(crew):
