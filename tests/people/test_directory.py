@@ -217,22 +217,23 @@ async def test_every_write_makes_a_racing_read_stale(crew):
     import asyncio
 
     class SlowRead(Counting):
+        read = asyncio.Event()  # the first read's SELECT has run
         release = asyncio.Event()
 
         async def aread(self, fn, *args):
             result = await super().aread(fn, *args)
             if self.reads == 1:
+                self.read.set()
                 await self.release.wait()
             return result
 
     people = People(SlowRead(crew))
     await people.set_language(OPERATOR, "fr")  # a first write
     slow = asyncio.create_task(people.get(OPERATOR))
-    for _ in range(100):
-        if people._storage.reads:
-            break
-        await asyncio.sleep(0)
-    await people.set_role(OPERATOR, "trainer", ADMIN)  # a second one, during the read
+    # Wait for the SELECT itself, not merely the call: a write before it
+    # would make it read "trainer" (seen once under load).
+    await asyncio.wait_for(SlowRead.read.wait(), 30)
+    await people.set_role(OPERATOR, "trainer", ADMIN)  # a second one, before the read returns
     SlowRead.release.set()
     assert (await slow).role == "operator"
     assert (await people.get(OPERATOR)).role == "trainer"

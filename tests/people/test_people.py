@@ -569,17 +569,19 @@ async def test_cache_expires(crew):
 
 async def test_a_read_racing_a_write_is_not_cached(crew):
     class SlowRead(Counting):
+        read = asyncio.Event()  # the first read's SELECT has run
         release = asyncio.Event()
 
         async def aread(self, fn, *args):
             result = await super().aread(fn, *args)
             if self.reads == 1:
+                self.read.set()
                 await self.release.wait()  # the row read here goes stale meanwhile
             return result
 
     people = People(SlowRead(crew))
     slow = asyncio.create_task(people.get(OPERATOR))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(SlowRead.read.wait(), 30)  # an event, not a sleep: the SELECT ran
     await people.set_role(OPERATOR, "trainer", ADMIN)
     SlowRead.release.set()
     assert (await slow).role == "operator"  # served once...
