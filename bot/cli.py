@@ -113,10 +113,12 @@ def web(ctx: click.Context) -> None:
 
 
 def _serve(ctx: click.Context, telegram: bool) -> None:
-    """The web app, and the bot when there is a token: one process and one
-    event loop serve both, unless SHOPBOT_WEB_PROCESS is on and the bot polls:
-    then the web app serves from a process of its own (bot/web/process.py).
-    Webhook mode is always one process (the web server takes Telegram's updates)."""
+    """The web app, and the bot when there is a token. A polling bot runs on
+    this process's event loop and the web app in a process of its own
+    (bot/web/process.py), unless SHOPBOT_WEB_PROCESS=0: then one process and
+    one event loop serve both. Webhook mode is always one process (the web
+    server takes Telegram's updates). `shopbot web` with a token tells people
+    in the bot by sending only (bot.telegram.wiring.announcing)."""
     import asyncio
 
     settings = get_settings(db=ctx.obj.get("db"))
@@ -134,7 +136,7 @@ def _serve(ctx: click.Context, telegram: bool) -> None:
         if telegram and token and not settings.webhook_url and settings.web_process:
             runner.run(_serve_beside(app, settings, token))
         else:
-            runner.run(_serve_async(app, settings, token if telegram else "", telegram))
+            runner.run(_serve_async(app, settings, token, telegram))
 
 
 def _child_logging() -> None:
@@ -142,6 +144,15 @@ def _child_logging() -> None:
     from .telegram.wiring import set_up_logging
 
     set_up_logging(debug=bool(os.environ.get("SHOPBOT_DEBUG")))
+
+
+def _child_announcer(app: App, token: str, api_url: str | None):
+    """The web app's process tells people in the bot (bot/web/process.py);
+    a module-level function, so that ``spawn`` can pickle a partial of it."""
+    from .telegram.wiring import announcing
+
+    SECRETS.add(token)
+    return announcing(app, token, api_url)
 
 
 async def _announce(app: App, settings, url: str, telegram: bool, token: str) -> None:
@@ -170,6 +181,9 @@ async def _announce(app: App, settings, url: str, telegram: bool, token: str) ->
 
 
 async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
+    """One process: the web app, and the bot on the same event loop when
+    ``telegram`` and a token; `shopbot web` (not ``telegram``) with a token
+    sends the web app's announcements in the bot without polling."""
     import asyncio
     import logging
     import signal
@@ -181,13 +195,17 @@ async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
     web_runner, url = await web_site.start(app, status, settings.web_host, settings.web_port)
     try:
         log.info("web app: %s", url)
-        await _announce(app, settings, url, telegram, token)
-        if not token:
+        await _announce(app, settings, url, telegram, token if telegram else "")
+        if not (telegram and token):
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
+            if token:
+                async with _child_announcer(app, token, settings.api_url):
+                    await stop.wait()
+            else:
+                await stop.wait()
             return
         from .telegram.wiring import Webhook, run as run_bot, webhook_secret
 
@@ -217,7 +235,8 @@ async def _serve_beside(app: App, settings, token: str) -> None:
     # Before the web app's /healthz can be asked: not a previous run's state.
     await app.storage.awrite(set_bot_state, "starting", os.getpid())
     status = web_process.BotStatus(app.storage)
-    web = web_process.WebProcess(settings, setup=_child_logging)
+    web = web_process.WebProcess(settings, setup=_child_logging,
+                                 announcer=functools.partial(_child_announcer, token=token, api_url=settings.api_url))
     status.url = await web.start()
     try:
         log.info("web app: %s (its own process, pid %s)", status.url, web.pid)

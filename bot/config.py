@@ -54,10 +54,10 @@ class Settings(BaseSettings):
     web_url: str | None = None
     #: With a token and long polling, serve the web app from a process of its
     #: own (bot/web/process.py): the bot's event loop then never waits behind
-    #: a web page. Off by default: in that layout the web app cannot message
-    #: people in the bot (a fix approved on the web is not announced) and each
-    #: process loads its own translation models (README: The web app).
-    web_process: bool = False
+    #: a web page, and the two use two cores. Off (0): one process and one
+    #: event loop for both, which loads each translation model once instead
+    #: of once per process (README: The web app, Processes).
+    web_process: bool = True
     #: Set: Telegram delivers updates to this URL (webhook mode, on the web
     #: app's server); unset: long polling.
     webhook_url: str | None = None

@@ -169,17 +169,20 @@ async def send_photos(message: Message, card, photos_dir: Path) -> None:
             log.warning("fix %s: photo not sent: %s", card.id, exc)
 
 
-async def notify(bot: Bot, people, user_id: int, msgid: str, **values) -> None:
-    """A message to someone in their own interface language (values already escaped).
-    People of the web only (ids from MAX_ID up) have no Telegram chat: skipped."""
+async def notify(bot: Bot, people, user_id: int, msgid: str, **values) -> bool:
+    """A message to someone in their own interface language (values already
+    escaped); whether it went out. People of the web only (ids from MAX_ID
+    up) have no Telegram chat: skipped."""
     if not 0 < user_id < MAX_ID:
-        return
+        return False
     person = await people.get(user_id)
     text = gettext(msgid, locale=person.lang if person else "en").format(**values)
     try:
         await bot.send_message(user_id, text)
     except TelegramAPIError as exc:  # blocked the bot, never started it: the decision stands
         log.warning("could not notify %s: %s", user_id, exc)
+        return False
+    return True
 
 
 async def tell_reviewers(bot: Bot, people, author: int, msgid: str, **values) -> None:
@@ -381,19 +384,20 @@ async def approve_item(bot: Bot, app, people, person, kind: str, item_id: int) -
     return decision.changed
 
 
-async def tell_author(bot: Bot, people, decision: review.Decision, approved: bool, reason: str = "") -> None:
+async def tell_author(bot: Bot, people, decision: review.Decision, approved: bool, reason: str = "") -> bool:
     """The author learns the decision in their language; only the decision
-    that changed something tells (a double tap approves, and tells, once)."""
+    that changed something tells (a double tap approves, and tells, once).
+    Whether a message went out."""
     if not decision.changed or not decision.author:
-        return
+        return False
     if approved and decision.kind == "suggestion":
-        await notify(bot, people, decision.author, N_("Your glossary suggestion «{term}» was approved."),
-                     term=q(decision.title))
+        return await notify(bot, people, decision.author, N_("Your glossary suggestion «{term}» was approved."),
+                            term=q(decision.title))
     elif approved:
-        await notify(bot, people, decision.author, N_("Your fix #{id} was approved: «{symptom}»."),
-                     id=decision.id, symptom=q(clip(decision.title, 200)))
+        return await notify(bot, people, decision.author, N_("Your fix #{id} was approved: «{symptom}»."),
+                            id=decision.id, symptom=q(clip(decision.title, 200)))
     else:
-        await notify(bot, people, decision.author,
+        return await notify(bot, people, decision.author,
                      N_("Your submission #{id} was not approved. The reason: {reason}"),
                      id=decision.id, reason=q(clip(reason, 2000)))
 
@@ -406,9 +410,9 @@ class Announcer:
         self.bot, self.people, self.i18n = bot, people, i18n
 
     # Outside an update no middleware set the catalogues: each call does.
-    async def tell_author(self, decision: review.Decision, approved: bool, reason: str = "") -> None:
+    async def tell_author(self, decision: review.Decision, approved: bool, reason: str = "") -> bool:
         with self.i18n.context():
-            await tell_author(self.bot, self.people, decision, approved, reason)
+            return await tell_author(self.bot, self.people, decision, approved, reason)
 
     async def tell_reviewers(self, fix_id: int, person, symptom: str) -> None:
         with self.i18n.context():

@@ -16,6 +16,7 @@ import logging
 import signal
 import time
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
@@ -38,6 +39,7 @@ from aiohttp.payload import BytesPayload
 from bot.app import App
 from bot.config import SECRETS, redact
 from bot.people.directory import People, language_from_telegram
+from bot.storage import set_bot_username
 from glossary import LANGS
 from glossary.normalize import has_surrogate, scrub
 
@@ -475,6 +477,7 @@ async def run(app: App, token: str, api_url: str | None, admins: list[int], *,
                  type(asyncio.get_running_loop()).__module__)
         if status is not None:  # the web console's invites show the bot's deep link
             status.bot_username = me.username or ""
+        await app.storage.awrite(set_bot_username, me.username or "")
         await register_commands(bot, I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
     except BaseException:
         # Polling closes the session when it ends; a start that fails before
@@ -515,6 +518,25 @@ def announce_from(app: App, bot: Bot, dp: Dispatcher) -> None:
     from handlers.fixes import Announcer
 
     app.announce = Announcer(bot, dp["people"], dp["i18n"])
+
+
+@asynccontextmanager
+async def announcing(app: App, token: str, api_url: str | None):
+    """The web app without the bot on its event loop (its own process beside
+    a polling bot, or `shopbot web` with a token): it still tells people in
+    the bot, by sending only. Nothing polls here, so this never competes with
+    the bot's getUpdates; sendMessage from two processes is fine for Telegram."""
+    from handlers.fixes import Announcer
+
+    ensure_catalogs()
+    install_redaction(token)
+    bot = build_bot(token, api_url)
+    app.announce = Announcer(bot, People(app.storage), I18n(path=LOCALES, default_locale="en", domain=DOMAIN))
+    try:
+        yield
+    finally:
+        app.announce = None
+        await bot.session.close()
 
 
 async def run_webhook(bot: Bot, dp: Dispatcher, webhook: Webhook, status=None) -> None:

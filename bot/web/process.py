@@ -13,8 +13,11 @@ Two processes on one SQLite file are safe: WAL, a busy timeout and each
 process's single writer thread (bot/storage.py); the glossary's and the
 memory's in-memory indexes see the other process's writes through their
 revision rows. What the two do not share: the translation engine (each
-loads the models it uses) and the conversations of ``/talk``, which lived in
-the web app alone already.
+loads the models it uses, on first use) and the conversations of ``/talk``,
+which lived in the web app alone already. The child tells people in the bot
+(a decision, a new fix to review) through ``announcer``: a Bot that sends
+and never polls (bot.telegram.wiring.announcing, handed over by the entry
+point, so this module imports no Telegram code).
 
 The parent (``WebProcess``) starts the child, waits until it serves and
 learns the URL it serves (port 0: the port the system chose), then watches
@@ -37,6 +40,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+from contextlib import AbstractAsyncContextManager
 from typing import Callable
 
 from bot.app import App
@@ -79,21 +83,11 @@ class BotStatus(Status):
         if self._storage is not None:
             self._storage.submit(set_bot_state, value, os.getpid())
 
-    @property  # type: ignore[override]
-    def bot_username(self) -> str:
-        return self._username
-
-    @bot_username.setter
-    def bot_username(self, value: str) -> None:
-        # The web process's /people makes invites' deep links with it.
-        self._username = value
-        if self._storage is not None:
-            self._storage.submit(set_bot_state, self._state, os.getpid(), value)
-
 
 # -- the child -----------------------------------------------------------------
 
-def child_main(conn, settings: Settings, setup: Callable[[], None] | None = None, nice: int = 0) -> None:
+def child_main(conn, settings: Settings, setup: Callable[[], None] | None = None, nice: int = 0,
+               announcer: Callable[[App], AbstractAsyncContextManager] | None = None) -> None:
     """The child process: serve the web app until SIGTERM/SIGINT or until the
     parent is gone. ``conn`` gets ("serving", url) or ("failed", message)."""
     if setup is not None:
@@ -110,10 +104,18 @@ def child_main(conn, settings: Settings, setup: Callable[[], None] | None = None
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     with app, asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_serve_child(app, settings, conn))
+        runner.run(_serve_child(app, settings, conn, announcer))
 
 
-async def _serve_child(app: App, settings: Settings, conn) -> None:
+async def _serve_child(app: App, settings: Settings, conn, announcer=None) -> None:
+    if announcer is None:
+        await _serve_until_stopped(app, settings, conn)
+        return
+    async with announcer(app):
+        await _serve_until_stopped(app, settings, conn)
+
+
+async def _serve_until_stopped(app: App, settings: Settings, conn) -> None:
     import gc
 
     status = Status(elsewhere=True)
@@ -145,11 +147,15 @@ class WebProcess:
     """Start, watch and stop the web app's process (see the module's text).
 
     ``setup`` runs first thing in the child (logging, as the parent's);
-    it must be a module-level function (``spawn`` pickles it by name)."""
+    ``announcer(app)`` is entered around serving (the child's ``App.announce``).
+    Both must pickle: module-level functions, or partials of them
+    (``spawn`` pickles them by name)."""
 
     def __init__(self, settings: Settings, setup: Callable[[], None] | None = None,
-                 on_fatal: Callable[[str], None] | None = None, nice: int = 0):
+                 on_fatal: Callable[[str], None] | None = None, nice: int = 0,
+                 announcer: Callable[[App], AbstractAsyncContextManager] | None = None):
         self.nice = nice
+        self.announcer = announcer
         self.settings = settings.model_copy(update={"token": None, "webhook_secret": None})
         self.setup = setup
         self.on_fatal = on_fatal
@@ -172,7 +178,7 @@ class WebProcess:
 
     async def _spawn(self, settings: Settings) -> str:
         parent_end, child_end = self.ctx.Pipe()
-        process = self.ctx.Process(target=child_main, args=(child_end, settings, self.setup, self.nice),
+        process = self.ctx.Process(target=child_main, args=(child_end, settings, self.setup, self.nice, self.announcer),
                                    name="shopbot-web", daemon=False)
         process.start()
         child_end.close()  # ours is closed: the child sees EOF only from the parent's end

@@ -38,6 +38,10 @@ log = logging.getLogger("shopbot.web")
 NOTICES = {
     "approved": N_("Approved: #{id}. The author is told in the bot."),
     "rejected": N_("Rejected: #{id}. The author is told why in the bot."),
+    # No bot to tell with (`shopbot web` without a token), a person of the
+    # web only, or Telegram refused: the reviewer should tell them.
+    "approved-untold": N_("Approved: #{id}. The author could not be told in the bot: tell them yourself."),
+    "rejected-untold": N_("Rejected: #{id}. The author could not be told in the bot: tell them why yourself."),
     "already-approved": N_("#{id} was already approved: nothing was changed."),
     "already-rejected": N_("#{id} was already rejected: nothing was changed."),
     "verified": N_("Marked as verified. Thank you!"),
@@ -66,7 +70,8 @@ async def person_label(app: App, author: str | int) -> str:
 
 def approved_fix(request: web.Request) -> int | None:
     """The fix just approved (its translations can be checked next), if any."""
-    if request.query.get("k") == "fix" and request.query.get("said") in ("approved", "already-approved"):
+    if request.query.get("k") == "fix" and request.query.get("said") in ("approved", "approved-untold",
+                                                                                "already-approved"):
         return parse_id(request.query.get("of"))
     return None
 
@@ -165,10 +170,11 @@ async def _show_item(request, app: App, session, ctx: dict, status: int = 200) -
     return render(request, "review_item.html", ctx, status=status)
 
 
-def _said(decision: review.Decision, approved: bool) -> str:
-    if approved:
-        return "approved" if decision.changed else "already-approved"
-    return "rejected" if decision.changed else "already-rejected"
+def _said(decision: review.Decision, approved: bool, told: bool) -> str:
+    said = "approved" if approved else "rejected"
+    if not decision.changed:
+        return "already-" + said
+    return said if told else said + "-untold"
 
 
 @require("lead")
@@ -203,20 +209,23 @@ async def decide(request: web.Request):
         if now == "pending" and action == "reject":  # still waiting: the reason was refused
             return await refused(N_("A rejection needs a reason the author can act on."))
         return error_page(request, 409, GONE, id=item_id, state=gettext_for(request_lang(request))(now))
-    await tell(request, decision, approved=action == "approve", reason=reason)
-    raise web.HTTPSeeOther(f"/review/next?after={kind}-{item_id}&said={_said(decision, action == 'approve')}"
+    told = await tell(request, decision, approved=action == "approve", reason=reason)
+    raise web.HTTPSeeOther(f"/review/next?after={kind}-{item_id}&said={_said(decision, action == 'approve', told)}"
                            f"&of={item_id}&k={kind}")
 
 
-async def tell(request: web.Request, decision: review.Decision, approved: bool, reason: str) -> None:
-    """The author learns the decision in the bot, when the bot runs in this
-    process (it sets ``App.announce``); a failure never undoes the decision."""
+async def tell(request: web.Request, decision: review.Decision, approved: bool, reason: str) -> bool:
+    """The author learns the decision in the bot, when this process can send
+    (``App.announce``: set by the bot, or by bot.telegram.wiring.announcing);
+    a failure never undoes the decision. Whether a message went out."""
     announce = request.app[APP].announce
-    if announce is not None:
-        try:
-            await asyncio.wait_for(announce.tell_author(decision, approved, reason), 10)
-        except Exception as exc:  # noqa: BLE001 - the decision stands
-            log.warning("web: could not tell the author of %s #%s: %s", decision.kind, decision.id, exc)
+    if announce is None:
+        return False
+    try:
+        return bool(await asyncio.wait_for(announce.tell_author(decision, approved, reason), 10))
+    except Exception as exc:  # noqa: BLE001 - the decision stands
+        log.warning("web: could not tell the author of %s #%s: %s", decision.kind, decision.id, exc)
+        return False
 
 
 

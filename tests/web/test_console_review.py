@@ -221,7 +221,10 @@ async def test_a_trainer_writes_a_fix_with_photos_a_lead_approves_it_once(consol
         lead.post(f"/review/fix/{fix_id}/approve", data={"csrf": t1}, allow_redirects=False),
         lead2.post(f"/review/fix/{fix_id}/approve", data={"csrf": t2}, allow_redirects=False))
     said = sorted(re.search(r"said=([a-z-]+)", r.headers["Location"]).group(1) for r in (r1, r2))
-    assert said == ["already-approved", "approved"]
+    # No bot in this app to tell the author with: the lead is asked to.
+    assert said == ["already-approved", "approved-untold"]
+    r = await lead.get(r2.headers["Location"] if "untold" in r2.headers["Location"] else r1.headers["Location"])
+    assert f"Approved: #{fix_id}. The author could not be told in the bot: tell them yourself." in await r.text()
     assert one(web, "SELECT status FROM fix WHERE id = ?", fix_id) == ("approved",)
     assert one(web, "SELECT count(*) FROM audit WHERE entity = 'fix' AND entity_id = ? AND action = 'approve'",
                str(fix_id)) == (1,)
@@ -249,7 +252,7 @@ async def test_reject_needs_a_reason_and_is_idempotent(console):
     reason = "<script>alert(1)</script> step 2 is unsafe & \u202eevil"
     r = await lead.post(f"/review/fix/{fix_id}/reject", data={"csrf": token, "reason": reason},
                         allow_redirects=False)
-    assert "said=rejected" in r.headers["Location"]
+    assert "said=rejected-untold" in r.headers["Location"]
     r = await lead.post(f"/review/fix/{fix_id}/reject", data={"csrf": token, "reason": "again"},
                         allow_redirects=False)
     assert "said=already-rejected" in r.headers["Location"]

@@ -18,7 +18,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Settings
-from bot.storage import Storage, bot_state, bot_username, set_bot_state
+from bot.storage import Storage, bot_state, bot_username, set_bot_state, set_bot_username
 from bot.web import server, site
 from bot.web.process import BotStatus
 from tests.fake_telegram import FakeTelegram
@@ -65,19 +65,20 @@ class Run:
             await self.proc.wait()
 
 
-async def start(tmp_path: Path, seeded_template: Path, tg: FakeTelegram | None, **extra: str) -> Run:
+async def start(tmp_path: Path, seeded_template: Path, tg: FakeTelegram | None, command: str = "run",
+                **extra: str) -> Run:
     db = tmp_path / "run.db"
     if not db.exists():
         shutil.copy(seeded_template, db)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPBOT_")}
     env.update(SHOPBOT_DB=str(db), SHOPBOT_WEB_PORT="0", SHOPBOT_ADMINS=str(ADMIN),
                SHOPBOT_MODELS_DIR=str(tmp_path / "models"),
-               SHOPBOT_WEB_PROCESS="1")  # the layout these tests are about; one test turns it off
+               SHOPBOT_WEB_PROCESS="1")  # the default, said outright; one test turns it off
     if tg is not None:
         env.update(SHOPBOT_TOKEN=tg.token, SHOPBOT_API_URL=tg.url)
     env.update(extra)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from bot.cli import main; main()", "run", env=env, cwd=tmp_path,
+        sys.executable, "-c", "from bot.cli import main; main()", command, env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     return Run(proc)
 
@@ -147,6 +148,51 @@ async def test_the_web_app_serves_from_its_own_process_and_comes_back(tmp_path, 
     assert "Traceback" not in out and "TWOprocessesTOKEN" not in out
     with Storage(tmp_path / "run.db") as storage:
         assert storage.read(bot_state) == "stopped"
+
+
+@pytest.mark.parametrize("command", ["run", "web"])
+async def test_the_web_process_tells_the_author_in_the_bot(tmp_path, seeded_template, command):
+    """A fix approved on the web app's own process (`shopbot run`), or on
+    `shopbot web` with a token, reaches its author in Telegram: through a
+    Bot that sends and never polls."""
+    from bot.knowledge import fixes
+    from bot.people import directory
+
+    from .conftest import csrf_of
+
+    trainer = 777
+    db = tmp_path / "run.db"
+    shutil.copy(seeded_template, db)
+    with Storage(db) as storage:
+        storage.write(lambda d: directory._admit(d, trainer, "trainer", now=directory._now(None), seen=True,
+                                                 actor="system", via="tests", name="Tao"))
+        fix_id = storage.write(lambda d: fixes.create_and_submit(
+            d, author=trainer, equipment="coater", original_lang="en", symptom="Unwind tension alarm",
+            steps=["Stop the coater.", "Check the splice."]))
+    async with FakeTelegram(token="5151:ANNOUNCEfromCHILD") as tg:
+        async with await start(tmp_path, seeded_template, tg, command) as run:
+            layout = r" \(its own process" if command == "run" else "$"
+            url = (await run.line(r"web app: (http://127\.0\.0\.1:\d+)" + layout)).group(1)
+            link = (await run.line(rf"({re.escape(url)}/signin/[\w-]+)")).group(1)
+            if command == "run":
+                await tg.wait_for("getUpdates", timeout=60)
+            # unsafe: a jar that keeps cookies of an IP address (127.0.0.1)
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                page = await (await http.get(link)).text()
+                r = await http.post(link, data={"csrf": csrf_of(page)})
+                assert r.status == 200 and r.url.path == "/ask", await r.text()
+                token = csrf_of(await (await http.get(f"{url}/review")).text())
+                r = await http.post(f"{url}/review/fix/{fix_id}/approve", data={"csrf": token})
+                html = await r.text()
+                assert r.status == 200 and f"Approved: #{fix_id}. The author is told in the bot." in html
+            [told] = await tg.wait_for("sendMessage", predicate=lambda c: c.params.get("chat_id") == trainer,
+                                       timeout=30)
+            assert f"#{fix_id}" in told.params["text"] and "approved" in told.params["text"]
+            out = await run.stop()
+    assert run.proc.returncode == 0, out
+    assert "Unclosed client session" not in out and "ANNOUNCEfromCHILD" not in out
+    if command == "web":  # it sends; it never takes the bot's updates
+        assert not [c for c in tg.calls if c.method in ("getUpdates", "deleteWebhook", "setWebhook")]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
@@ -238,8 +284,9 @@ async def test_healthz_reads_the_bot_state_another_process_wrote(tmp_path, seede
             health = await healthz(url)
             assert health["telegram"] == state and status.telegram == state
             assert health["ready"] is (state != "failed")
-        # the bot's @name, for the web process's invite deep links, kept across states
-        status.bot_username = "plant_bot"
+        # the bot's @name (written at its start), for the web process's invite
+        # deep links, kept across states
+        await bot_app.storage.awrite(set_bot_username, "plant_bot")
         status.telegram = "polling"
         await bot_app.storage.awrite(lambda db: None)
         assert web_app.storage.read(bot_username) == "plant_bot"
@@ -255,7 +302,7 @@ async def test_healthz_reads_the_bot_state_another_process_wrote(tmp_path, seede
 @pytest.mark.parametrize("mode", ["no token", "webhook", "polling"])
 async def test_without_the_web_process_setting_one_process_serves(tmp_path, seeded_template, mode):
     """No token, webhook mode (the web server takes Telegram's updates), or
-    long polling without SHOPBOT_WEB_PROCESS (the default): the web app
+    long polling with SHOPBOT_WEB_PROCESS=0: the web app
     serves in the process started, no child."""
     async with FakeTelegram() as tg:
         hook = {"no token": {}, "polling": {"SHOPBOT_WEB_PROCESS": "0"},
