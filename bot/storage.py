@@ -78,6 +78,14 @@ def set_bot_state(db: sqlite_utils.Database, state: str, pid: int, username: str
                "username = coalesce(?, username)", [state, pid, username, username])
 
 
+def set_bot_username(db: sqlite_utils.Database, username: str) -> None:
+    """The bot's @name, written at each start in either layout: a web app
+    started later (`shopbot web`) still makes invites' deep links."""
+    db.execute("INSERT INTO bot_state (id, state, pid, updated_at, username) VALUES (1, 'off', 0, "
+               "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?) ON CONFLICT (id) DO UPDATE SET "
+               "username = excluded.username", [username])
+
+
 def bot_username(db: sqlite_utils.Database) -> str:
     """The @name the bot's process last wrote ("" when none ever ran)."""
     row = db.execute("SELECT username FROM bot_state WHERE id = 1").fetchone()

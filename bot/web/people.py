@@ -101,9 +101,9 @@ async def make_invite(request: web.Request) -> web.Response:
     except PeopleError as exc:
         return _refused(request, exc)
     status = request.app[STATUS]
-    username = status.bot_username
-    if status.elsewhere:  # the bot runs in another process (SHOPBOT_WEB_PROCESS): its name is in the database
-        username = await app.storage.aread(bot_username)
+    # The bot in this process knows its name; else (the bot's own process
+    # beside this one, or `shopbot web`) the name its last start wrote down.
+    username = status.bot_username or await app.storage.aread(bot_username)
     deep_link = invite.link(username) if username else ""
     base = app.settings.web_url or status.url or f"{request.scheme}://{request.host}"
     web_url = manage.web_invite_url(invite, base)

@@ -238,6 +238,17 @@ async def test_a_lead_cannot_invite_a_lead_and_no_bot_means_no_deep_link(web):
     assert "t.me/" not in html and "The bot is not running" in html and html.count("<svg") == 1
 
 
+async def test_the_web_app_alone_uses_the_name_the_bot_last_started_with(web):
+    """`shopbot web`, or the web app's own process: no bot in this process,
+    the @name its last start wrote down makes the deep link."""
+    from bot.storage import set_bot_username
+
+    web.app.storage.write(set_bot_username, "plant_line3_bot")
+    await web.sign_in(LEAD)
+    html = await (await post(web, "/people/invite", role="operator")).text()
+    assert "https://t.me/plant_line3_bot?start=" in html and html.count("<svg") == 2
+
+
 async def test_hostile_names_and_group_titles_are_escaped(web):
     evil = '<script>alert(1)</script>\u200b\u202e<img src=x onerror=alert(2)>'
     add(web, 4242, "operator", evil)
