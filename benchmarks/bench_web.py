@@ -10,7 +10,7 @@ bot (polling the fake Bot API server of bench_bot.py, which runs in its own
 process) on this process's uvloop event loop, and the web app in a child
 process of its own (bot/web/process.py ``WebProcess``, spawned, its own App
 over the same database). ``--one-process`` serves the web app on the bot's
-event loop instead, sharing its App: the layout before, to compare in one
+event loop instead, sharing its App: SHOPBOT_WEB_PROCESS=0, to compare in one
 sitting. The 50 web clients run in another process (aiohttp, one connection
 each, loopback), so that their CPU is not the server's; on a 2-core machine
 they still compete with it for the cores, as real clients on the same
@@ -352,7 +352,7 @@ def main() -> None:
     ap.add_argument("--web-rate", type=float, default=200.0,
                     help="web requests/s beside the bot in (B1), all clients together (0: as fast as answered)")
     ap.add_argument("--one-process", action="store_true",
-                    help="the web app on the bot's event loop (the layout before), to compare")
+                    help="the web app on the bot's event loop (SHOPBOT_WEB_PROCESS=0), to compare")
     ap.add_argument("--web-nice", type=int, default=0, help="niceness of the web app's process")
     ap.add_argument("--paced", type=float, default=200.0, help="offered web requests/s of run (W')")
     ap.add_argument("--fixes-share", type=float, default=0.4,
