@@ -12,7 +12,7 @@ import pytest
 from bot.people import directory as pp
 from bot.people.directory import SYSTEM, InvalidInput, NotAllowed, NotFound, People
 from tests.people.test_people import (ADMIN, GROUP, LEAD, OPERATOR, STRANGER, T0, TRAINER, Counting,  # noqa: F401
-                                      audits, crew)
+                                      SlowRead, audits, crew)
 
 
 def message(exc_info) -> str:
@@ -216,25 +216,15 @@ async def test_every_write_makes_a_racing_read_stale(crew):
     overlaps a second is not cached either."""
     import asyncio
 
-    class SlowRead(Counting):
-        read = asyncio.Event()  # the first read's SELECT has run
-        release = asyncio.Event()
-
-        async def aread(self, fn, *args):
-            result = await super().aread(fn, *args)
-            if self.reads == 1:
-                self.read.set()
-                await self.release.wait()
-            return result
-
-    people = People(SlowRead(crew))
+    storage = SlowRead(crew)
+    people = People(storage)
     await people.set_language(OPERATOR, "fr")  # a first write
     slow = asyncio.create_task(people.get(OPERATOR))
     # Wait for the SELECT itself, not merely the call: a write before it
     # would make it read "trainer" (seen once under load).
-    await asyncio.wait_for(SlowRead.read.wait(), 30)
+    await asyncio.wait_for(storage.read.wait(), 30)
     await people.set_role(OPERATOR, "trainer", ADMIN)  # a second one, before the read returns
-    SlowRead.release.set()
+    storage.release.set()
     assert (await slow).role == "operator"
     assert (await people.get(OPERATOR)).role == "trainer"
 

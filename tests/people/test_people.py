@@ -567,23 +567,30 @@ async def test_cache_expires(crew):
     assert (await people.get(OPERATOR)).role == "trainer"
 
 
+class SlowRead(Counting):
+    """The first read's SELECT runs, then the read waits for ``release``
+    before returning: a write meanwhile makes the row it read stale.
+    ``read`` is set once the SELECT has run (an event, not a sleep)."""
+
+    def __init__(self, storage):
+        super().__init__(storage)
+        self.read, self.release = asyncio.Event(), asyncio.Event()
+
+    async def aread(self, fn, *args):
+        result = await super().aread(fn, *args)
+        if self.reads == 1:
+            self.read.set()
+            await self.release.wait()
+        return result
+
+
 async def test_a_read_racing_a_write_is_not_cached(crew):
-    class SlowRead(Counting):
-        read = asyncio.Event()  # the first read's SELECT has run
-        release = asyncio.Event()
-
-        async def aread(self, fn, *args):
-            result = await super().aread(fn, *args)
-            if self.reads == 1:
-                self.read.set()
-                await self.release.wait()  # the row read here goes stale meanwhile
-            return result
-
-    people = People(SlowRead(crew))
+    storage = SlowRead(crew)
+    people = People(storage)
     slow = asyncio.create_task(people.get(OPERATOR))
-    await asyncio.wait_for(SlowRead.read.wait(), 30)  # an event, not a sleep: the SELECT ran
+    await asyncio.wait_for(storage.read.wait(), 30)
     await people.set_role(OPERATOR, "trainer", ADMIN)
-    SlowRead.release.set()
+    storage.release.set()
     assert (await slow).role == "operator"  # served once...
     assert (await people.get(OPERATOR)).role == "trainer"  # ...never cached
 
