@@ -17,7 +17,7 @@ from bot.web import server, site
 from tests.telegram.test_bot import Harness, copy_packages, harness  # noqa: F401 - fixtures
 from tests.telegram.test_bot_fixes import markup_buttons, wait_sent
 
-from .test_browser import CHROMIUM, FLAGS, async_api
+from .test_browser import async_api, chromium
 
 TRAINER, LEAD, OPERATOR = 700, 701, 702
 
@@ -46,8 +46,7 @@ async def test_a_fix_written_and_approved_on_the_web_is_found_by_fix_in_french(h
         announce_from(h.app, h.bot, h.dp)  # as `shopbot run` does: the web tells people in the bot
         runner, url = await site.start(h.app, server.Status(), "127.0.0.1", 0)
         try:
-            async with async_api.async_playwright() as p:
-                browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            async with async_api.async_playwright() as p, chromium(p) as browser:
                 try:
                     # The trainer writes the fix, keyboard and form only.
                     page = await sign_in(browser, h, url, TRAINER)
