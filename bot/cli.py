@@ -146,9 +146,10 @@ def _child_logging() -> None:
     set_up_logging(debug=bool(os.environ.get("SHOPBOT_DEBUG")))
 
 
-def _child_announcer(app: App, token: str, api_url: str | None):
-    """The web app's process tells people in the bot (bot/web/process.py);
-    a module-level function, so that ``spawn`` can pickle a partial of it."""
+def _sending_announcer(app: App, token: str, api_url: str | None):
+    """The web app without the bot on its loop (its own process,
+    bot/web/process.py, or `shopbot web`) tells people in the bot; a
+    module-level function, so that ``spawn`` can pickle a partial of it."""
     from .telegram.wiring import announcing
 
     SECRETS.add(token)
@@ -201,10 +202,9 @@ async def _serve_async(app: App, settings, token: str, telegram: bool) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            if token:
-                async with _child_announcer(app, token, settings.api_url):
-                    await stop.wait()
-            else:
+            from contextlib import nullcontext
+
+            async with _sending_announcer(app, token, settings.api_url) if token else nullcontext():
                 await stop.wait()
             return
         from .telegram.wiring import Webhook, run as run_bot, webhook_secret
@@ -236,7 +236,7 @@ async def _serve_beside(app: App, settings, token: str) -> None:
     await app.storage.awrite(set_bot_state, "starting", os.getpid())
     status = web_process.BotStatus(app.storage)
     web = web_process.WebProcess(settings, setup=_child_logging,
-                                 announcer=functools.partial(_child_announcer, token=token, api_url=settings.api_url))
+                                 announcer=functools.partial(_sending_announcer, token=token, api_url=settings.api_url))
     status.url = await web.start()
     try:
         log.info("web app: %s (its own process, pid %s)", status.url, web.pid)

@@ -70,12 +70,11 @@ def migrate_bot_state(db: sqlite_utils.Database) -> None:
                "pid INTEGER NOT NULL, updated_at TEXT NOT NULL, username TEXT NOT NULL DEFAULT '')")
 
 
-def set_bot_state(db: sqlite_utils.Database, state: str, pid: int, username: str | None = None) -> None:
-    """The bot's state; ``username`` (its @name, for invites' deep links) kept when None."""
+def set_bot_state(db: sqlite_utils.Database, state: str, pid: int) -> None:
+    """The bot's state; its @name (set_bot_username) is kept."""
     db.execute("INSERT INTO bot_state (id, state, pid, updated_at, username) VALUES (1, ?, ?, "
-               "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), coalesce(?, '')) ON CONFLICT (id) DO UPDATE SET "
-               "state = excluded.state, pid = excluded.pid, updated_at = excluded.updated_at, "
-               "username = coalesce(?, username)", [state, pid, username, username])
+               "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), '') ON CONFLICT (id) DO UPDATE SET "
+               "state = excluded.state, pid = excluded.pid, updated_at = excluded.updated_at", [state, pid])
 
 
 def set_bot_username(db: sqlite_utils.Database, username: str) -> None:

@@ -398,8 +398,8 @@ async def tell_author(bot: Bot, people, decision: review.Decision, approved: boo
                             id=decision.id, symptom=q(clip(decision.title, 200)))
     else:
         return await notify(bot, people, decision.author,
-                     N_("Your submission #{id} was not approved. The reason: {reason}"),
-                     id=decision.id, reason=q(clip(reason, 2000)))
+                            N_("Your submission #{id} was not approved. The reason: {reason}"),
+                            id=decision.id, reason=q(clip(reason, 2000)))
 
 
 class Announcer:

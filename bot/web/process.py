@@ -36,11 +36,12 @@ reads it (``Status.elsewhere``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing as mp
 import os
 import signal
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Callable
 
 from bot.app import App
@@ -108,16 +109,11 @@ def child_main(conn, settings: Settings, setup: Callable[[], None] | None = None
 
 
 async def _serve_child(app: App, settings: Settings, conn, announcer=None) -> None:
-    if announcer is None:
-        await _serve_until_stopped(app, settings, conn)
-        return
-    async with announcer(app):
+    async with announcer(app) if announcer is not None else nullcontext():
         await _serve_until_stopped(app, settings, conn)
 
 
 async def _serve_until_stopped(app: App, settings: Settings, conn) -> None:
-    import gc
-
     status = Status(elsewhere=True)
     try:
         web_runner, url = await site.start(app, status, settings.web_host, settings.web_port)

@@ -47,42 +47,37 @@ async def test_a_fix_written_and_approved_on_the_web_is_found_by_fix_in_french(h
         runner, url = await site.start(h.app, server.Status(), "127.0.0.1", 0)
         try:
             async with async_api.async_playwright() as p, chromium(p) as browser:
-                try:
-                    # The trainer writes the fix, keyboard and form only.
-                    page = await sign_in(browser, h, url, TRAINER)
-                    await page.goto(f"{url}/fixes/new")
-                    await page.select_option("#equipment", "coater")
-                    await page.select_option("#original_lang", "en")
-                    await page.fill("#symptom", "Coater unwind tension alarm, the web flutters")
-                    await page.fill("#codes", "E-9123")
-                    await page.fill("#cause", "The splice tape is too thick.")
-                    await page.fill("#steps", "Stop the coater.\nCheck the splice.\nReset the alarm.")
-                    await page.fill("#safety", "Lock out the unwinder first.")
-                    photo = tmp_path / "screen.jpg"
-                    photo.write_bytes(jpeg())
-                    await page.set_input_files("#photos", str(photo))
-                    await page.get_by_role("button", name="Submit for review").click()
-                    await page.wait_for_url(re.compile(r".*/fixes/\d+\?said=submitted.*"))
-                    fix_id = int(re.search(r"/fixes/(\d+)", page.url).group(1))
-                    assert "waits for a lead" in await page.locator("p.notice").inner_text()
-                    # The lead is told in the bot.
-                    await wait_sent(h, LEAD, lambda m: f"#{fix_id}" in (m.get("text") or ""))
+                # The trainer writes the fix, keyboard and form only.
+                page = await sign_in(browser, h, url, TRAINER)
+                await page.goto(f"{url}/fixes/new")
+                await page.select_option("#equipment", "coater")
+                await page.select_option("#original_lang", "en")
+                await page.fill("#symptom", "Coater unwind tension alarm, the web flutters")
+                await page.fill("#codes", "E-9123")
+                await page.fill("#cause", "The splice tape is too thick.")
+                await page.fill("#steps", "Stop the coater.\nCheck the splice.\nReset the alarm.")
+                await page.fill("#safety", "Lock out the unwinder first.")
+                photo = tmp_path / "screen.jpg"
+                photo.write_bytes(jpeg())
+                await page.set_input_files("#photos", str(photo))
+                await page.get_by_role("button", name="Submit for review").click()
+                await page.wait_for_url(re.compile(r".*/fixes/\d+\?said=submitted.*"))
+                fix_id = int(re.search(r"/fixes/(\d+)", page.url).group(1))
+                assert "waits for a lead" in await page.locator("p.notice").inner_text()
+                # The lead is told in the bot.
+                await wait_sent(h, LEAD, lambda m: f"#{fix_id}" in (m.get("text") or ""))
 
-                    # The lead approves it from the queue, one item at a time.
-                    lead = await sign_in(browser, h, url, LEAD)
-                    await lead.get_by_role("link", name="Review", exact=True).click()
-                    await lead.get_by_role("link", name="Review one at a time").click()
-                    while f"/review/fix/{fix_id}" not in lead.url:  # the samples are approved already
-                        await lead.get_by_role("link", name=re.compile("Skip")).click()
-                    original = lead.locator('[data-side="original"]')
-                    assert "Coater unwind tension alarm" in await original.inner_text()
-                    await lead.get_by_role("button", name=re.compile("Approve")).click()
-                    await lead.wait_for_load_state()
-                    assert f"Approved: #{fix_id}" in await lead.locator("p.notice[role=status]").inner_text()
-                    await browser.close()
-                except BaseException:
-                    await browser.close()
-                    raise
+                # The lead approves it from the queue, one item at a time.
+                lead = await sign_in(browser, h, url, LEAD)
+                await lead.get_by_role("link", name="Review", exact=True).click()
+                await lead.get_by_role("link", name="Review one at a time").click()
+                while f"/review/fix/{fix_id}" not in lead.url:  # the samples are approved already
+                    await lead.get_by_role("link", name=re.compile("Skip")).click()
+                original = lead.locator('[data-side="original"]')
+                assert "Coater unwind tension alarm" in await original.inner_text()
+                await lead.get_by_role("button", name=re.compile("Approve")).click()
+                await lead.wait_for_load_state()
+                assert f"Approved: #{fix_id}" in await lead.locator("p.notice[role=status]").inner_text()
         finally:
             await runner.cleanup()
 

@@ -223,7 +223,8 @@ async def test_a_trainer_writes_a_fix_with_photos_a_lead_approves_it_once(consol
     said = sorted(re.search(r"said=([a-z-]+)", r.headers["Location"]).group(1) for r in (r1, r2))
     # No bot in this app to tell the author with: the lead is asked to.
     assert said == ["already-approved", "approved-untold"]
-    r = await lead.get(r2.headers["Location"] if "untold" in r2.headers["Location"] else r1.headers["Location"])
+    [told] = [r.headers["Location"] for r in (r1, r2) if "said=approved-untold" in r.headers["Location"]]
+    r = await lead.get(told)
     assert f"Approved: #{fix_id}. The author could not be told in the bot: tell them yourself." in await r.text()
     assert one(web, "SELECT status FROM fix WHERE id = ?", fix_id) == ("approved",)
     assert one(web, "SELECT count(*) FROM audit WHERE entity = 'fix' AND entity_id = ? AND action = 'approve'",

@@ -72,8 +72,7 @@ async def start(tmp_path: Path, seeded_template: Path, tg: FakeTelegram | None, 
         shutil.copy(seeded_template, db)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPBOT_")}
     env.update(SHOPBOT_DB=str(db), SHOPBOT_WEB_PORT="0", SHOPBOT_ADMINS=str(ADMIN),
-               SHOPBOT_MODELS_DIR=str(tmp_path / "models"),
-               SHOPBOT_WEB_PROCESS="1")  # the default, said outright; one test turns it off
+               SHOPBOT_MODELS_DIR=str(tmp_path / "models"))  # SHOPBOT_WEB_PROCESS unset: the default
     if tg is not None:
         env.update(SHOPBOT_TOKEN=tg.token, SHOPBOT_API_URL=tg.url)
     env.update(extra)
