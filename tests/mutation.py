@@ -76,7 +76,13 @@ def _prepare(group: str, mutate: list[str], tests: list[str], tests_rev: str | N
         "source_paths": ["glossary", "bot", "handlers"],
         "only_mutate": mutate,
         "pytest_add_cli_args_test_selection": tests,
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "-x"],
+        # A test stuck for 30 s fails (pytest-timeout, the thread method:
+        # it ends the process with exit code 1 even when the loop or a lock
+        # is stuck), as it would fail CI's time limit. Without it a hanging
+        # mutant costs mutmut's own timeout (10x the tests' time) and counts
+        # as "timeout", not killed.
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "-x",
+                                "--timeout", "30", "--timeout-method", "thread"],
         # torch, CTranslate2 and aiohttp set up threads: workers fork from a
         # clean server process, not from the one that ran the tests.
         "process_isolation": "forkserver",

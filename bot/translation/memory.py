@@ -788,13 +788,19 @@ def _read_tuv(tuv: etree._Element, unit: Unit, report: ReadReport) -> None:
 def _seg_text(seg: etree._Element) -> str:
     """The plain sentence text of a <seg>: its text and that of <hi>, without
     the formatting codes of <bpt>, <ph>... (their tails are text). The space
-    a code leaves between two words is one space, not two."""
+    a code leaves between two words is one space, not two; spaces the text
+    itself holds elsewhere stay as written (a round trip keeps them)."""
     parts = [seg.text or ""]
     for child in seg:
-        if isinstance(child.tag, str) and local_name(child) not in _CODE_ELEMENTS:
-            parts.append(_seg_text(child))
+        if isinstance(child.tag, str):
+            # NUL marks where a code was: it cannot occur in XML text.
+            parts.append(_seg_text(child) if local_name(child) not in _CODE_ELEMENTS else "\x00")
         parts.append(child.tail or "")
-    return re.sub(r"[ \t]{2,}", " ", "".join(parts)).strip()
+    return _CODE_GAP.sub(lambda m: " " if m.group(0).strip("\x00") else "", "".join(parts)).strip()
+
+
+#: The spaces and tabs around one or more removed codes.
+_CODE_GAP = re.compile(r"[ \t]*(?:\x00[ \t]*)+")
 
 
 def _seg_markup(seg: etree._Element) -> str:

@@ -279,6 +279,21 @@ async def test_freed_memory_is_given_back_when_a_model_goes_idle(engine, no_netw
     assert real() is glibc  # it really trims where there is glibc (this machine and CI)
 
 
+def test_without_glibc_nothing_is_trimmed_and_nothing_breaks(monkeypatch):
+    """musl or macOS: no libc.so.6 (or no malloc_trim): False, every time."""
+    import ctypes
+
+    from bot.translation import engine as engine_module
+
+    def no_libc(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(engine_module, "_TRIM", None)
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert engine_module.release_free_memory() is False
+    assert engine_module.release_free_memory() is False  # the second call too
+
+
 def test_term_accuracy_on_a_test_set(tmp_path, glossary, memory, packages, capsys):
     """Share of expected target terms present in the output, through the copy
     model (placeholders kept) and a random model (placeholders lost)."""
@@ -409,6 +424,7 @@ def test_bad_arguments_name_what_is_allowed(tmp_path, glossary, memory, packages
 def test_the_senders_language_decides_when_the_text_cannot(engine):
     assert engine.translate("OCV 3.6 OK coater", "en", prior="fr").source in ("en", "fr")
     assert engine.translate("tab", "fr", prior="en").source == "en"
+    assert engine.translate("tab", "en", prior="fr").source == "fr"  # guessed "en" without it
 
 
 def test_the_cache_is_bounded_and_keeps_the_most_recently_used(tmp_path, glossary, memory, packages):
@@ -493,6 +509,59 @@ async def test_async_through_english_and_from_the_glossary(engine, no_network):
     assert result.route == ("zh", "en", "fr") and "enduiseuse" in result.text and "[T" not in result.text
     whole = await engine.atranslate("涂布机", "fr", source="zh")
     assert (whole.text, whole.provenance) == ("enduiseuse", "glossary")
+
+
+async def test_async_honours_the_source_and_the_senders_language(engine):
+    # The async path hands source and prior to the planner as the sync one does.
+    same = await engine.atranslate("The tab is torn.", "fr", source="fr")
+    assert (same.text, same.source, same.route) == ("The tab is torn.", "fr", ())
+    # A lone "tab" is guessed English; the sender's French decides.
+    assert (await engine.atranslate("tab", "en", prior="fr")).source == "fr"
+    assert (await engine.atranslate("tab", "en")).source == "en"
+
+
+async def test_async_asks_each_leg_for_its_own_target_language(engine):
+    # The target reaches the model call: it picks the deprecated terms to ban.
+    # And the model runs on the engine's one model thread, never beside a trim.
+    import threading
+
+    original, calls = engine._translate_batch, []
+
+    def recording(model, texts, target):
+        calls.append((target, threading.current_thread().name))
+        return original(model, texts, target)
+
+    engine._translate_batch = recording
+    await engine.atranslate("涂布机停了，请检查极耳。", "fr", source="zh")
+    assert calls == [("en", "shopbot-translate_0"), ("fr", "shopbot-translate_0")]
+
+
+async def test_a_failed_batch_does_not_strand_the_requests_queued_behind_it(engine):
+    import threading
+
+    original = engine._translate_batch
+    entered, release = threading.Event(), threading.Event()
+
+    def first_fails(model, texts, target):
+        if not entered.is_set():
+            entered.set()
+            release.wait(30)
+            raise RuntimeError("model broke")
+        return original(model, texts, target)
+
+    engine._translate_batch = first_fails
+    first = asyncio.ensure_future(engine.atranslate("The tab is torn.", "fr", source="en"))
+    while not entered.is_set():  # the first batch is in the model
+        await asyncio.sleep(0.001)
+    second = asyncio.ensure_future(engine.atranslate("The coater stopped.", "fr", source="en"))
+    batcher = next(iter(engine._batchers.values()))
+    while not batcher.queue:  # queued behind the failing batch
+        await asyncio.sleep(0.001)
+    release.set()
+    with pytest.raises(RuntimeError, match="model broke"):
+        await first
+    # A guard against a hang, not a timing: it answers in milliseconds.
+    assert "enduiseuse" in (await asyncio.wait_for(second, 30)).text
 
 
 async def test_async_pivot_text_equals_the_sync_one(tmp_path, glossary, memory, packages):
