@@ -137,10 +137,11 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     """Open a connection with the pragmas every connection needs."""
     path = Path(path)
     try:
-        conn = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-        )
+        # Autocommit (isolation_level=None): every transaction is an explicit
+        # BEGIN IMMEDIATE (run_in_transaction, the writer), never one the
+        # sqlite3 module opens by itself and leaves open. The busy timeout is
+        # set by the pragma below (connect's own timeout= would set the same).
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]

@@ -6,10 +6,14 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from bot.storage import MIGRATIONS, Storage, StorageError, connect
+from bot.storage import (MIGRATIONS, Storage, StorageError, bot_state, bot_username, connect, set_bot_state,
+                         set_bot_username)
 from glossary import store as glossary_store
 from tests.conftest import SMALL, concept
 
@@ -535,7 +539,8 @@ def test_an_import_left_by_a_dead_process_is_rolled_back_on_open(tmp_path, caplo
             [int(dead), socket.gethostname()]))
     with caplog.at_level("WARNING", logger="shopbot"), Storage(path, seed=False) as s:
         assert s.read(lambda db: db.execute("SELECT count(*) FROM import_run").fetchone()[0]) == 0
-    assert "rolled back glossary import imp-1, left unfinished by a process that ended" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        "rolled back glossary import imp-1, left unfinished by a process that ended"]
 
 
 # -- backup and check when things go wrong ----------------------------------------------------
@@ -597,3 +602,123 @@ def test_a_transaction_inside_a_write_joins_it(empty_storage):
     assert empty_storage.read(lambda db: [tuple(r) for r in db.execute(
         "SELECT key, value FROM meta WHERE key LIKE 'nested%' OR key = 'outer'")]) == [
         ("nestedFalse", "v"), ("outer", "w")]
+
+
+def test_the_bot_state_row_keeps_state_and_name_apart(empty_storage):
+    """bot_state: one row, written by the process that runs the bot and read by
+    the web app's /healthz and invite links. Its state and its @name are
+    written by different calls: neither may wipe the other."""
+    def row(db):
+        return db.execute("SELECT id, state, pid, updated_at, username FROM bot_state").fetchall()
+
+    def fresh(stamp):  # strftime('%Y-%m-%dT%H:%M:%SZ'), UTC, written just now
+        when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return abs(datetime.now(timezone.utc) - when) < timedelta(minutes=5)
+
+    read = empty_storage.read
+    assert (read(bot_state), read(bot_username), read(row)) == ("off", "", [])
+    empty_storage.write(set_bot_username, "shop_bot")  # a name before any state: the bot is "off"
+    [(ident, state, pid, stamp, name)] = read(row)
+    assert (ident, state, pid, name) == (1, "off", 0, "shop_bot") and fresh(stamp)
+    empty_storage.write(set_bot_state, "polling", 4242)
+    [(ident, state, pid, stamp, name)] = read(row)
+    assert (ident, state, pid, name) == (1, "polling", 4242, "shop_bot") and fresh(stamp)
+    assert (read(bot_state), read(bot_username)) == ("polling", "shop_bot")
+    empty_storage.write(set_bot_username, "other_bot")
+    assert read(row)[0][1:3] == ("polling", 4242) and read(bot_username) == "other_bot"
+
+
+def test_the_bot_state_table_holds_one_row_and_a_name_by_default(tmp_path):
+    """A state written before any name has the name "" (not NULL), and the
+    table refuses a second row: every reader reads row 1."""
+    with Storage(tmp_path / "s.db", seed=False) as storage:
+        storage.write(set_bot_state, "starting", 7)
+        assert storage.read(lambda db: db.execute("SELECT username FROM bot_state").fetchone()[0]) == ""
+        assert storage.read(bot_username) == ""
+        for sql in ("INSERT INTO bot_state (id, state, pid, updated_at) VALUES (2, 'x', 1, 'now')",
+                    "INSERT INTO bot_state (id, state, pid, updated_at) VALUES (1, 'x', 1, 'now')",
+                    "UPDATE bot_state SET state = NULL", "UPDATE bot_state SET pid = NULL",
+                    "UPDATE bot_state SET updated_at = NULL", "UPDATE bot_state SET username = NULL"):
+            with pytest.raises(sqlite3.IntegrityError):
+                storage.write(lambda db, sql=sql: db.execute(sql))
+
+
+def test_a_connection_writes_nothing_it_does_not_commit_itself(tmp_path):
+    """connect() runs in autocommit: a statement outside BEGIN is committed at
+    once, never left in a transaction the sqlite3 module opened by itself
+    (which would hold the write lock and hide the row from everyone else)."""
+    one, two = connect(tmp_path / "a.db"), connect(tmp_path / "a.db")
+    one.execute("CREATE TABLE t (n INTEGER)")
+    one.conn.execute("INSERT INTO t VALUES (1)")  # the sqlite3 connection itself, as the writer uses it
+    assert not one.conn.in_transaction
+    assert two.execute("SELECT n FROM t").fetchall() == [(1,)]
+    one.conn.close()
+    two.conn.close()
+
+
+@pytest.mark.parametrize("read_threads", [None, 2])
+def test_reads_run_on_at_most_read_threads_threads(tmp_path, read_threads):
+    """The reader pool is bounded (4 by default): each reader thread keeps a
+    connection open, so a burst of reads must not open one per read."""
+    kwargs = {} if read_threads is None else {"read_threads": read_threads}
+    limit = read_threads or 4
+    with Storage(tmp_path / "r.db", seed=False, **kwargs) as storage:
+        go = threading.Event()
+        names: list[str] = []
+
+        def read(db, wait):
+            names.append(threading.current_thread().name)
+            if wait:
+                go.wait()
+
+        # `limit` reads hold their threads; one more then finds none idle: a
+        # bounded pool queues it, an unbounded one would start a new thread.
+        futures = [storage.executor.submit(storage.read, read, True) for _ in range(limit)]
+        futures.append(storage.executor.submit(storage.read, read, False))
+        go.set()
+        for f in futures:
+            f.result()
+        assert len(set(names)) == limit
+        assert all(name.startswith("shopbot-read") for name in names)
+
+
+def test_deferred_writes_too_go_at_most_64_to_a_transaction(empty_storage):
+    """Held deferred jobs and the job that takes them along make one batch
+    of at most 64, like a burst of ordinary writes."""
+    def job(db, n):
+        committed = empty_storage.conn().execute(
+            "SELECT count(*) FROM meta WHERE key LIKE 'job-%'").fetchone()[0]
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [f"job-{n}", str(committed)])
+        return committed
+
+    blocker, release = _blocked_writer(empty_storage)
+    futures = [empty_storage.defer(job, n) for n in range(129)] + [empty_storage.submit(job, 129)]
+    release.set()
+    blocker.result()
+    assert [f.result(timeout=30) for f in futures] == [0] * 64 + [64] * 64 + [128] * 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the thread's CPU time from /proc")
+def test_an_idle_writer_waits_without_spinning(empty_storage):
+    """With nothing queued and nothing held, the writer blocks on its queue.
+    (Found by a mutant: waiting with a timeout of 0 when nothing is held
+    made it run empty transactions in a loop, a core at 100 %, unnoticed by
+    every other test.) Half a second of an idle writer must cost next to no
+    CPU; a spinning one costs most of it even on a loaded machine."""
+    [writer] = [t for t in threading.enumerate() if t.name == "shopbot-writer" and t.is_alive()]
+
+    def cpu_ticks():
+        fields = Path(f"/proc/self/task/{writer.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+    empty_storage.write(lambda db: None)
+    before = cpu_ticks()
+    time.sleep(0.5)
+    assert cpu_ticks() - before <= 5  # 0.05 s at 100 ticks/s
+
+
+def test_a_deferred_write_after_close_is_refused_too(tmp_path):
+    s = Storage(tmp_path / "c.db", seed=False)
+    s.close()
+    with pytest.raises(StorageError, match="^storage is closed$"):
+        s.defer(lambda db: None)
