@@ -182,3 +182,27 @@ def test_two_cues_for_one_side_outweigh_one_for_the_other(engine):
     assert enforced(result) >= {"voltage"} and result.ambiguous == []
     tie = engine.translate("La tension de l'enrouleur est de 3,65 V.", "en", source="fr")
     assert "voltage" in enforced(tie)  # a unit (2) beats one neighbour (1)
+
+
+def test_a_unit_weighs_two_neighbours_exactly(engine, empty_storage):
+    """A unit counts two, not more: against two neighbour terms of the other
+    side it ties, and a tie decides nothing (both directions)."""
+    empty_storage.write(glossary_store.upsert_concepts, [
+        concept("busbar", category="electrical", en="busbar", fr="barre omnibus", zh="汇流排")], "tests")
+    for sentence in ("La tension de l'enrouleur et de la pâte est de 3,65 V.",
+                     "Réglez la tension à 120 N près du multimètre et de la barre omnibus."):
+        result = engine.translate(sentence, "en", source="fr")
+        assert enforced(result) & {"voltage", "web-tension"} == set(), sentence
+        assert [a.source for a in result.ambiguous] == ["tension"], sentence
+
+
+def test_an_ambiguous_neighbour_is_skipped_not_the_end_of_the_cues(engine):
+    # « filtre » names two concepts (one French term): it tells nothing, and
+    # the multimeter after it still decides.
+    result = engine.translate("Après le filtre, mesurez la tension au multimètre.", "en", source="fr")
+    assert "voltage" in enforced(result) and result.ambiguous == []
+
+
+def test_an_ambiguous_term_is_reported_beside_text_that_looks_like_a_placeholder(engine):
+    result = engine.translate("La tension [T1] baisse.", "en", source="fr")
+    assert [a.source for a in result.ambiguous] == ["tension"]

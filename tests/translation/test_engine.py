@@ -13,7 +13,8 @@ import socket
 import pytest
 
 from bot.translation.models import ModelStore
-from bot.translation.engine import MissingModelError, TranslationEngine, TranslationError
+from bot.translation.engine import (MissingModelError, SegmentResult, Translation, TranslationEngine,
+                                   TranslationError)
 from glossary import store as glossary_store
 from tests.conftest import concept
 
@@ -629,10 +630,100 @@ def test_models_are_evicted_least_recently_used_first(tmp_path, glossary, memory
     assert engine.loaded_pairs() == ["en_fr", "ko_en"]
     with pytest.raises(MissingModelError) as info:  # a package removed since the route was planned
         engine._model("en", "ko")
-    assert info.value.pairs == [("en", "ko")]
+    assert (info.value.pairs, info.value.terms) == ([("en", "ko")], [])
     engine.close()
 
 
 def test_a_character_the_model_does_not_know_is_copied_through(engine):
     result = engine.translate("The coater ☃ stopped.", "fr", source="en")
     assert "☃" in result.text and "⁇" not in result.text and "<unk>" not in result.text, result.text
+
+
+def test_sync_asks_each_leg_for_its_own_target_language(engine):
+    # The target reaches the model call on the synchronous path too: it
+    # picks the deprecated terms the decoder must not produce.
+    original, calls = engine._translate_batch, []
+
+    def recording(model, texts, target):
+        calls.append(target)
+        return original(model, texts, target)
+
+    engine._translate_batch = recording
+    engine.translate("涂布机停了，请检查极耳。", "fr", source="zh")
+    assert calls == ["en", "fr"]
+
+
+def test_the_decoding_ban_is_worked_out_once_per_glossary_revision(engine, glossary, empty_storage):
+    model = engine._model("en", "fr")
+    first = engine._banned(model, "fr")
+    assert engine._banned(model, "fr") is first  # reused, not encoded again for every batch
+    empty_storage.write(glossary_store.upsert_concepts, [concept("new-one", en="spreader", fr="étaleuse")], "tests")
+    assert engine._banned(model, "fr") is not first  # the glossary changed: worked out again
+
+
+def test_a_package_that_does_not_load_is_named_in_the_error(tmp_path, glossary, memory, packages):
+    engine = make_engine(tmp_path, glossary, memory, packages, pairs=("en_fr",))
+    (engine.models.get("en", "fr").path / "sentencepiece.model").unlink()
+    with pytest.raises(TranslationError, match="^en_fr: only sentencepiece packages are supported$"):
+        engine.translate("The tab is torn.", "fr", source="en")
+    engine.close()
+
+
+def test_results_that_need_no_model_are_whole(engine, empty_storage):
+    # Compared whole: every field a caller reads (the web's provenance badge,
+    # the bot's "from memory" line, shopbot eval's segments).
+    from bot.translation import memory as tm
+
+    assert engine.translate("42 / 7", "fr", source="en") == Translation(text="42 / 7", source="en", target="fr")
+    assert engine.translate("The tab is torn.", "en", source="en") == Translation(
+        text="The tab is torn.", source="en", target="en")
+    empty_storage.write(tm.add_unit, {"en": "Stop the coater now.", "fr": "Arrêtez l'enduiseuse maintenant."},
+                        status="approved", origin="manual", actor="tests")
+    assert engine.translate("Stop the coater now.", "fr", source="en") == Translation(
+        text="Arrêtez l'enduiseuse maintenant.", source="en", target="fr", route=("en", "fr"),
+        provenance="memory", match=100.0,
+        segments=[SegmentResult("Stop the coater now.", "Arrêtez l'enduiseuse maintenant.", "memory", 100.0)])
+    mixed = engine.translate("Stop the coater now. 42 / 7", "fr", source="en")
+    assert mixed.segments == [
+        SegmentResult("Stop the coater now.", "Arrêtez l'enduiseuse maintenant.", "memory", 100.0),
+        SegmentResult("42 / 7", "42 / 7", "unchanged")]
+    assert (mixed.text, mixed.provenance, mixed.match) == ("Arrêtez l'enduiseuse maintenant. 42 / 7", "memory", 100.0)
+    machine = engine.translate("Stop the coater now. The tab is torn.", "fr", source="en")
+    assert [(s.source, s.provenance) for s in machine.segments] == [
+        ("Stop the coater now.", "memory"), ("The tab is torn.", "machine")]
+
+
+def test_a_message_of_exactly_the_limit_is_translated(tmp_path, glossary, memory, packages):
+    engine = make_engine(tmp_path, glossary, memory, packages, pairs=("en_fr",), max_chars=20)
+    assert engine.translate("The tab is torn now.", "fr", source="en").provenance == "machine"  # 20 characters
+    engine.close()
+
+
+def test_a_spelling_of_several_concepts_is_read_in_the_messages_language(engine, empty_storage):
+    # "winder": preferred English for one concept, a deprecated English
+    # spelling of another, Malay for a third. An English message means the
+    # first; a Malay one the third. "spooler": only deprecated in English
+    # (so that concept), and Malay for another.
+    empty_storage.write(glossary_store.upsert_concepts, [
+        concept("winder", en="winder", fr="bobineuse", zh="卷绕机", ko="와인더", ms="mesin gulung"),
+        concept("rewinder", en="rewinder|winder*dep|spooler*dep", fr="rebobineuse"),
+        concept("coil-roller", ms="winder", en="coil roller", fr="enrouleur"),
+        concept("spool", ms="spooler", en="spool", fr="bobine"),
+    ], "tests")
+    assert [engine.translate("winder", "fr", source=s).text for s in ("en", "ms")] == ["bobineuse", "enrouleur"]
+    assert [engine.translate("spooler", "fr", source=s).text for s in ("en", "ms")] == ["rebobineuse", "bobine"]
+    in_a_sentence = engine.translate("Stop the winder now.", "fr", source="en")
+    assert [(t.source, t.target) for t in in_a_sentence.terms] == [("winder", "bobineuse")]
+    assert in_a_sentence.ambiguous == []
+
+
+def test_a_deprecated_french_term_is_replaced_with_its_article(engine, empty_storage):
+    # « le couteau » (masculine, deprecated) → « la lame » (feminine): the
+    # article follows the approved term's gender; a term the glossary does
+    # not deprecate before it (enduiseuse) does not stop the replacement.
+    blade = concept("blade", en="blade", fr="lame|couteau*dep", zh="刀片", ko="블레이드", ms="bilah")
+    blade.terms[:] = [t.__class__(t.lang, t.text, t.type, t.pos, {"lame": "f", "couteau": "m"}.get(t.text))
+                      for t in blade.terms]
+    empty_storage.write(glossary_store.upsert_concepts, [blade], "tests")
+    assert engine._replace_deprecated("Nettoyez l'enduiseuse et changez le couteau.", "fr") == (
+        "Nettoyez l'enduiseuse et changez la lame.")
