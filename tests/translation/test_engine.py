@@ -727,3 +727,27 @@ def test_a_deprecated_french_term_is_replaced_with_its_article(engine, empty_sto
     empty_storage.write(glossary_store.upsert_concepts, [blade], "tests")
     assert engine._replace_deprecated("Nettoyez l'enduiseuse et changez le couteau.", "fr") == (
         "Nettoyez l'enduiseuse et changez la lame.")
+
+
+def test_what_a_model_dropped_is_put_back_at_the_end_after_trailing_space(engine):
+    from bot.translation.engine import EnforcedTerm, _Protected
+
+    protected = _Protected("[T1] stopped with [T2]", {1: "enduiseuse", 2: "E-203"}, [], "fr")
+    assert engine._repair("  arrêtée  ", protected, last_leg=False) == "  arrêtée [T1] [T2]"
+    assert protected.lost == {1, 2}
+    term = EnforcedTerm("coater", "enduiseuse", "coater")
+    bare = _Protected("The coater [T1] stopped.", {}, [term], "fr")  # placeholder-like text: nothing protected
+    assert engine._repair(" Arrêtée.  ", bare, last_leg=True) == " Arrêtée. (enduiseuse)"
+
+
+def test_decoding_stops_at_one_and_a_half_times_the_source_plus_ten(tmp_path, glossary, memory, packages):
+    # The random model never ends a sentence by itself (uncapped, it runs to
+    # its 256 positions), so its output shows the cap: int(1.5 n) + 10 tokens
+    # for n source tokens (re-encoding the text may count one more).
+    engine = make_engine(tmp_path, glossary, memory, packages, kind="random", pairs=("en_fr",))
+    model = engine._model("en", "fr")
+    for text in ("Hi.", "The tab is torn.", "Check roll 3 of the night shift, please."):
+        cap = int(len(model.sp.encode(text, out_type=str)) * 1.5) + 10
+        out = engine._translate_batch(model, [text], "fr")[0]
+        assert cap <= len(model.sp.encode(out, out_type=str)) <= cap + 1, (text, out)
+    engine.close()
