@@ -751,3 +751,24 @@ def test_decoding_stops_at_one_and_a_half_times_the_source_plus_ten(tmp_path, gl
         out = engine._translate_batch(model, [text], "fr")[0]
         assert cap <= len(model.sp.encode(out, out_type=str)) <= cap + 1, (text, out)
     engine.close()
+
+
+async def test_each_request_of_a_shared_batch_gets_its_own_sentences(tmp_path, glossary, memory, packages):
+    # A burst is one model call; the outputs are handed back by offset, and
+    # the third request's offset is the first two's lengths added up.
+    texts = ["The tab is torn.", "The coater stopped. Check roll 3.", "Clean the die lip.", "Call the lead."]
+    alone = make_engine(tmp_path / "alone", glossary, memory, packages, pairs=("en_fr",))
+    expected = [alone.translate(t, "fr", source="en").text for t in texts]
+    alone.close()
+    shared = make_engine(tmp_path / "shared", glossary, memory, packages, pairs=("en_fr",))
+    calls, original = [], shared._translate_batch
+
+    def recording(model, batch, target):
+        calls.append(len(batch))
+        return original(model, batch, target)
+
+    shared._translate_batch = recording
+    results = await asyncio.gather(*(shared.atranslate(t, "fr", source="en") for t in texts))
+    assert [r.text for r in results] == expected
+    assert sum(calls) == 5  # five sentences in all, whatever the batches
+    shared.close()
