@@ -90,12 +90,20 @@ def test_yaml_items_and_their_lines():
     assert ff._yaml_items(nested)[1] == [1]
     with pytest.raises(fx.FixError, match="^line 2: nested too deep \\(a fix file nests 12 levels at most\\)$"):
         ff._yaml_items("- a\n- " + "[" * ff.MAX_DEPTH + "]" * ff.MAX_DEPTH + "\n")
-    with pytest.raises(fx.FixError, match="^line 3: YAML anchors and aliases"):
+    with pytest.raises(fx.FixError, match="^line 3: YAML anchors and aliases \\(& and \\*\\) are not accepted in a fix file$"):
         ff._yaml_items("- a\n- b\n- &x c\n")
     with pytest.raises(fx.FixError, match="^line 2: YAML anchors and aliases"):
         ff._yaml_items("- a\n- *x\n")
     with pytest.raises(fx.FixError, match="^line 3: not valid YAML: mapping values are not allowed"):
         ff._yaml_items("- a\n- b\n- c: d: e\n")
+    # A reader error has no line mark and no "problem": its own words are kept.
+    with pytest.raises(fx.FixError, match="^not valid YAML: unacceptable character #x0007: control characters"):
+        ff._yaml_items("- a\x07\n")
+    # Depth is counted back one level per closed collection: a nest after a
+    # closed sibling is measured from where it really starts (12 levels: 3 + 9).
+    assert ff._yaml_items("- texts: {a: [[1]], b: " + "[" * 9 + "]" * 9 + "}\n")[1] == [1]
+    with pytest.raises(fx.FixError, match="^line 1: nested too deep"):
+        ff._yaml_items("- texts: {a: [[1]], b: " + "[" * 10 + "]" * 10 + "}\n")
     # Closed collections give their depth back: many siblings are fine.
     assert len(ff._yaml_items("".join(f"- [[{i}]]\n" for i in range(30)))[0]) == 30
 
