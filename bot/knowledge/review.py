@@ -77,7 +77,8 @@ class Decision:
 def author_id(author: str | int) -> int | None:
     """The person behind a fix's or a suggestion's author, if it is one."""
     text = str(author)
-    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) <= 19 else None
+    # Telegram ids are positive: "0" or "00" is a tag, not person 0.
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 and int(text) > 0 else None
 
 
 async def approve(kb: FixBase, kind: str, item_id: int, actor: fixes.Actor) -> Decision:
