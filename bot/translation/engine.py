@@ -336,7 +336,7 @@ class TranslationEngine:
                 results.append(None)
                 pending.append(self._protect(seg.text, source, target))
         legs = self._route(source, target, [t for p in pending for t in p.terms]) if pending else []
-        plan = _Plan(key, text, source, target, segments, results, pending, legs)
+        plan = _Plan(key, source, target, segments, results, pending, legs)
         if not pending:
             return self._finish(plan, [])
         return plan
@@ -615,8 +615,7 @@ class TranslationEngine:
 
 @dataclass
 class _Plan:
-    key: tuple
-    text: str
+    key: tuple  # (text, source, target, revisions): the cache's key
     source: str
     target: str
     segments: list

@@ -772,3 +772,20 @@ async def test_each_request_of_a_shared_batch_gets_its_own_sentences(tmp_path, g
     assert [r.text for r in results] == expected
     assert sum(calls) == 5  # five sentences in all, whatever the batches
     shared.close()
+
+
+def test_answers_without_a_model_are_cached_and_a_memory_unit_of_two_sentences_is_served_whole(
+        engine, empty_storage):
+    from bot.translation import memory as tm
+
+    whole = engine.translate("涂布机", "fr", source="zh")
+    assert whole == Translation(text="enduiseuse", source="zh", target="fr", route=("zh", "fr"),
+                                provenance="glossary", terms=whole.terms,
+                                segments=[SegmentResult("涂布机", "enduiseuse", "glossary")])
+    assert engine.translate("涂布机", "fr", source="zh") is whole  # the cache's own answer
+    two = "Stop the coater. Clean the die lip."
+    empty_storage.write(tm.add_unit, {"en": two, "fr": "Arrêtez l'enduiseuse. Nettoyez la lèvre."},
+                        status="approved", origin="manual", actor="tests")
+    served = engine.translate(two, "fr", source="en")
+    assert (served.text, served.provenance, served.match) == ("Arrêtez l'enduiseuse. Nettoyez la lèvre.", "memory", 100.0)
+    assert engine.translate(two, "fr", source="en") is served
