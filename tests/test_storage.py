@@ -350,15 +350,20 @@ def _blocked_writer(storage):
     return blocker, release
 
 
+def _job_seeing_commits(storage):
+    """A write job that records, and returns, how many earlier jobs were
+    already committed (seen on a reader connection of its own)."""
+    def job(db, n):
+        committed = storage.conn().execute("SELECT count(*) FROM meta WHERE key LIKE 'job-%'").fetchone()[0]
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [f"job-{n}", str(committed)])
+        return committed
+    return job
+
+
 def test_group_commit_takes_at_most_64_jobs_per_transaction(empty_storage):
     """A burst is written in transactions of up to 64 jobs: each job sees,
     on a connection of its own, only what earlier transactions committed."""
-    def job(db, n):
-        committed = empty_storage.conn().execute(
-            "SELECT count(*) FROM meta WHERE key LIKE 'job-%'").fetchone()[0]
-        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [f"job-{n}", str(committed)])
-        return committed
-
+    job = _job_seeing_commits(empty_storage)
     blocker, release = _blocked_writer(empty_storage)
     futures = [empty_storage.submit(job, n) for n in range(130)]
     release.set()
@@ -685,12 +690,7 @@ def test_reads_run_on_at_most_read_threads_threads(tmp_path, read_threads):
 def test_deferred_writes_too_go_at_most_64_to_a_transaction(empty_storage):
     """Held deferred jobs and the job that takes them along make one batch
     of at most 64, like a burst of ordinary writes."""
-    def job(db, n):
-        committed = empty_storage.conn().execute(
-            "SELECT count(*) FROM meta WHERE key LIKE 'job-%'").fetchone()[0]
-        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [f"job-{n}", str(committed)])
-        return committed
-
+    job = _job_seeing_commits(empty_storage)
     blocker, release = _blocked_writer(empty_storage)
     futures = [empty_storage.defer(job, n) for n in range(129)] + [empty_storage.submit(job, 129)]
     release.set()
