@@ -20,10 +20,10 @@ TRAINER, LEAD = 11, 12
 
 @pytest.fixture
 def kb(storage):
-    for user, role in ((TRAINER, "trainer"), (LEAD, "lead")):
-        storage.write(lambda d, u=user, r=role: directory._admit(d, u, r, now=directory._now(None), seen=True,
-                                                                 actor="system", via="tests", name=str(u)))
-    return FixBase(storage, Glossary(storage.conn))
+    kb = FixBase(storage, Glossary(storage.conn))
+    admit(kb, TRAINER, "trainer")
+    admit(kb, LEAD, "lead")
+    return kb
 
 
 def pending(kb) -> int:

@@ -7,11 +7,14 @@ means for term enforcement.
 """
 
 import asyncio
+import dataclasses
 import re
 import socket
+import threading
 
 import pytest
 
+from bot.translation import memory as tm
 from bot.translation.models import ModelStore
 from bot.translation.engine import (MissingModelError, SegmentResult, Translation, TranslationEngine,
                                    TranslationError)
@@ -24,7 +27,7 @@ EXTRA = [
     concept("reset", category="general", en="reset", fr="réarmer", zh="复位", ko="리셋", ms="set semula"),
 ]
 # "reset" is a verb: verbs are not forced in (they inflect).
-EXTRA[1].terms[:] = [t.__class__(t.lang, t.text, t.type, "verb") for t in EXTRA[1].terms]
+EXTRA[1].terms[:] = [dataclasses.replace(t, pos="verb") for t in EXTRA[1].terms]
 
 
 @pytest.fixture
@@ -46,6 +49,23 @@ def make_engine(tmp_path, glossary, memory, packages, kind="copy", pairs=(), **k
         store.install([packages[kind][p] for p in pairs])
     engine = TranslationEngine(store, glossary, memory, **kw)
     return engine
+
+
+def record_batches(engine) -> list[tuple[str, str, int]]:
+    """Every model call the engine makes from now on, as (target language,
+    thread name, number of sentences); the calls still run."""
+    calls, original = [], engine._translate_batch
+
+    def recording(model, texts, target):
+        calls.append((target, threading.current_thread().name, len(texts)))
+        return original(model, texts, target)
+
+    engine._translate_batch = recording
+    return calls
+
+
+def approved_unit(storage, en: str, fr: str) -> None:
+    storage.write(tm.add_unit, {"en": en, "fr": fr}, status="approved", origin="manual", actor="tests")
 
 
 @pytest.fixture
@@ -152,10 +172,7 @@ def test_a_message_that_is_one_term_needs_no_model(tmp_path, glossary, memory, p
 
 
 def test_memory_comes_before_the_machine(engine, empty_storage, memory):
-    from bot.translation import memory as tm
-
-    empty_storage.write(tm.add_unit, {"en": "Stop the coater now.", "fr": "Arrêtez l'enduiseuse maintenant."},
-                        status="approved", origin="manual", actor="tests")
+    approved_unit(empty_storage, "Stop the coater now.", "Arrêtez l'enduiseuse maintenant.")
     exact = engine.translate("Stop the coater now.", "fr", source="en")
     assert (exact.provenance, exact.match, exact.text) == ("memory", 100, "Arrêtez l'enduiseuse maintenant.")
     fuzzy = engine.translate("Stop the coater now!", "fr", source="en")
@@ -223,26 +240,18 @@ def test_results_are_cached_and_models_bounded(tmp_path, glossary, memory, packa
 
 
 async def test_concurrent_requests_are_batched(engine, no_network):
-    calls = []
-    original = engine._translate_batch
-
-    def counting(model, texts, target):
-        calls.append(len(texts))
-        return original(model, texts, target)
-
-    engine._translate_batch = counting
+    calls = record_batches(engine)
     sentences = [f"The coater number {i} stopped." for i in range(12)]
     results = await asyncio.gather(*(engine.atranslate(s, "fr", source="en") for s in sentences))
     assert all("enduiseuse" in r.text for r in results)
     assert [r.text for r in results] == [engine.translate(s, "fr", source="en").text for s in sentences]
-    assert sum(calls) == 12 and len(calls) < 12  # several requests shared a call
+    assert sum(size for *_, size in calls) == 12 and len(calls) < 12  # several requests shared a call
 
 
 async def test_freed_memory_is_given_back_when_a_model_goes_idle(engine, no_network, monkeypatch):
     """glibc kept what translation freed (1.0-1.2 GB for 560 MB of models):
     the engine trims on its model thread once a burst is done, at most once
     per TRIM_INTERVAL. (How much it gives back: bench_translate.py (c).)"""
-    import threading
 
     from bot.translation import engine as engine_module
 
@@ -370,11 +379,9 @@ def test_a_whole_term_answer_says_where_it_came_from(tmp_path, glossary, memory,
 
 
 def test_sentences_all_served_by_memory_need_no_model(tmp_path, glossary, memory, packages, empty_storage):
-    from bot.translation import memory as tm
-
     for en, fr in [("Stop the coater now.", "Arrêtez l'enduiseuse maintenant."),
                    ("Clean the die lip.", "Nettoyez la lèvre de filière.")]:
-        empty_storage.write(tm.add_unit, {"en": en, "fr": fr}, status="approved", origin="manual", actor="t")
+        approved_unit(empty_storage, en, fr)
     engine = make_engine(tmp_path, glossary, memory, packages)  # nothing installed
     result = engine.translate("Stop the coater now! Clean the die lip.", "fr", source="en")
     assert result.text == "Arrêtez l'enduiseuse maintenant. Nettoyez la lèvre de filière."
@@ -445,7 +452,6 @@ def test_the_cache_is_bounded_and_keeps_the_most_recently_used(tmp_path, glossar
 
 
 def test_a_glossary_or_memory_change_is_not_hidden_by_the_cache(engine, empty_storage):
-    from bot.translation import memory as tm
     from tests.conftest import concept
 
     before = engine.translate("The dancer roll is loose.", "fr", source="en")
@@ -454,8 +460,7 @@ def test_a_glossary_or_memory_change_is_not_hidden_by_the_cache(engine, empty_st
                         [concept("dancer", en="dancer roll", fr="rouleau danseur")], "tests")
     after = engine.translate("The dancer roll is loose.", "fr", source="en")
     assert "rouleau danseur" in after.text
-    empty_storage.write(tm.add_unit, {"en": "The dancer roll is loose.", "fr": "Le danseur a du jeu."},
-                        status="approved", origin="manual", actor="t")
+    approved_unit(empty_storage, "The dancer roll is loose.", "Le danseur a du jeu.")
     served = engine.translate("The dancer roll is loose.", "fr", source="en")
     assert (served.text, served.provenance) == ("Le danseur a du jeu.", "memory")
 
@@ -524,21 +529,13 @@ async def test_async_honours_the_source_and_the_senders_language(engine):
 async def test_async_asks_each_leg_for_its_own_target_language(engine):
     # The target reaches the model call: it picks the deprecated terms to ban.
     # And the model runs on the engine's one model thread, never beside a trim.
-    import threading
-
-    original, calls = engine._translate_batch, []
-
-    def recording(model, texts, target):
-        calls.append((target, threading.current_thread().name))
-        return original(model, texts, target)
-
-    engine._translate_batch = recording
+    calls = record_batches(engine)
     await engine.atranslate("涂布机停了，请检查极耳。", "fr", source="zh")
-    assert calls == [("en", "shopbot-translate_0"), ("fr", "shopbot-translate_0")]
+    assert [(target, thread) for target, thread, _ in calls] == [
+        ("en", "shopbot-translate_0"), ("fr", "shopbot-translate_0")]
 
 
 async def test_a_failed_batch_does_not_strand_the_requests_queued_behind_it(engine):
-    import threading
 
     original = engine._translate_batch
     entered, release = threading.Event(), threading.Event()
@@ -642,15 +639,9 @@ def test_a_character_the_model_does_not_know_is_copied_through(engine):
 def test_sync_asks_each_leg_for_its_own_target_language(engine):
     # The target reaches the model call on the synchronous path too: it
     # picks the deprecated terms the decoder must not produce.
-    original, calls = engine._translate_batch, []
-
-    def recording(model, texts, target):
-        calls.append(target)
-        return original(model, texts, target)
-
-    engine._translate_batch = recording
+    calls = record_batches(engine)
     engine.translate("涂布机停了，请检查极耳。", "fr", source="zh")
-    assert calls == ["en", "fr"]
+    assert [target for target, *_ in calls] == ["en", "fr"]
 
 
 def test_the_decoding_ban_is_worked_out_once_per_glossary_revision(engine, glossary, empty_storage):
@@ -672,13 +663,10 @@ def test_a_package_that_does_not_load_is_named_in_the_error(tmp_path, glossary, 
 def test_results_that_need_no_model_are_whole(engine, empty_storage):
     # Compared whole: every field a caller reads (the web's provenance badge,
     # the bot's "from memory" line, shopbot eval's segments).
-    from bot.translation import memory as tm
-
     assert engine.translate("42 / 7", "fr", source="en") == Translation(text="42 / 7", source="en", target="fr")
     assert engine.translate("The tab is torn.", "en", source="en") == Translation(
         text="The tab is torn.", source="en", target="en")
-    empty_storage.write(tm.add_unit, {"en": "Stop the coater now.", "fr": "Arrêtez l'enduiseuse maintenant."},
-                        status="approved", origin="manual", actor="tests")
+    approved_unit(empty_storage, "Stop the coater now.", "Arrêtez l'enduiseuse maintenant.")
     assert engine.translate("Stop the coater now.", "fr", source="en") == Translation(
         text="Arrêtez l'enduiseuse maintenant.", source="en", target="fr", route=("en", "fr"),
         provenance="memory", match=100.0,
@@ -722,8 +710,7 @@ def test_a_deprecated_french_term_is_replaced_with_its_article(engine, empty_sto
     # article follows the approved term's gender; a term the glossary does
     # not deprecate before it (enduiseuse) does not stop the replacement.
     blade = concept("blade", en="blade", fr="lame|couteau*dep", zh="刀片", ko="블레이드", ms="bilah")
-    blade.terms[:] = [t.__class__(t.lang, t.text, t.type, t.pos, {"lame": "f", "couteau": "m"}.get(t.text))
-                      for t in blade.terms]
+    blade.terms[:] = [dataclasses.replace(t, gender={"lame": "f", "couteau": "m"}.get(t.text)) for t in blade.terms]
     empty_storage.write(glossary_store.upsert_concepts, [blade], "tests")
     assert engine._replace_deprecated("Nettoyez l'enduiseuse et changez le couteau.", "fr") == (
         "Nettoyez l'enduiseuse et changez la lame.")
@@ -761,31 +748,22 @@ async def test_each_request_of_a_shared_batch_gets_its_own_sentences(tmp_path, g
     expected = [alone.translate(t, "fr", source="en").text for t in texts]
     alone.close()
     shared = make_engine(tmp_path / "shared", glossary, memory, packages, pairs=("en_fr",))
-    calls, original = [], shared._translate_batch
-
-    def recording(model, batch, target):
-        calls.append(len(batch))
-        return original(model, batch, target)
-
-    shared._translate_batch = recording
+    calls = record_batches(shared)
     results = await asyncio.gather(*(shared.atranslate(t, "fr", source="en") for t in texts))
     assert [r.text for r in results] == expected
-    assert sum(calls) == 5  # five sentences in all, whatever the batches
+    assert sum(size for *_, size in calls) == 5 and len(calls) < 4  # requests shared a call
     shared.close()
 
 
 def test_answers_without_a_model_are_cached_and_a_memory_unit_of_two_sentences_is_served_whole(
         engine, empty_storage):
-    from bot.translation import memory as tm
-
     whole = engine.translate("涂布机", "fr", source="zh")
     assert whole == Translation(text="enduiseuse", source="zh", target="fr", route=("zh", "fr"),
                                 provenance="glossary", terms=whole.terms,
                                 segments=[SegmentResult("涂布机", "enduiseuse", "glossary")])
     assert engine.translate("涂布机", "fr", source="zh") is whole  # the cache's own answer
     two = "Stop the coater. Clean the die lip."
-    empty_storage.write(tm.add_unit, {"en": two, "fr": "Arrêtez l'enduiseuse. Nettoyez la lèvre."},
-                        status="approved", origin="manual", actor="tests")
+    approved_unit(empty_storage, two, "Arrêtez l'enduiseuse. Nettoyez la lèvre.")
     served = engine.translate(two, "fr", source="en")
     assert (served.text, served.provenance, served.match) == ("Arrêtez l'enduiseuse. Nettoyez la lèvre.", "memory", 100.0)
     assert engine.translate(two, "fr", source="en") is served
