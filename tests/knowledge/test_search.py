@@ -248,3 +248,114 @@ def test_pairs_only_when_the_rest_found_too_little(st_, kb):
     assert [r.id for r in kb.search("E77 漏液", limit=2)] == [a, b]
     assert [r.id for r in kb.search("E77 漏液", limit=1)] == [a]
     assert kb.search("E77 漏液", limit=1)[0].reasons == ["code:E77"]  # the scan was not needed
+
+
+def test_the_cut_is_the_rounded_score_of_the_last_result_that_fits(st_):
+    # Results 2 and 3 make a cut of two; the lowest id (1) scores least, so
+    # a cut read in id order would be 10 and drop result 3.
+    assert ks.FixBase._rank(st_.conn(), {1: 1.0, 2: 10.0, 3: 5.0}, 2) == [2, 3]
+    # Same rounded score, no votes: the higher exact score first.
+    assert ks.FixBase._rank(st_.conn(), {1: 5.2, 2: 5.4}, 2) == [2, 1]
+
+
+async def test_ten_results_by_default_and_the_limit_asked_for(st_, kb):
+    ids = [approved(st_, codes=["E-900"]) for _ in range(11)]
+    assert [r.id for r in await kb.asearch("E900")] == ids[:10]
+    assert [r.id for r in await kb.asearch("E900", limit=11)] == ids
+    assert [r.id for r in await kb.asearch("E900", "fr", 1)] == ids[:1]
+
+
+def test_statistics_list_ten_of_each_by_default(st_, kb):
+    for i in range(12):
+        kb.search(f"zz{i:02d}", "fr")
+    flush(st_)
+    s = kb.stats()
+    assert len(s.top_searches) == len(s.unanswered) == 10
+
+
+def _engine_with(tmp_path, package, glossary):
+    from bot.translation.engine import TranslationEngine
+    from bot.translation.models import ModelStore
+
+    store = ModelStore(tmp_path / "models")
+    store.install([package])
+    return TranslationEngine(store, glossary)
+
+
+def test_approval_translates_each_field_from_the_fix_s_own_language(st_, kb, tmp_path, packages):
+    # A random English→French model: output differs from input, so each
+    # field is seen to go through it. The step is French text inside an
+    # English fix: translated as English all the same (a guess of its
+    # language would take it for French and leave it as it is).
+    engine = _engine_with(tmp_path, packages["random"]["en_fr"], kb.glossary)
+    with_engine = ks.FixBase(kb.storage, kb.glossary, engine=engine)
+    fix_id = draft(st_, original_lang="en", symptom="Coater tension alarm", cause="Worn dancer roller",
+                   steps=["Arrêter la machine"], safety=["Lock out first"], codes=[])
+    st_.write(fx.submit, fix_id, TRAINER)
+    empty_cause = draft(st_, original_lang="en", symptom="Slitter burr", cause="", steps=["Change the blade"],
+                        safety=[], codes=[])
+    st_.write(fx.submit, empty_cause, TRAINER)
+    try:
+        report = with_engine.approve(fix_id, LEAD)
+        assert report.translated == ["fr"]
+        assert report.missing == {lang: report.missing[lang] for lang in ("zh", "ko", "ms")}
+        tr = lambda s: engine.translate(s, "fr", source="en").text  # noqa: E731
+        fr = st_.read(fx.load_fix, fix_id).texts["fr"]
+        assert fr == fx.FixText(tr("Coater tension alarm"), tr("Worn dancer roller"), [tr("Arrêter la machine")],
+                                [tr("Lock out first")], "machine")
+        assert fr.steps != ["Arrêter la machine"] and fr.cause
+        assert with_engine.approve(empty_cause, LEAD).translated == ["fr"]
+        fr = st_.read(fx.load_fix, empty_cause).texts["fr"]
+        assert (fr.cause, fr.safety, fr.kind) == ("", [], "machine")
+    finally:
+        engine.close()
+
+
+def test_two_common_concepts_are_checked_on_each_fix_found_once(st_, kb, monkeypatch):
+    a = approved(st_, codes=["E-1"])  # 涂布机张力报警: mentions alarm and web-tension
+    b = approved(st_, codes=["E-2"])
+    monkeypatch.setattr(ks, "COMMON_MENTIONS", 1)  # both concepts are common now
+    assert [(r.id, r.score, r.reasons) for r in kb.search("E1 E2 报警 张力", "fr")] == [
+        (a, 1050.0, ["code:E1", "mentions:alarm", "mentions:web-tension"]),
+        (b, 1050.0, ["code:E2", "mentions:alarm", "mentions:web-tension"])]
+
+
+def test_a_concept_mentioned_exactly_common_mentions_times_is_not_common(st_, kb, monkeypatch):
+    a, b = approved(st_), approved(st_)  # the only two fixes that mention web-tension
+    c = approved(st_, codes=["E-3"], equipment="slitter", symptom="分切机报警", cause="", steps=["换刀"])
+    monkeypatch.setattr(ks, "COMMON_MENTIONS", 2)
+    # Not common: every fix that mentions it is found, not only those E3 found.
+    assert [(r.id, r.reasons) for r in kb.search("E3 张力", "fr")] == [
+        (c, ["code:E3"]), (a, ["mentions:web-tension"]), (b, ["mentions:web-tension"])]
+
+
+def test_common_concepts_are_checked_on_more_than_500_fixes_found(st_, kb, monkeypatch):
+    # The fixes found are checked 500 at a time (SQLite's bound on ?s):
+    # every chunk counts, the last as much as the first.
+    def many(db):
+        ids = []
+        for _ in range(502):
+            fix_id = fx.create_draft(db, author=TRAINER, equipment="coater", original_lang="zh",
+                                     symptom="涂布机张力报警", cause="", steps=["停机"], safety=[], codes=["E-1"])
+            fx.submit(db, fix_id, TRAINER)
+            fx.approve(db, fix_id, LEAD)
+            ids.append(fix_id)
+        return ids
+
+    ids = st_.write(many)
+    monkeypatch.setattr(ks, "COMMON_MENTIONS", 1)
+    results = kb.search("E1 报警", "fr", limit=600)
+    assert sorted(r.id for r in results) == ids
+    assert {tuple(r.reasons) for r in results} == {("code:E1", "mentions:alarm")}
+
+
+def test_at_most_twenty_concepts_of_a_query(st_):
+    coater = approved(st_)
+    found = []
+    add = lambda fix_id, points, reason: found.append((fix_id, reason))  # noqa: E731
+    nineteen = {f"a{i:02d}" for i in range(19)}  # sorted before "coater"
+    ks.FixBase._match_concepts(st_.conn(), nineteen | {"coater"}, add)
+    assert (coater, "equipment:coater") in found
+    found.clear()
+    ks.FixBase._match_concepts(st_.conn(), nineteen | {"a19", "coater"}, add)  # coater is the 21st
+    assert found == []

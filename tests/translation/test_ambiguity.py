@@ -2,6 +2,8 @@
 which (units, the process area of the glossary terms around it); otherwise it
 is left to the model and reported as ambiguous."""
 
+import dataclasses
+
 import pytest
 
 from bot.translation.engine import TranslationEngine
@@ -206,3 +208,30 @@ def test_an_ambiguous_neighbour_is_skipped_not_the_end_of_the_cues(engine):
 def test_an_ambiguous_term_is_reported_beside_text_that_looks_like_a_placeholder(engine):
     result = engine.translate("La tension [T1] baisse.", "en", source="fr")
     assert [a.source for a in result.ambiguous] == ["tension"]
+
+
+def _with_pos(c, pos: str, *langs: str):
+    c.terms[:] = [dataclasses.replace(t, pos=pos) if t.lang in langs else t for t in c.terms]
+    return c
+
+
+def test_a_spelling_decided_for_a_verb_is_not_forced(engine, empty_storage):
+    # English « discharge »: discharging a cell (a verb, finishing) and a
+    # mixer's outlet (a noun, electrode area). The units decide; the verb
+    # chosen is then left to the model like any verb.
+    empty_storage.write(glossary_store.upsert_concepts, [
+        _with_pos(concept("discharge", category="finishing", en="discharge", fr="décharger"), "verb", "en", "fr"),
+        concept("mixer-outlet", category="electrode", en="discharge", fr="sortie")], "tests")
+    as_verb = engine.translate("Discharge the cell to 2.5 V.", "fr", source="en")
+    assert (enforced(as_verb), as_verb.ambiguous) == (set(), [])
+    as_noun = engine.translate("The discharge holds 20 kg.", "fr", source="en")
+    assert (enforced(as_noun), as_noun.ambiguous) == ({"mixer-outlet"}, [])
+
+
+def test_the_part_of_speech_is_read_in_the_message_s_language(engine, empty_storage):
+    # « purge »: a noun in French, a verb in English. A French message has
+    # it enforced; an English one leaves it to the model.
+    empty_storage.write(glossary_store.upsert_concepts, [
+        _with_pos(concept("purge", category="electrode", en="purge", fr="purge"), "verb", "en")], "tests")
+    assert enforced(engine.translate("Lancez la purge.", "en", source="fr")) == {"purge"}
+    assert enforced(engine.translate("Purge the line.", "fr", source="en")) == set()
