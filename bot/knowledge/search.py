@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 W_CODE, W_DIGITS, W_EQUIPMENT, W_MENTION, W_TEXT = 1000.0, 300.0, 60.0, 25.0, 40.0
 FTS_COMMON = 500
 COMMON_MENTIONS = 1000
+COMMON_CHECKED = 2000  # the best-scored fixes a very common concept is checked on
 _CODE_Q = re.compile(r"(?<![a-z0-9])([a-z]{1,5}[-_./ ]?\d{1,6}[a-z0-9]*|\d{3,6})(?![a-z0-9])")
 _WORD = re.compile(r"[^\W_]+")
 
@@ -161,7 +162,7 @@ class FixBase:
         self._match_codes(db, norm, add)
         common, scored = self._match_concepts(db, concepts, add)
         self._match_text(db, words, add)
-        best = sorted(scores, key=scores.__getitem__, reverse=True)[:2000]
+        best = sorted(scores, key=scores.__getitem__, reverse=True)[:COMMON_CHECKED]
         self._match_common(db, common, scored, best, add)
         if len(scores) < limit:  # a scan: only when the indexes found too little
             self._match_pairs(db, words, add)
@@ -249,7 +250,7 @@ class FixBase:
     @staticmethod
     def _match_common(db, common: list[str], scored: set, candidates: list[int], add) -> None:
         """Mentions of very common concepts: checked on the fixes other signals
-        found (the best 2,000), or, when there are none, on the first 200 fixes
+        found (the best COMMON_CHECKED), or, when there are none, on the first 200 fixes
         that mention them."""
         if not common:
             return

@@ -260,6 +260,7 @@ def test_the_cut_is_the_rounded_score_of_the_last_result_that_fits(st_):
 
 async def test_ten_results_by_default_and_the_limit_asked_for(st_, kb):
     ids = [approved(st_, codes=["E-900"]) for _ in range(11)]
+    assert [r.id for r in kb.search("E900")] == ids[:10]
     assert [r.id for r in await kb.asearch("E900")] == ids[:10]
     assert [r.id for r in await kb.asearch("E900", limit=11)] == ids
     assert [r.id for r in await kb.asearch("E900", "fr", 1)] == ids[:1]
@@ -359,3 +360,52 @@ def test_at_most_twenty_concepts_of_a_query(st_):
     found.clear()
     ks.FixBase._match_concepts(st_.conn(), nineteen | {"a19", "coater"}, add)  # coater is the 21st
     assert found == []
+
+
+def test_a_search_whose_log_fails_still_answers_and_warns(st_, kb, caplog):
+    fix_id = approved(st_)
+    st_.write(lambda db: db.execute("DROP TABLE fix_search"))
+    with caplog.at_level("WARNING", logger="bot.knowledge.search"):
+        assert [r.id for r in kb.search("E203", "fr")] == [fix_id]
+        flush(st_)
+    assert [r.getMessage() for r in caplog.records] == ["could not log a fix search: no such table: fix_search"]
+
+
+def test_a_huge_query_is_cut_before_it_is_read(st_, kb):
+    # At most 4 × MAX_QUERY characters are read, before normalising: zero-
+    # width characters count, so what comes after them is not looked at.
+    coater = approved(st_)  # E-203
+    slitter = approved(st_, equipment="slitter", symptom="分切机毛刺", codes=["X-1203"], cause="", steps=["换刀"])
+    padding = "\u200b" * (4 * fx.MAX_QUERY - 6)
+    assert kb.search("\u200b" * 4 * fx.MAX_QUERY + "E203") == []
+    assert [r.id for r in kb.search("X1203 " + padding + "涂布机")] == [slitter]
+    assert [r.id for r in kb.search("X1203 涂布机")] == [slitter, coater]
+
+
+def test_common_concepts_are_checked_on_the_best_scored_fixes(st_, kb, monkeypatch):
+    coater = approved(st_, codes=["E-1"])  # mentions alarm
+    slitter = approved(st_, codes=["E-3"], equipment="slitter", symptom="分切机报警", cause="", steps=["换刀"])
+    monkeypatch.setattr(ks, "COMMON_MENTIONS", 1)
+    monkeypatch.setattr(ks, "COMMON_CHECKED", 1)
+    # The code scores 1000, the slitter 60: alarm is checked on the first only.
+    assert [(r.id, r.score, r.reasons) for r in kb.search("E1 分切机 报警", "fr")] == [
+        (coater, 1025.0, ["code:E1", "mentions:alarm"]), (slitter, 60.0, ["equipment:slitter"])]
+
+
+def test_a_result_carries_the_fix_s_own_fields(st_, kb):
+    fix_id = approved(st_)
+    r = kb.search("E203", "fr")[0]
+    assert (r.slug, r.equipment, r.codes, r.status, r.original_lang, r.lang, r.kind) == (
+        st_.read(fx.load_fix, fix_id).slug, "coater", ["E-203"], "approved", "zh", "zh", "original")
+    assert (r.symptom, r.cause, r.steps, r.safety) == ("涂布机张力报警", "浮动辊卡住", ["停机", "检查浮动辊"], ["先挂牌上锁"])
+    st_.write(lambda db: db.execute("UPDATE fix SET sample = 1 WHERE id = ?", [fix_id]))
+    assert kb.get(fix_id).sample is True
+
+
+def test_understanding_after_the_spotted_terms(kb):
+    # Spotted terms are blanked where they stand, whatever came before:
+    # nothing of them is left over for full-text search.
+    assert kb.understand("涂布机张力报警") == ({"coater", "coating", "web-tension", "alarm"}, [])
+    assert kb.understand("xyz 涂布机 tension de bande") == ({"coater", "coating", "web-tension"}, ["xyz"])
+    # One Chinese character is looked up (a glossary hit of 80 counts).
+    assert kb.understand("辊") == ({"calendering"}, [])
