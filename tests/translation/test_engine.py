@@ -248,6 +248,18 @@ async def test_concurrent_requests_are_batched(engine, no_network):
     assert sum(size for *_, size in calls) == 12 and len(calls) < 12  # several requests shared a call
 
 
+async def burst(engine, n: int) -> None:
+    """Four concurrent translations; returns once the model's queue ran dry
+    and whatever it queued on the model thread (a trim) has run."""
+    await asyncio.gather(*(engine.atranslate(f"The coater {n} {i} stopped.", "fr", source="en")
+                           for i in range(4)))
+    for _ in range(100_000):  # the drain ends just after the answers
+        if not any(b.running for b in engine._batchers.values()):
+            break
+        await asyncio.sleep(0)
+    await asyncio.wrap_future(engine._executor.submit(lambda: None))  # one thread, FIFO: the trim ran
+
+
 async def test_freed_memory_is_given_back_when_a_model_goes_idle(engine, no_network, monkeypatch):
     """glibc kept what translation freed (1.0-1.2 GB for 560 MB of models):
     the engine trims on its model thread once a burst is done, at most once
@@ -264,20 +276,11 @@ async def test_freed_memory_is_given_back_when_a_model_goes_idle(engine, no_netw
     now = [100.0]  # the engine's clock, stopped: no wall-clock race with TRIM_INTERVAL
     monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
 
-    async def burst(n: int) -> None:
-        await asyncio.gather(*(engine.atranslate(f"The coater {n} {i} stopped.", "fr", source="en")
-                               for i in range(4)))
-        for _ in range(100_000):  # the drain ends just after the answers
-            if not any(b.running for b in engine._batchers.values()):
-                break
-            await asyncio.sleep(0)
-        await asyncio.wrap_future(engine._executor.submit(lambda: None))  # one thread, FIFO: the trim ran
-
-    await burst(0)
-    await burst(1)  # within the interval: no second trim
+    await burst(engine, 0)
+    await burst(engine, 1)  # within the interval: no second trim
     assert trims == ["shopbot-translate_0"]
     now[0] += engine_module.TRIM_INTERVAL
-    await burst(2)  # the interval passed: trimmed again
+    await burst(engine, 2)  # the interval passed: trimmed again
     assert trims == ["shopbot-translate_0"] * 2
     import ctypes
 
@@ -287,6 +290,19 @@ async def test_freed_memory_is_given_back_when_a_model_goes_idle(engine, no_netw
     except OSError:
         glibc = False
     assert real() is glibc  # it really trims where there is glibc (this machine and CI)
+
+
+async def test_the_first_idle_model_trims_whatever_the_clock_s_origin(engine, no_network, monkeypatch):
+    # The monotonic clock starts anywhere (0 at boot): the first burst trims.
+    from bot.translation import engine as engine_module
+
+    import types
+
+    trims = []
+    monkeypatch.setattr(engine_module, "release_free_memory", lambda: trims.append(1))
+    monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(monotonic=lambda: 0.0))
+    await burst(engine, 0)
+    assert trims == [1]
 
 
 def test_without_glibc_nothing_is_trimmed_and_nothing_breaks(monkeypatch):
