@@ -783,3 +783,10 @@ def test_answers_without_a_model_are_cached_and_a_memory_unit_of_two_sentences_i
     served = engine.translate(two, "fr", source="en")
     assert (served.text, served.provenance, served.match) == ("Arrêtez l'enduiseuse. Nettoyez la lèvre.", "memory", 100.0)
     assert engine.translate(two, "fr", source="en") is served
+
+
+def test_a_code_touching_a_term_is_protected_too(engine):
+    # Chinese has no spaces: a code glued to a term on either side is a
+    # placeholder of its own, not taken for part of the term.
+    assert engine._protect("E203涂布机报警", "zh", "en").restore == {1: "E203", 2: "coater"}
+    assert engine._protect("涂布机E203报警", "zh", "en").restore == {1: "coater", 2: "E203"}
