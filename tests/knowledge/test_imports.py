@@ -1,0 +1,114 @@
+"""File imports with a preview (bot/knowledge/imports.py), as a service:
+what a preview lists, the kept upload and its token, the commit's refusals.
+The console's /files page drives the same functions over HTTP
+(tests/web/test_console_files.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge import imports
+from bot.translation import memory as tm
+from glossary import exchange
+from tests.conftest import concept
+from tests.knowledge.test_fixes import LEAD, TRAINER, st_  # noqa: F401
+
+T0 = datetime(2020, 1, 1, 8, 0, tzinfo=timezone.utc)  # far from today's clock
+
+
+def glossary_file(*concepts, name: str = "terms.csv", source: str = "") -> imports.Parsed:
+    return imports.read_upload(name, exchange.csv_bytes(concepts), source)
+
+
+def kept(st_, parsed, person=LEAD, now=T0) -> str:
+    outcome = st_.read(imports.preview, parsed, "web:2")
+    return st_.write(imports.keep_upload, person, parsed, outcome, now=now)
+
+
+def test_a_glossary_preview_names_each_concept_as_a_person_knows_it(st_):
+    parsed = glossary_file(
+        concept("coater", en="coater", zh="涂布机", fr="enduiseuse"),  # known: one term added
+        concept("dancer", en="dancer roller", zh="浮动辊"),
+        concept("zh-only", zh="卷绕机|绕卷机"),  # no English term: its first term
+    )
+    outcome = st_.read(imports.preview, parsed, "web:2")
+    assert outcome.added == [imports.Item("dancer", "dancer roller", "line 3"),
+                             imports.Item("zh-only", "卷绕机", "line 4")]
+    assert [i.key for i in outcome.changed] == ["coater"] and outcome.changed[0].where == "line 2"
+
+
+def test_a_memory_preview_lists_added_and_changed_units(st_):
+    st_.write(tm.add_unit, {"en": "Stop the coater.", "fr": "Arrêtez l'enduiseuse."}, status="approved",
+              origin="manual", actor="tests")
+    units = [tm.Unit({"en": "Stop the coater.", "ko": "코터를 정지하십시오."}),
+             tm.Unit({"fr": "Vérifiez le rouleau.", "en": "Check the roller."})]
+    parsed = imports.read_upload("units.tmx", tm.tmx_bytes(units))
+    outcome = st_.read(imports.preview, parsed, "web:2")
+    # A new unit is named by its English text (the id is the database's).
+    assert outcome.added == [imports.Item("new:Check the roller.", "Check the roller.", "")]
+    assert [i.label for i in outcome.changed] == ["Stop the coater."]
+
+
+@pytest.mark.parametrize("token", [None, 42, "", "a" * 19, "é" * 30, "a" * 65])
+def test_a_token_that_cannot_be_one_finds_nothing(st_, token):
+    assert imports.get_upload(st_.conn(), token, LEAD, now=T0) is None
+
+
+def test_a_kept_upload_comes_back_for_its_person_for_one_hour(st_):
+    parsed = glossary_file(concept("dancer", en="dancer roller"))
+    token = kept(st_, parsed)
+    assert 20 <= len(token) <= 64
+    upload = imports.get_upload(st_.conn(), token, LEAD, now=T0 + timedelta(minutes=30))
+    assert (upload.kind, upload.name, upload.sha256, upload.data, upload.created_at) == (
+        "glossary", "terms.csv", parsed.sha256, parsed.data, T0)
+    assert upload.outcome == [["dancer"], [], 0]
+    assert imports.get_upload(st_.conn(), token, TRAINER, now=T0) is None  # someone else's
+    assert imports.get_upload(st_.conn(), token, LEAD, now=T0 + imports.UPLOAD_TTL - timedelta(seconds=1))
+    assert imports.get_upload(st_.conn(), token, LEAD, now=T0 + imports.UPLOAD_TTL) is None
+
+
+@pytest.mark.parametrize("length, found", [(19, False), (20, True), (64, True), (65, False)])
+def test_tokens_of_20_to_64_ascii_characters_are_looked_up(st_, length, found):
+    token = kept(st_, glossary_file(concept("dancer", en="dancer roller")))
+    st_.write(lambda db: db.execute("UPDATE console_upload SET token_hash = ? WHERE token_hash = ?",
+                                    [imports._hash("t" * length), imports._hash(token)]))
+    assert (imports.get_upload(st_.conn(), "t" * length, LEAD, now=T0) is not None) is found
+
+
+def test_discarding_says_whether_there_was_something(st_):
+    token = kept(st_, glossary_file(concept("dancer", en="dancer roller")))
+    assert st_.write(imports.discard_upload, token, TRAINER) is False  # not theirs
+    assert st_.write(imports.discard_upload, None, LEAD) is False
+    assert st_.write(imports.discard_upload, token, LEAD) is True
+    assert st_.write(imports.discard_upload, token, LEAD) is False
+
+
+def test_reread_checks_the_file_and_keeps_its_source(st_):
+    # A TBX file's ids belong to its source (the name given at the upload).
+    data = (Path(__file__).parents[1] / "data" / "tbx_basic.tbx").read_bytes()
+    parsed = imports.read_upload("x.tbx", data, "Vendor  manual")
+    upload = imports.get_upload(st_.conn(), kept(st_, parsed), LEAD, now=T0)
+    upload = dataclasses.replace(upload, source="Vendor manual")
+    assert [c.id for c in imports.reread(upload).items] == [c.id for c in parsed.items]
+    assert parsed.items[0].id.startswith("Vendor_manual.")
+    with pytest.raises(imports.Changed, match="^the kept file is not the one previewed$"):
+        imports.reread(dataclasses.replace(upload, data=upload.data + b" "))
+
+
+def test_a_commit_refuses_what_the_preview_did_not_show(st_):
+    parsed = glossary_file(concept("dancer", en="dancer roller"))
+    with pytest.raises(imports.Changed, match="^this file was imported or discarded already, or its hour "
+                                              "has passed$"):
+        st_.write(imports.commit, "x" * 30, LEAD, parsed, "web:2")
+    token = kept(st_, parsed)
+    other = glossary_file(concept("dancer", en="dancer roller", fr="rouleau danseur"))
+    with pytest.raises(imports.Changed, match="^the kept file is not the one previewed$"):
+        st_.write(imports.commit, token, LEAD, other, "web:2")
+    st_.write(imports.commit, kept(st_, other), LEAD, other, "web:2")  # "dancer" exists now
+    with pytest.raises(imports.Changed, match="^the data changed since the preview$"):
+        st_.write(imports.commit, token, LEAD, parsed, "web:2")
+    assert imports.get_upload(st_.conn(), token, LEAD, now=T0) is not None  # nothing written
