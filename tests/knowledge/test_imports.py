@@ -112,3 +112,32 @@ def test_a_commit_refuses_what_the_preview_did_not_show(st_):
     with pytest.raises(imports.Changed, match="^the data changed since the preview$"):
         st_.write(imports.commit, token, LEAD, parsed, "web:2")
     assert imports.get_upload(st_.conn(), token, LEAD, now=T0) is not None  # nothing written
+
+
+def test_a_committed_tbx_import_records_where_each_concept_came_from(st_):
+    from glossary import store as glossary_store
+
+    data = (Path(__file__).parents[1] / "data" / "tbx_basic.tbx").read_bytes()
+    parsed = imports.read_upload("x.tbx", data, "Vendor manual")
+    st_.write(imports.commit, kept(st_, parsed), LEAD, parsed, "web:2")
+    recorded = st_.read(glossary_store.external_ids, "Vendor manual")
+    assert sorted(recorded) == sorted((cid, *ext) for cid, ext in parsed.extra["external"].items())
+    assert ("Vendor_manual.coater.9211dbc1", "Vendor manual", "coater") in recorded
+
+
+def test_keeping_a_file_keeps_the_others_of_the_hour(st_):
+    first = kept(st_, glossary_file(concept("dancer", en="dancer roller")), now=T0)
+    second = kept(st_, glossary_file(concept("nip", en="nip roller")), person=TRAINER,
+                  now=T0 + timedelta(minutes=59))
+    assert imports.get_upload(st_.conn(), first, LEAD, now=T0 + timedelta(minutes=59)) is not None
+    kept(st_, glossary_file(concept("nip", en="nip roller")), now=T0 + imports.UPLOAD_TTL + timedelta(seconds=1))  # purges the first
+    count = st_.read(lambda db: db.execute("SELECT count(*) FROM console_upload").fetchone()[0])
+    assert count == 2 and imports.get_upload(st_.conn(), second, TRAINER, now=T0 + timedelta(minutes=59))
+
+
+def test_uploads_on_the_real_clock_and_hostile_tokens(st_):
+    parsed = glossary_file(concept("dancer", en="dancer roller"))
+    token = st_.write(imports.keep_upload, LEAD, parsed, st_.read(imports.preview, parsed, "web:2"))
+    upload = imports.get_upload(st_.conn(), token, LEAD)
+    assert upload is not None and upload.source == "" and upload.created_at.utcoffset() == timedelta(0)
+    assert st_.write(imports.discard_upload, "\ud800" * 30, LEAD) is False  # a lone surrogate from a form
