@@ -141,3 +141,13 @@ def test_uploads_on_the_real_clock_and_hostile_tokens(st_):
     upload = imports.get_upload(st_.conn(), token, LEAD)
     assert upload is not None and upload.source == "" and upload.created_at.utcoffset() == timedelta(0)
     assert st_.write(imports.discard_upload, "\ud800" * 30, LEAD) is False  # a lone surrogate from a form
+
+
+def test_a_preview_leaves_no_copy_of_the_database_on_disk(st_, tmp_path, monkeypatch):
+    # The copy it imports into is in memory: a file would be a second copy
+    # of every person and fix, wherever the process happens to run.
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    st_.read(imports.preview, glossary_file(concept("dancer", en="dancer roller")), "web:2")
+    assert list(cwd.iterdir()) == []
