@@ -151,3 +151,48 @@ def test_a_preview_leaves_no_copy_of_the_database_on_disk(st_, tmp_path, monkeyp
     monkeypatch.chdir(cwd)
     st_.read(imports.preview, glossary_file(concept("dancer", en="dancer roller")), "web:2")
     assert list(cwd.iterdir()) == []
+
+
+# -- reading an upload -----------------------------------------------------------
+
+@pytest.mark.parametrize("name, clean", [
+    (None, ""), ("", ""), ("C:\\Users\\lead\\terms.csv", "terms.csv"), ("../../etc/terms.csv", "terms.csv"),
+    ("ter\u200bms\x00\u202e.csv", "terms.csv"), ("line\u00a0 3  terms.csv", "line 3 terms.csv"),
+    ("x" * 130 + ".csv", "x" * 120),
+])
+def test_a_file_name_without_folders_or_invisible_characters(name, clean):
+    assert imports.clean_filename(name) == clean
+
+
+def test_what_a_file_may_be_called():
+    with pytest.raises(imports.Refused, match=r"^this file: use a \.csv or \.tbx \(glossary\), \.tmx \(memory\), "
+                                              r"\.yaml, \.yml or \.json \(fixes\) file$"):
+        imports.read_upload("", b"x")
+    with pytest.raises(imports.Refused, match=r"^notes\.txt: use a \.csv"):
+        imports.read_upload("notes.txt", b"x")
+
+
+def test_the_size_cap_is_exact():
+    with pytest.raises(imports.Refused, match="^big.csv: larger than 4 MB$"):
+        imports.read_upload("big.csv", b"x" * (imports.MAX_UPLOAD + 1))
+    with pytest.raises(imports.Refused) as at_cap:  # refused for what it says, not for its size
+        imports.read_upload("big.csv", b"x" * imports.MAX_UPLOAD)
+    assert not str(at_cap.value).startswith("big.csv: larger than")
+
+
+def test_a_tbx_file_s_ids_belong_to_its_file_name_or_the_source_given():
+    data = (Path(__file__).parents[1] / "data" / "tbx_basic.tbx").read_bytes()
+    assert {c.id.split(".")[0] for c in imports.read_upload("x.tbx", data).items} == {"x"}
+    long = imports.read_upload("x.tbx", data, "s" * 130)
+    assert {source for source, _ in long.extra["external"].values()} == {"s" * 120}
+
+
+def test_a_fix_file_reads_with_its_lines():
+    data = ("- slug: one\n  equipment: coater\n  original_lang: en\n  status: draft\n"
+            "  texts:\n    en:\n      symptom: First\n      steps: [Check]\n"
+            "- slug: two\n  equipment: coater\n  original_lang: en\n  status: draft\n"
+            "  texts:\n    en:\n      symptom: Second\n      steps: [Check]\n").encode()
+    parsed = imports.read_upload("fixes.yaml", data)
+    assert parsed.read == exchange.ReadReport(kind="fixes", held=2, imported=2)
+    assert parsed.where == {"one": "line 1", "two": "line 9"}
+    assert len(parsed.extra["where"]) == 2
