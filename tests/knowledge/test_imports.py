@@ -6,6 +6,7 @@ The console's /files page drives the same functions over HTTP
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -196,3 +197,64 @@ def test_a_fix_file_reads_with_its_lines():
     assert parsed.read == exchange.ReadReport(kind="fixes", held=2, imported=2)
     assert parsed.where == {"one": "line 1", "two": "line 9"}
     assert len(parsed.extra["where"]) == 2
+
+
+# -- fixes, memory and the import's own record ------------------------------------
+
+def fix_yaml(*fixes: tuple[str, str, str]) -> bytes:
+    """(slug, equipment, extra YAML lines of the fix) → a fix file, 8 lines a fix
+    (photos on the eighth)."""
+    return "".join(f"- slug: {slug}\n  equipment: {equipment}\n  original_lang: en\n  status: draft\n"
+                   f"  texts:\n    en:\n      symptom: Symptom of {slug}\n      steps: [Check]\n{extra}"
+                   for slug, equipment, extra in fixes).encode()
+
+
+def test_a_fix_file_previews_and_commits_with_its_photos_and_lines(st_, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "roller.jpg").write_bytes(b"\xff\xd8\xff")
+    parsed = imports.read_upload("fixes.yaml", fix_yaml(
+        ("one", "coater", "  photos:\n  - local_path: roller.jpg\n"), ("two", "slitter", "")))
+    outcome = st_.read(imports.preview, parsed, "web:2", photos)
+    assert outcome.added == [imports.Item("one", "one", "line 1"), imports.Item("two", "two", "line 11")]
+    token = st_.write(imports.keep_upload, LEAD, parsed, outcome, now=T0)
+    assert st_.write(imports.commit, token, LEAD, parsed, "web:2", photos) == outcome
+    detail = st_.read(lambda db: db.execute(
+        "SELECT entity, entity_id, detail FROM audit WHERE action = 'import' AND actor = 'web:2' "
+        "AND entity = 'fixes'").fetchall())
+    assert [(e, i, json.loads(d)) for e, i, d in detail] == [
+        ("fixes", "fixes.yaml", {"sha256": parsed.sha256, "added": 2, "changed": 0, "unchanged": 0})]
+    # Without the photos folder the same file is refused, naming the fix's line.
+    with pytest.raises(imports.Refused, match=r"^line 1 \(fix 1\): photos\[1\]\.local_path 'roller\.jpg': must name "
+                                              "a file inside the photos folder$"):
+        st_.read(imports.preview, imports.read_upload("again.yaml", fix_yaml(
+            ("three", "coater", "  photos:\n  - local_path: roller.jpg\n"))), "web:2")
+
+
+def test_an_import_refused_by_its_checks_names_the_line(st_):
+    parsed = imports.read_upload("fixes.yaml", fix_yaml(("one", "coater", ""), ("two", "no-such-thing", "")))
+    with pytest.raises(imports.Refused, match=r"^line 9 \(fix 2\): equipment 'no-such-thing' is not a glossary "
+                                              "concept$"):
+        st_.read(imports.preview, parsed, "web:2")
+
+
+def test_a_changed_unit_is_named_by_its_id_and_labels_are_cut(st_):
+    unit_id = st_.write(tm.add_unit, {"en": "Stop the coater.", "fr": "Arrêtez l'enduiseuse."},
+                        status="approved", origin="manual", actor="tests")
+    long = "Check the roller " + "again " * 40
+    parsed = imports.read_upload("units.tmx", tm.tmx_bytes([
+        tm.Unit({"en": "Stop the coater.", "ko": "코터를 정지하십시오."}), tm.Unit({"en": long, "fr": "Vérifiez."})]))
+    outcome = st_.read(imports.preview, parsed, "web:2")
+    assert [(i.key, i.label) for i in outcome.changed] == [(str(unit_id), "Stop the coater.")]
+    assert [i.label for i in outcome.added] == [long.strip()[:200]]
+
+
+def test_the_entry_cap_of_a_web_import(monkeypatch):
+    monkeypatch.setattr(imports, "MAX_ITEMS", 2)
+    data = exchange.csv_bytes([concept("a", en="a"), concept("b", en="b")])
+    assert len(imports.read_upload("two.csv", data).items) == 2
+    data = exchange.csv_bytes([concept("a", en="a"), concept("b", en="b"), concept("c", en="c")])
+    with pytest.raises(imports.Refused, match=r"^three\.csv: 3 entries, more than the 2 a web import takes "
+                                              r"\(one transaction\); import it with the shopbot command line, "
+                                              r"which commits in batches$"):
+        imports.read_upload("three.csv", data)
