@@ -6,6 +6,7 @@ its closing, speakers. The console drives the same functions over HTTP
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -201,3 +202,53 @@ def test_reverting_a_definition_puts_it_back(st_):
     change = st_.read(tb.changes, "coater")[0]
     st_.write(tb.revert, A_LEAD, "coater", change.id)
     assert st_.read(tb.get, "coater").definitions == before.definitions == {"en": "Machine that coats foil."}
+
+
+# -- revert of a review, browsing, the queue ------------------------------------------------
+
+def audit_id(st_, action: str) -> int:
+    return st_.read(lambda db: db.execute("SELECT max(id) FROM audit WHERE action = ? AND entity = 'concept'",
+                                          [action]).fetchone()[0])
+
+
+def test_reverting_a_review_puts_the_language_back_to_draft_once(st_):
+    assert st_.write(tb.review, A_LEAD, "coater", "fr") is True
+    st_.write(tb.review, A_LEAD, "coating", "fr")  # another review of French stays
+    change = audit_id(st_, "review") - 1  # the coater's
+    refused("Only a lead or an admin can do this.", st_.write, tb.revert, A_TRAINER, "coater", change)
+    refused("No such change.", st_.write, tb.revert, A_LEAD, "coater", 10 ** 6)
+    out = st_.write(tb.revert, A_LEAD, "coater", change)
+    assert (out.applied, out.concept_id) == (True, "coater")
+    assert set(st_.read(tb.get, "coater").reviews) == set() and set(st_.read(tb.get, "coating").reviews) == {"fr"}
+    actor, detail = st_.read(lambda db: db.execute(
+        "SELECT actor, detail FROM audit WHERE action = 'unreview'").fetchone())
+    assert (actor, json.loads(detail)) == (A_LEAD.tag, {"lang": "fr", "reverts": change})
+    refused("Nothing was changed.", st_.write, tb.revert, A_LEAD, "coater", change)
+
+
+def test_browsing_filters_and_pages(st_):
+    browse = lambda **kw: st_.read(lambda db: tb.browse(db, **kw))  # noqa: E731
+    every, total = browse()
+    assert total == len(every) > 3 and [c.id for c in every] == sorted(c.id for c in every)
+    page2, _ = browse(per_page=2, page=2)
+    assert [c.id for c in page2] == [c.id for c in every[2:4]]
+    assert [c.id for c in browse(per_page=2)[0]] == [c.id for c in every[:2]]
+    equipment, n = browse(equipment=True)
+    assert n == len(equipment) and {c.id for c in equipment} == {c.id for c in every if c.equipment}
+    alarms, _ = browse(category="alarm")
+    assert [c.id for c in alarms] == [c.id for c in every if c.category == "alarm"]
+    st_.write(tb.review, A_LEAD, "coater", "fr")
+    assert [c.id for c in browse(lang="fr", state="reviewed")[0]] == ["coater"]
+    draft = [c.id for c in browse(lang="fr", state="draft")[0]]
+    assert "coater" not in draft and set(draft) == {c.id for c in every if c.terms_in("fr")} - {"coater"}
+    assert browse(state="reviewed")[1] == total
+    electrode_draft = [c.id for c in browse(category="electrode", lang="fr", state="draft")[0]]
+    assert electrode_draft == [c.id for c in every if c.category == "electrode" and c.terms_in("fr")
+                               and c.id != "coater"]  # a state without a language filters nothing
+
+
+def test_the_queue_lists_pending_proposals_up_to_its_limit(st_):
+    for text in ("coucheuse", "machine d'enduction", "enducteur"):
+        st_.write(suggestions.add, "coater", text, TRAINER)
+    assert [p.suggestion.term for p in st_.read(tb.pending_proposals, 2)] == ["coater", "coater"]
+    assert len(st_.read(tb.pending_proposals)) == 3
