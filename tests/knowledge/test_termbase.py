@@ -206,15 +206,15 @@ def test_reverting_a_definition_puts_it_back(st_):
 
 # -- revert of a review, browsing, the queue ------------------------------------------------
 
-def audit_id(st_, action: str) -> int:
-    return st_.read(lambda db: db.execute("SELECT max(id) FROM audit WHERE action = ? AND entity = 'concept'",
-                                          [action]).fetchone()[0])
+def audit_id(st_, action: str, concept_id: str) -> int:
+    return st_.read(lambda db: db.execute("SELECT max(id) FROM audit WHERE action = ? AND entity = 'concept' "
+                                          "AND entity_id = ?", [action, concept_id]).fetchone()[0])
 
 
 def test_reverting_a_review_puts_the_language_back_to_draft_once(st_):
     assert st_.write(tb.review, A_LEAD, "coater", "fr") is True
     st_.write(tb.review, A_LEAD, "coating", "fr")  # another review of French stays
-    change = audit_id(st_, "review") - 1  # the coater's
+    change = audit_id(st_, "review", "coater")
     refused("Only a lead or an admin can do this.", st_.write, tb.revert, A_TRAINER, "coater", change)
     refused("No such change.", st_.write, tb.revert, A_LEAD, "coater", 10 ** 6)
     out = st_.write(tb.revert, A_LEAD, "coater", change)
