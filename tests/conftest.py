@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -108,6 +109,13 @@ def concept(cid: str, category: str = "electrode", equipment: bool = False, **la
     definitions = {k[4:]: v for k, v in langs.items() if k.startswith("def_")}
     return Concept(id=cid, category=category, equipment=equipment, terms=terms,
                    definitions=definitions, source="tests")
+
+
+def with_pos(c: Concept, pos: str, *langs: str) -> Concept:
+    """``c`` with the part of speech of its terms in ``langs`` (all if none
+    is named) set to ``pos``."""
+    c.terms[:] = [dataclasses.replace(t, pos=pos) if not langs or t.lang in langs else t for t in c.terms]
+    return c
 
 
 SMALL = [

@@ -17,8 +17,10 @@ from bot.translation import memory as tm
 from glossary import exchange
 from tests.conftest import concept
 from tests.knowledge.test_fixes import LEAD, TRAINER, st_  # noqa: F401
+from tests.translation.test_engine import approved_unit
 
 T0 = datetime(2020, 1, 1, 8, 0, tzinfo=timezone.utc)  # far from today's clock
+TBX = (Path(__file__).parents[1] / "data" / "tbx_basic.tbx").read_bytes()
 
 
 def glossary_file(*concepts, name: str = "terms.csv", source: str = "") -> imports.Parsed:
@@ -28,6 +30,14 @@ def glossary_file(*concepts, name: str = "terms.csv", source: str = "") -> impor
 def kept(st_, parsed, person=LEAD, now=T0) -> str:
     outcome = st_.read(imports.preview, parsed, "web:2")
     return st_.write(imports.keep_upload, person, parsed, outcome, now=now)
+
+
+def fix_yaml(*fixes: tuple[str, str, str]) -> bytes:
+    """(slug, equipment, extra YAML lines) per fix → a fix file: 8 lines a
+    fix, then its extra lines."""
+    return "".join(f"- slug: {slug}\n  equipment: {equipment}\n  original_lang: en\n  status: draft\n"
+                   f"  texts:\n    en:\n      symptom: Symptom of {slug}\n      steps: [Check]\n{extra}"
+                   for slug, equipment, extra in fixes).encode()
 
 
 def test_a_glossary_preview_names_each_concept_as_a_person_knows_it(st_):
@@ -40,18 +50,6 @@ def test_a_glossary_preview_names_each_concept_as_a_person_knows_it(st_):
     assert outcome.added == [imports.Item("dancer", "dancer roller", "line 3"),
                              imports.Item("zh-only", "卷绕机", "line 4")]
     assert [i.key for i in outcome.changed] == ["coater"] and outcome.changed[0].where == "line 2"
-
-
-def test_a_memory_preview_lists_added_and_changed_units(st_):
-    st_.write(tm.add_unit, {"en": "Stop the coater.", "fr": "Arrêtez l'enduiseuse."}, status="approved",
-              origin="manual", actor="tests")
-    units = [tm.Unit({"en": "Stop the coater.", "ko": "코터를 정지하십시오."}),
-             tm.Unit({"fr": "Vérifiez le rouleau.", "en": "Check the roller."})]
-    parsed = imports.read_upload("units.tmx", tm.tmx_bytes(units))
-    outcome = st_.read(imports.preview, parsed, "web:2")
-    # A new unit is named by its English text (the id is the database's).
-    assert outcome.added == [imports.Item("new:Check the roller.", "Check the roller.", "")]
-    assert [i.label for i in outcome.changed] == ["Stop the coater."]
 
 
 @pytest.mark.parametrize("token", [None, 42, "", "a" * 19, "é" * 30, "a" * 65])
@@ -90,8 +88,7 @@ def test_discarding_says_whether_there_was_something(st_):
 
 def test_reread_checks_the_file_and_keeps_its_source(st_):
     # A TBX file's ids belong to its source (the name given at the upload).
-    data = (Path(__file__).parents[1] / "data" / "tbx_basic.tbx").read_bytes()
-    parsed = imports.read_upload("x.tbx", data, "Vendor  manual")
+    parsed = imports.read_upload("x.tbx", TBX, "Vendor  manual")
     upload = imports.get_upload(st_.conn(), kept(st_, parsed), LEAD, now=T0)
     upload = dataclasses.replace(upload, source="Vendor manual")
     assert [c.id for c in imports.reread(upload).items] == [c.id for c in parsed.items]
@@ -118,8 +115,7 @@ def test_a_commit_refuses_what_the_preview_did_not_show(st_):
 def test_a_committed_tbx_import_records_where_each_concept_came_from(st_):
     from glossary import store as glossary_store
 
-    data = (Path(__file__).parents[1] / "data" / "tbx_basic.tbx").read_bytes()
-    parsed = imports.read_upload("x.tbx", data, "Vendor manual")
+    parsed = imports.read_upload("x.tbx", TBX, "Vendor manual")
     st_.write(imports.commit, kept(st_, parsed), LEAD, parsed, "web:2")
     recorded = st_.read(glossary_store.external_ids, "Vendor manual")
     assert sorted(recorded) == sorted((cid, *ext) for cid, ext in parsed.extra["external"].items())
@@ -131,7 +127,8 @@ def test_keeping_a_file_keeps_the_others_of_the_hour(st_):
     second = kept(st_, glossary_file(concept("nip", en="nip roller")), person=TRAINER,
                   now=T0 + timedelta(minutes=59))
     assert imports.get_upload(st_.conn(), first, LEAD, now=T0 + timedelta(minutes=59)) is not None
-    kept(st_, glossary_file(concept("nip", en="nip roller")), now=T0 + imports.UPLOAD_TTL + timedelta(seconds=1))  # purges the first
+    past_the_hour = T0 + imports.UPLOAD_TTL + timedelta(seconds=1)
+    kept(st_, glossary_file(concept("nip", en="nip roller")), now=past_the_hour)  # purges the first
     count = st_.read(lambda db: db.execute("SELECT count(*) FROM console_upload").fetchone()[0])
     assert count == 2 and imports.get_upload(st_.conn(), second, TRAINER, now=T0 + timedelta(minutes=59))
 
@@ -182,32 +179,19 @@ def test_the_size_cap_is_exact():
 
 
 def test_a_tbx_file_s_ids_belong_to_its_file_name_or_the_source_given():
-    data = (Path(__file__).parents[1] / "data" / "tbx_basic.tbx").read_bytes()
-    assert {c.id.split(".")[0] for c in imports.read_upload("x.tbx", data).items} == {"x"}
-    long = imports.read_upload("x.tbx", data, "s" * 130)
+    assert {c.id.split(".")[0] for c in imports.read_upload("x.tbx", TBX).items} == {"x"}
+    long = imports.read_upload("x.tbx", TBX, "s" * 130)
     assert {source for source, _ in long.extra["external"].values()} == {"s" * 120}
 
 
 def test_a_fix_file_reads_with_its_lines():
-    data = ("- slug: one\n  equipment: coater\n  original_lang: en\n  status: draft\n"
-            "  texts:\n    en:\n      symptom: First\n      steps: [Check]\n"
-            "- slug: two\n  equipment: coater\n  original_lang: en\n  status: draft\n"
-            "  texts:\n    en:\n      symptom: Second\n      steps: [Check]\n").encode()
-    parsed = imports.read_upload("fixes.yaml", data)
+    parsed = imports.read_upload("fixes.yaml", fix_yaml(("one", "coater", ""), ("two", "coater", "")))
     assert parsed.read == exchange.ReadReport(kind="fixes", held=2, imported=2)
     assert parsed.where == {"one": "line 1", "two": "line 9"}
     assert len(parsed.extra["where"]) == 2
 
 
 # -- fixes, memory and the import's own record ------------------------------------
-
-def fix_yaml(*fixes: tuple[str, str, str]) -> bytes:
-    """(slug, equipment, extra YAML lines of the fix) → a fix file, 8 lines a fix
-    (photos on the eighth)."""
-    return "".join(f"- slug: {slug}\n  equipment: {equipment}\n  original_lang: en\n  status: draft\n"
-                   f"  texts:\n    en:\n      symptom: Symptom of {slug}\n      steps: [Check]\n{extra}"
-                   for slug, equipment, extra in fixes).encode()
-
 
 def test_a_fix_file_previews_and_commits_with_its_photos_and_lines(st_, tmp_path):
     photos = tmp_path / "photos"
@@ -238,15 +222,19 @@ def test_an_import_refused_by_its_checks_names_the_line(st_):
         st_.read(imports.preview, parsed, "web:2")
 
 
-def test_a_changed_unit_is_named_by_its_id_and_labels_are_cut(st_):
-    unit_id = st_.write(tm.add_unit, {"en": "Stop the coater.", "fr": "Arrêtez l'enduiseuse."},
-                        status="approved", origin="manual", actor="tests")
+def test_a_memory_preview_names_units_by_id_or_english_text(st_):
+    unit_id = approved_unit(st_, "Stop the coater.", "Arrêtez l'enduiseuse.")
     long = "Check the roller " + "again " * 40
     parsed = imports.read_upload("units.tmx", tm.tmx_bytes([
-        tm.Unit({"en": "Stop the coater.", "ko": "코터를 정지하십시오."}), tm.Unit({"en": long, "fr": "Vérifiez."})]))
+        tm.Unit({"en": "Stop the coater.", "ko": "코터를 정지하십시오."}),
+        tm.Unit({"fr": "Vérifiez le rouleau.", "en": "Check the roller."}),
+        tm.Unit({"en": long, "fr": "Vérifiez."})]))
     outcome = st_.read(imports.preview, parsed, "web:2")
     assert [(i.key, i.label) for i in outcome.changed] == [(str(unit_id), "Stop the coater.")]
-    assert [i.label for i in outcome.added] == [long.strip()[:200]]
+    # A new unit is named by its English text (its id is the database's),
+    # the label cut at 200 characters.
+    assert outcome.added[0] == imports.Item("new:Check the roller.", "Check the roller.", "")
+    assert [i.label for i in outcome.added[1:]] == [long.strip()[:200]]
 
 
 def test_the_entry_cap_of_a_web_import(monkeypatch):

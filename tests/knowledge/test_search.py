@@ -9,6 +9,7 @@ import pytest
 from bot.knowledge import fixes as fx
 from bot.knowledge import search as ks
 from glossary.normalize import normalize
+from tests.translation.test_engine import make_engine
 from tests.knowledge.test_fixes import (LEAD, OPERATOR, TRAINER, TRAINER2, approved, draft, flush,  # noqa: F401
                                         kb, st_)
 
@@ -274,21 +275,12 @@ def test_statistics_list_ten_of_each_by_default(st_, kb):
     assert len(s.top_searches) == len(s.unanswered) == 10
 
 
-def _engine_with(tmp_path, package, glossary):
-    from bot.translation.engine import TranslationEngine
-    from bot.translation.models import ModelStore
-
-    store = ModelStore(tmp_path / "models")
-    store.install([package])
-    return TranslationEngine(store, glossary)
-
-
 def test_approval_translates_each_field_from_the_fix_s_own_language(st_, kb, tmp_path, packages):
     # A random English→French model: output differs from input, so each
     # field is seen to go through it. The step is French text inside an
     # English fix: translated as English all the same (a guess of its
     # language would take it for French and leave it as it is).
-    engine = _engine_with(tmp_path, packages["random"]["en_fr"], kb.glossary)
+    engine = make_engine(tmp_path, kb.glossary, None, packages, kind="random", pairs=("en_fr",))
     with_engine = ks.FixBase(kb.storage, kb.glossary, engine=engine)
     fix_id = draft(st_, original_lang="en", symptom="Coater tension alarm", cause="Worn dancer roller",
                    steps=["Arrêter la machine"], safety=["Lock out first"], codes=[])
@@ -332,7 +324,8 @@ def test_a_concept_mentioned_exactly_common_mentions_times_is_not_common(st_, kb
 
 def test_common_concepts_are_checked_on_more_than_500_fixes_found(st_, kb, monkeypatch):
     # The fixes found are checked 500 at a time (SQLite's bound on ?s):
-    # every chunk counts, the last as much as the first.
+    # every chunk counts, the last as much as the first. The 502 fixes are
+    # written in one transaction (approved() would take three each).
     def many(db):
         ids = []
         for _ in range(502):

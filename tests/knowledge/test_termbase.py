@@ -25,6 +25,10 @@ def term(lang: str, text: str, type_: str = "preferred"):
     return tb.make_term(lang, text, type_)
 
 
+def french_plus_coucheuse(concept):
+    return [t for t in concept.terms if t.lang == "fr"] + [term("fr", "coucheuse", "admitted")]
+
+
 def refused(msgid: str, fn, *args, **kw):
     with pytest.raises(tb.EditError) as exc:
         fn(*args, **kw)
@@ -128,7 +132,7 @@ def test_a_conflict_names_both_versions(st_):
 
 def test_a_trainer_s_proposal_carries_the_change_and_closes_when_applied(st_):
     before = st_.read(tb.get, "coater")
-    terms = [t for t in before.terms if t.lang == "fr"] + [term("fr", "coucheuse", "admitted")]
+    terms = french_plus_coucheuse(before)
     out = st_.write(tb.edit_language, A_TRAINER, "coater", before.version, "fr", terms)
     assert (out.applied, out.concept_id) == (False, "coater")
     p = st_.read(tb.proposal, out.suggestion)
@@ -146,7 +150,7 @@ def test_a_trainer_s_proposal_carries_the_change_and_closes_when_applied(st_):
 
 def test_the_command_line_applies_but_decides_no_proposal(st_):
     before = st_.read(tb.get, "coater")
-    terms = [t for t in before.terms if t.lang == "fr"] + [term("fr", "coucheuse", "admitted")]
+    terms = french_plus_coucheuse(before)
     sid = st_.write(tb.edit_language, A_TRAINER, "coater", before.version, "fr", terms).suggestion
     st_.write(tb.edit_language, CLI, "coater", before.version, "fr", terms, proposal=sid)
     assert st_.read(suggestions.get, sid).status == "pending"  # a person decides, not the CLI
@@ -169,6 +173,20 @@ def test_the_text_of_a_proposal_lists_each_change(st_):
     assert created.startswith("[create] coater\n") and "涂布机" in created
 
 
+def test_a_proposed_new_concept_closes_when_the_lead_adds_it(st_):
+    terms = [term("en", "dancer roller"), term("fr", "rouleau danseur")]
+    out = st_.write(tb.add_concept, A_TRAINER, terms)
+    assert out.applied is False and st_.read(tb.get, "dancer-roller") is None
+    st_.write(tb.add_concept, A_LEAD, terms, proposal=out.suggestion)
+    assert st_.read(suggestions.get, out.suggestion).status == "approved"
+
+
+def test_a_proposal_line_reads_with_single_spaces(st_):
+    before = st_.read(tb.get, "coater")
+    after = dataclasses.replace(before, definitions={**before.definitions, "fr": "Machine  qui enduit"})
+    assert tb._proposal_text("edit", before, after).split("\n")[1:] == ["definition fr: — → Machine qui enduit"]
+
+
 # -- speakers ----------------------------------------------------------------------------
 
 def test_speakers_are_everyone_but_the_kiosk_with_their_languages(st_):
@@ -181,19 +199,7 @@ def test_speakers_are_everyone_but_the_kiosk_with_their_languages(st_):
     assert KIOSK not in listed and listed[TRAINER] == ["ko", "zh"] and listed[LEAD] == []
 
 
-def test_a_proposal_line_reads_with_single_spaces(st_):
-    before = st_.read(tb.get, "coater")
-    after = dataclasses.replace(before, definitions={**before.definitions, "fr": "Machine  qui enduit"})
-    assert tb._proposal_text("edit", before, after).split("\n")[1:] == ["definition fr: — → Machine qui enduit"]
-
-
-def test_a_proposed_new_concept_closes_when_the_lead_adds_it(st_):
-    terms = [term("en", "dancer roller"), term("fr", "rouleau danseur")]
-    out = st_.write(tb.add_concept, A_TRAINER, terms)
-    assert out.applied is False and st_.read(tb.get, "dancer-roller") is None
-    st_.write(tb.add_concept, A_LEAD, terms, proposal=out.suggestion)
-    assert st_.read(suggestions.get, out.suggestion).status == "approved"
-
+# -- revert, browsing, the queue ------------------------------------------------------------
 
 def test_reverting_a_definition_puts_it_back(st_):
     before = st_.read(tb.get, "coater")
@@ -203,8 +209,6 @@ def test_reverting_a_definition_puts_it_back(st_):
     st_.write(tb.revert, A_LEAD, "coater", change.id)
     assert st_.read(tb.get, "coater").definitions == before.definitions == {"en": "Machine that coats foil."}
 
-
-# -- revert of a review, browsing, the queue ------------------------------------------------
 
 def audit_id(st_, action: str, concept_id: str) -> int:
     return st_.read(lambda db: db.execute("SELECT max(id) FROM audit WHERE action = ? AND entity = 'concept' "
@@ -241,10 +245,10 @@ def test_browsing_filters_and_pages(st_):
     assert [c.id for c in browse(lang="fr", state="reviewed")[0]] == ["coater"]
     draft = [c.id for c in browse(lang="fr", state="draft")[0]]
     assert "coater" not in draft and set(draft) == {c.id for c in every if c.terms_in("fr")} - {"coater"}
-    assert browse(state="reviewed")[1] == total
+    assert browse(state="reviewed")[1] == total  # a state without a language filters nothing
     electrode_draft = [c.id for c in browse(category="electrode", lang="fr", state="draft")[0]]
     assert electrode_draft == [c.id for c in every if c.category == "electrode" and c.terms_in("fr")
-                               and c.id != "coater"]  # a state without a language filters nothing
+                               and c.id != "coater"]
 
 
 def test_the_queue_lists_pending_proposals_up_to_its_limit(st_):

@@ -2,15 +2,13 @@
 which (units, the process area of the glossary terms around it); otherwise it
 is left to the model and reported as ambiguous."""
 
-import dataclasses
-
 import pytest
 
 from bot.translation.engine import TranslationEngine
 from bot.translation.models import ModelStore
 from glossary import Glossary
 from glossary import store as glossary_store
-from tests.conftest import concept
+from tests.conftest import concept, with_pos
 
 CONCEPTS = [
     # French « tension »: web tension (electrode area) and voltage (electrical).
@@ -210,17 +208,12 @@ def test_an_ambiguous_term_is_reported_beside_text_that_looks_like_a_placeholder
     assert [a.source for a in result.ambiguous] == ["tension"]
 
 
-def _with_pos(c, pos: str, *langs: str):
-    c.terms[:] = [dataclasses.replace(t, pos=pos) if t.lang in langs else t for t in c.terms]
-    return c
-
-
 def test_a_spelling_decided_for_a_verb_is_not_forced(engine, empty_storage):
     # English « discharge »: discharging a cell (a verb, finishing) and a
     # mixer's outlet (a noun, electrode area). The units decide; the verb
     # chosen is then left to the model like any verb.
     empty_storage.write(glossary_store.upsert_concepts, [
-        _with_pos(concept("discharge", category="finishing", en="discharge", fr="décharger"), "verb", "en", "fr"),
+        with_pos(concept("discharge", category="finishing", en="discharge", fr="décharger"), "verb", "en", "fr"),
         concept("mixer-outlet", category="electrode", en="discharge", fr="sortie")], "tests")
     as_verb = engine.translate("Discharge the cell to 2.5 V.", "fr", source="en")
     assert (enforced(as_verb), as_verb.ambiguous) == (set(), [])
@@ -232,6 +225,6 @@ def test_the_part_of_speech_is_read_in_the_message_s_language(engine, empty_stor
     # « purge »: a noun in French, a verb in English. A French message has
     # it enforced; an English one leaves it to the model.
     empty_storage.write(glossary_store.upsert_concepts, [
-        _with_pos(concept("purge", category="electrode", en="purge", fr="purge"), "verb", "en")], "tests")
+        with_pos(concept("purge", category="electrode", en="purge", fr="purge"), "verb", "en")], "tests")
     assert enforced(engine.translate("Lancez la purge.", "en", source="fr")) == {"purge"}
     assert enforced(engine.translate("Purge the line.", "fr", source="en")) == set()

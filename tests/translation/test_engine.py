@@ -19,7 +19,7 @@ from bot.translation.models import ModelStore
 from bot.translation.engine import (MissingModelError, SegmentResult, Translation, TranslationEngine,
                                    TranslationError)
 from glossary import store as glossary_store
-from tests.conftest import concept
+from tests.conftest import concept, with_pos
 
 EXTRA = [
     concept("slitter", en="slitter", fr="refendeuse|coupeuse*dep", zh="分切机", ko="슬리터",
@@ -27,7 +27,7 @@ EXTRA = [
     concept("reset", category="general", en="reset", fr="réarmer", zh="复位", ko="리셋", ms="set semula"),
 ]
 # "reset" is a verb: verbs are not forced in (they inflect).
-EXTRA[1].terms[:] = [dataclasses.replace(t, pos="verb") for t in EXTRA[1].terms]
+with_pos(EXTRA[1], "verb")
 
 
 @pytest.fixture
@@ -64,8 +64,8 @@ def record_batches(engine) -> list[tuple[str, str, int]]:
     return calls
 
 
-def approved_unit(storage, en: str, fr: str) -> None:
-    storage.write(tm.add_unit, {"en": en, "fr": fr}, status="approved", origin="manual", actor="tests")
+def approved_unit(storage, en: str, fr: str) -> int:
+    return storage.write(tm.add_unit, {"en": en, "fr": fr}, status="approved", origin="manual", actor="tests")
 
 
 @pytest.fixture
@@ -552,7 +552,6 @@ async def test_async_asks_each_leg_for_its_own_target_language(engine):
 
 
 async def test_a_failed_batch_does_not_strand_the_requests_queued_behind_it(engine):
-
     original = engine._translate_batch
     entered, release = threading.Event(), threading.Event()
 
