@@ -279,12 +279,16 @@ def diff(before: dict | None, after: dict | None) -> list[tuple[str, str, str, s
     b, a = _components(before), _components(after)
     out = []
     for key in a.keys() | b.keys():
-        old, new = b.get(key), a.get(key)
+        what, lang = key[0], key[1] if len(key) > 1 else ""
+        # A part missing from one side (a creation, a deletion) counts as
+        # empty: a new concept's history lists what it has, not a
+        # "— → —" line for every language it has nothing in.
+        empty = [] if what == "terms" else ""
+        old, new = b.get(key, empty), a.get(key, empty)
         if old == new:
             continue
-        what, lang = key[0], key[1] if len(key) > 1 else ""
-        show = _term_list if what == "terms" else (lambda v: "—" if v in (None, "") else str(v))
-        out.append((what, lang, show(old or ([] if what == "terms" else "")), show(new or ([] if what == "terms" else ""))))
+        show = _term_list if what == "terms" else (lambda v: "—" if v == "" else str(v))
+        out.append((what, lang, show(old), show(new)))
     order = {k: i for i, k in enumerate(("terms", "definition", "category", "equipment", "source", "notes"))}
     return sorted(out, key=lambda x: (order.get(x[0], 9), LANGS.index(x[1]) if x[1] in LANGS else -1))
 

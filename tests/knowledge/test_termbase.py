@@ -13,7 +13,8 @@ import pytest
 from bot.knowledge import suggestions
 from bot.knowledge import termbase as tb
 from glossary.model import LANGS
-from tests.knowledge.test_fixes import LEAD, TRAINER, st_  # noqa: F401
+from glossary import store as gstore
+from tests.knowledge.test_fixes import LEAD, TRAINER, approved, st_  # noqa: F401
 
 CLI = tb.cli_editor("tests")  # an admin, no person behind it
 A_LEAD = tb.Editor(f"web:{LEAD}", "lead", frozenset(LANGS), LEAD)
@@ -228,6 +229,152 @@ def test_reverting_a_review_puts_the_language_back_to_draft_once(st_):
         "SELECT actor, detail FROM audit WHERE action = 'unreview'").fetchone())
     assert (actor, json.loads(detail)) == (A_LEAD.tag, {"lang": "fr", "reverts": change})
     refused("Nothing was changed.", st_.write, tb.revert, A_LEAD, "coater", change)
+
+
+def test_a_reverted_review_reports_the_concept_s_version(st_):
+    st_.write(tb.review, A_LEAD, "coater", "fr")
+    out = st_.write(tb.revert, A_LEAD, "coater", audit_id(st_, "review", "coater"))
+    assert out.version == st_.read(tb.get, "coater").version is not None
+
+
+def edit_fr(st_, extra: str) -> int:
+    """A lead adds a French admitted term to the coater: the audit id."""
+    c = st_.read(tb.get, "coater")
+    st_.write(tb.edit_language, A_LEAD, "coater", c.version, "fr", french_plus_coucheuse(c)[:-1]
+              + [term("fr", extra, "admitted")])
+    return st_.read(tb.changes, "coater")[0].id
+
+
+def test_reverting_an_old_change_leaves_later_changes_to_other_parts_alone(st_):
+    before = st_.read(tb.get, "coater")
+    fr_change = edit_fr(st_, "coucheuse")
+    ms = st_.write(tb.edit_language, A_LEAD, "coater", None, "ms", [term("ms", "mesin penyalut")])
+    out = st_.write(tb.revert, A_LEAD, "coater", fr_change)
+    now = st_.read(tb.get, "coater")
+    assert (out.applied, out.version) == (True, now.version) and now.version == ms.version + 1
+    assert [t for t in now.terms if t.lang == "fr"] == [t for t in before.terms if t.lang == "fr"]
+    assert [(t.text, t.type) for t in now.terms if t.lang == "ms"] == [("mesin penyalut", "preferred")]
+    # Parts the change did not touch keep their stored order (preferred
+    # first), not the sorted order used to compare them.
+    assert [t for t in now.terms if t.lang in ("zh", "en")] == [t for t in before.terms if t.lang in ("zh", "en")]
+    actor, detail = st_.read(lambda db: db.execute(
+        "SELECT actor, detail FROM audit WHERE action = 'revert' AND entity_id = 'coater'").fetchone())
+    assert actor == A_LEAD.tag and json.loads(detail)["reverts"] == fr_change
+
+
+def test_reverting_a_change_a_later_one_overwrote_is_a_conflict(st_):
+    first = edit_fr(st_, "coucheuse")
+    second = edit_fr(st_, "machine d'enduction")
+    current = st_.read(tb.get, "coater")
+    e = refused(tb.Conflict.LATER, st_.write, tb.revert, A_LEAD, "coater", first)
+    assert (e.base, e.current.version, [c.id for c in e.since]) == (current.version, current.version, [second])
+    assert st_.read(tb.get, "coater").version == current.version  # nothing written
+
+
+def test_reverting_a_creation_removes_the_concept(st_):
+    st_.write(tb.add_concept, A_LEAD, [term("en", "dancer roller")], concept_id="dancer-roller")
+    created = st_.read(tb.get, "dancer-roller")
+    change = audit_id(st_, "create", "dancer-roller")
+    out = st_.write(tb.revert, A_LEAD, "dancer-roller", change)
+    assert out == tb.Outcome(True, "dancer-roller", deleted=True)
+    assert st_.read(tb.get, "dancer-roller") is None
+    actor, detail = st_.read(lambda db: db.execute(
+        "SELECT actor, detail FROM audit WHERE action = 'delete' AND entity = 'concept' "
+        "AND entity_id = 'dancer-roller'").fetchone())
+    assert (actor, json.loads(detail)) == (A_LEAD.tag, {"before": gstore.concept_snapshot(created),
+                                                        "reverts": change})
+
+
+def test_a_creation_edited_since_cannot_be_reverted(st_):
+    st_.write(tb.add_concept, A_LEAD, [term("en", "dancer roller")], concept_id="dancer-roller")
+    change = audit_id(st_, "create", "dancer-roller")
+    st_.write(tb.edit_language, A_LEAD, "dancer-roller", None, "fr", [term("fr", "rouleau danseur")])
+    e = refused(tb.Conflict.LATER, st_.write, tb.revert, A_LEAD, "dancer-roller", change)
+    assert [c.action for c in e.since] == ["edit"]
+    assert st_.read(tb.get, "dancer-roller") is not None
+
+
+def test_reverting_a_merge_brings_back_the_absorbed_concept_and_its_fixes(st_):
+    st_.write(tb.add_concept, CLI, [term("en", "coating unit"), term("ko", "도포기")], concept_id="coating-unit")
+    unit = st_.read(tb.get, "coating-unit")
+    moved = approved(st_, equipment="coating-unit")
+    stays = approved(st_, equipment="coater")
+    st_.write(tb.merge, A_LEAD, "coater", None, "coating-unit")
+    equipment = lambda: st_.read(lambda db: dict(db.execute("SELECT id, equipment FROM fix")))  # noqa: E731
+    assert equipment() == {moved: "coater", stays: "coater"}
+    merge = audit_id(st_, "merge", "coater")
+    out = st_.write(tb.revert, A_LEAD, "coater", merge)
+    assert out.applied and out.concept_id == "coater"
+    assert st_.read(tb.get, "coating-unit").terms == unit.terms
+    assert "coating unit" not in {t.text for t in st_.read(tb.get, "coater").terms}
+    assert equipment() == {moved: "coating-unit", stays: "coater"}
+    actor, detail = st_.read(lambda db: db.execute(
+        "SELECT actor, detail FROM audit WHERE action = 'unmerge' AND entity = 'concept' "
+        "AND entity_id = 'coating-unit'").fetchone())
+    assert (actor, json.loads(detail)) == (A_LEAD.tag, {"from": "coater", "reverts": merge})
+    # Once more: the absorbed concept exists again, so it is not made twice.
+    refused("A concept with this id already exists.", st_.write, tb.revert, A_LEAD, "coater", merge)
+
+
+def test_what_a_revert_refuses(st_):
+    seeded = audit_id(st_, "create", "coater")  # an import row: no earlier state kept
+    refused("This change cannot be reverted here: no earlier state was recorded.",
+            st_.write, tb.revert, A_LEAD, "coater", seeded)
+    refused("No such change.", st_.write, tb.revert, A_LEAD, "coating", seeded)  # another concept's row
+    st_.write(tb.add_concept, CLI, [term("en", "coating unit")], concept_id="coating-unit")
+    st_.write(tb.edit_language, CLI, "coating-unit", None, "fr", [term("fr", "unité d'enduction")])
+    edit = audit_id(st_, "edit", "coating-unit")
+    st_.write(tb.merge, A_LEAD, "coater", None, "coating-unit")
+    refused("No such concept.", st_.write, tb.revert, A_LEAD, "coating-unit", edit)
+
+
+# -- history ---------------------------------------------------------------------------
+
+def test_the_history_lists_each_change_newest_first_with_what_it_changed(st_):
+    st_.write(tb.add_concept, A_LEAD, [term("en", "dancer roller"), term("fr", "rouleau danseur")],
+              concept_id="dancer-roller", category="electrode", definitions={"fr": "Rouleau mobile."})
+    st_.write(tb.edit_language, A_LEAD, "dancer-roller", None, "fr",
+              [term("fr", "rouleau danseur"), term("fr", "danseur", "admitted")])
+    st_.write(tb.review, A_LEAD, "dancer-roller", "fr")
+    st_.write(tb.revert, A_LEAD, "dancer-roller", audit_id(st_, "review", "dancer-roller"))
+    st_.write(tb.add_concept, CLI, [term("en", "dancer")], concept_id="dancer", notes="old id")
+    st_.write(tb.merge, A_LEAD, "dancer-roller", None, "dancer")
+    history = st_.read(tb.changes, "dancer-roller")
+    assert [(c.action, c.who, c.revertible, c.note, c.version) for c in history] == [
+        ("merge", "#2", True, "dancer", 3), ("unreview", "#2", False, "", None),
+        ("review", "#2", True, "", None), ("edit", "#2", True, "", 2), ("create", "#2", True, "", 1)]
+    assert {c.actor for c in history} == {A_LEAD.tag} and history[0].id > history[1].id
+    assert history[1].lines == [("back to draft", "fr", "", "")]
+    assert history[2].lines == [("reviewed", "fr", "", "")]
+    assert history[3].lines == [("terms", "fr", "rouleau danseur (preferred)",
+                                 "rouleau danseur (preferred) · danseur (admitted)")]
+    # A creation lists what the concept has, and no line for what it lacks.
+    assert history[4].lines == [("terms", "fr", "—", "rouleau danseur (preferred)"),
+                                ("terms", "en", "—", "dancer roller (preferred)"),
+                                ("definition", "fr", "—", "Rouleau mobile."),
+                                ("category", "", "—", "electrode"), ("equipment", "", "—", "False")]
+    assert ("terms", "en", "dancer roller (preferred)", "dancer roller (preferred) · dancer (admitted)") \
+        in history[0].lines
+    assert [c.action for c in st_.read(tb.changes, "dancer-roller", 2)] == ["merge", "unreview"]
+    # The absorbed concept's own history: where it went, what it lost.
+    absorbed = st_.read(tb.changes, "dancer")
+    assert [(c.action, c.who, c.note, c.revertible) for c in absorbed] == [
+        ("merged", "#2", "dancer-roller", False), ("create", "cli:tests", "", True)]
+    assert ("notes", "", "old id", "—") in absorbed[0].lines
+
+
+def test_a_change_s_lines_come_in_the_order_of_the_form(st_):
+    before = st_.read(tb.get, "coater")
+    after = dataclasses.replace(
+        before, terms=[term(lang, f"new {lang}") for lang in LANGS], definitions={lang: f"def {lang}" for lang in LANGS},
+        category="general", equipment=False, source="manual", notes="note")
+    lines = tb.diff(gstore.concept_snapshot(before), gstore.concept_snapshot(after))
+    assert [line[:2] for line in lines] == ([("terms", lang) for lang in LANGS]
+                                            + [("definition", lang) for lang in LANGS]
+                                            + [("category", ""), ("equipment", ""), ("source", ""), ("notes", "")])
+    assert lines[-4:] == [("category", "", "electrode", "general"), ("equipment", "", "True", "False"),
+                          ("source", "", "tests", "manual"), ("notes", "", "—", "note")]
+    assert tb.diff(None, None) == [] and tb.diff(gstore.concept_snapshot(before), gstore.concept_snapshot(before)) == []
 
 
 def test_browsing_filters_and_pages(st_):
