@@ -89,6 +89,178 @@ def test_the_head_of_a_concept_is_its_english_term_else_the_first_language_with_
     assert tb._head(st_.read(tb.get, "coater")) == "coater"  # English before Chinese
 
 
+# -- editing and its refusals -------------------------------------------------------
+
+OPERATOR_EDITOR = tb.Editor("web:5", "operator", frozenset(LANGS), 5)
+
+
+def audit_detail(st_, action: str, entity_id: str) -> tuple[str, str, dict]:
+    """The newest audit row of that action on that entity: (actor, entity, detail)."""
+    actor, entity, detail = st_.read(lambda db: db.execute(
+        "SELECT actor, entity, detail FROM audit WHERE action = ? AND entity_id = ? ORDER BY id DESC",
+        [action, entity_id]).fetchone())
+    return actor, entity, json.loads(detail)
+
+
+def test_a_term_from_form_fields_keeps_its_part_of_speech_and_gender():
+    assert tb.make_term("fr", " enduiseuse ", "preferred", "noun", "f") == tb.Term("fr", "enduiseuse", "preferred",
+                                                                                   "noun", "f")
+    assert tb.make_term("en", "", "preferred") is None  # an empty row of the form
+    for args, msgid in ((("xx", "a", "preferred"), "Unknown language."),
+                        (("en", "a", "favourite"), "Unknown term type."),
+                        (("en", "a", "preferred", "pronoun"), "Unknown part of speech."),
+                        (("en", "a", "preferred", None, "f"), "Only French terms have a gender here."),
+                        (("fr", "a", "preferred", None, "x"), "Only French terms have a gender here.")):
+        refused(msgid, tb.make_term, *args)
+
+
+def test_editing_a_language_writes_its_terms_definition_and_an_audit_row(st_):
+    before = st_.read(tb.get, "coater")
+    out = st_.write(tb.edit_language, A_LEAD, "coater", before.version, "fr", french_plus_coucheuse(before),
+                    definition=" Machine qui enduit. ")
+    after = st_.read(tb.get, "coater")
+    assert out == tb.Outcome(True, "coater", after.version) and after.version == before.version + 1
+    assert after.definitions == {"en": "Machine that coats foil.", "fr": "Machine qui enduit."}
+    assert "coucheuse" in {t.text for t in after.terms if t.lang == "fr"}
+    actor, entity, detail = audit_detail(st_, "edit", "coater")
+    assert (actor, entity, detail["version"], detail["lang"]) == (A_LEAD.tag, "concept", after.version, "fr")
+    assert (detail["before"], detail["after"]) == (gstore.concept_snapshot(before), gstore.concept_snapshot(after))
+    # An empty definition removes it; None leaves it as it is.
+    st_.write(tb.edit_language, A_LEAD, "coater", None, "en", [t for t in after.terms if t.lang == "en"],
+              definition="")
+    assert st_.read(tb.get, "coater").definitions == {"fr": "Machine qui enduit."}
+
+
+def test_editing_a_language_s_refusals(st_):
+    c = st_.read(tb.get, "coater")
+    fr = [t for t in c.terms if t.lang == "fr"]
+    edit = lambda *a, **kw: st_.write(tb.edit_language, *a, **kw)  # noqa: E731
+    refused("Unknown language.", edit, A_LEAD, "coater", None, "xx", fr)
+    refused("Unknown language.", edit, A_LEAD, "coater", None, "en", fr)  # French terms in the English row
+    refused("Nothing was changed.", edit, A_LEAD, "coater", None, "fr", fr)
+    refused("Nothing was changed.", edit, A_LEAD, "coater", None, "fr", fr, definition=None)
+    e = refused("{what} is longer than {limit} characters.", edit, A_LEAD, "coater", None, "fr", fr,
+                definition="x" * (tb.MAX_TEXT_CHARS + 1))
+    assert e.values == {"what": "definition", "limit": tb.MAX_TEXT_CHARS}
+    refused("Your role cannot change the glossary.", edit, OPERATOR_EDITOR, "coater", None, "fr", fr[:1])
+    st_.write(tb.add_concept, CLI, [term("fr", "rouleau")], concept_id="rouleau")
+    refused("A concept needs at least one term.", edit, A_LEAD, "rouleau", None, "fr", [])
+    assert st_.read(tb.get, "coater").version == c.version
+
+
+def test_editing_the_general_fields(st_):
+    before = st_.read(tb.get, "coater")
+    st_.write(tb.edit_general, A_LEAD, "coater", before.version, category="general", equipment=0,
+              source=" Vendor manual ", notes=" line 1 ")
+    after = st_.read(tb.get, "coater")
+    assert (after.category, after.equipment, after.source, after.notes) == ("general", False, "Vendor manual",
+                                                                            "line 1")
+    assert after.terms == before.terms and after.definitions == before.definitions
+    actor, _, detail = audit_detail(st_, "edit", "coater")
+    assert actor == A_LEAD.tag and "lang" not in detail and detail["version"] == after.version
+    st_.write(tb.edit_general, A_LEAD, "coater", None, equipment=1)  # None: the other fields stay
+    now = st_.read(tb.get, "coater")
+    assert (now.category, now.equipment, now.source, now.notes) == ("general", True, "Vendor manual", "line 1")
+    refused("Unknown category.", st_.write, tb.edit_general, A_LEAD, "coater", None, category="nowhere")
+    for field in ("source", "notes"):
+        e = refused("{what} is longer than {limit} characters.", st_.write, tb.edit_general, A_LEAD, "coater",
+                    None, **{field: "x" * (tb.MAX_TEXT_CHARS + 1)})
+        assert e.values == {"what": field, "limit": tb.MAX_TEXT_CHARS}
+    refused("Nothing was changed.", st_.write, tb.edit_general, A_LEAD, "coater", None)
+
+
+def test_a_trainer_s_proposal_that_cannot_be_stored_says_why(st_):
+    # The editor says trainer, the person record says operator.
+    stale = tb.Editor("web:5", "trainer", frozenset({"fr"}), 5)
+    c = st_.read(tb.get, "coater")
+    e = refused("This proposal cannot be stored: {reason}", st_.write, tb.edit_language, stale, "coater", None,
+                "fr", french_plus_coucheuse(c))
+    assert e.values == {"reason": "only a trainer or above can suggest glossary terms"}
+    no_person = tb.Editor("cli:x", "trainer", frozenset({"fr"}))
+    refused("Your role cannot change the glossary.", st_.write, tb.edit_language, no_person, "coater", None,
+            "fr", french_plus_coucheuse(c))
+
+
+def test_a_proposal_keeps_the_proposed_concept_as_readable_json(st_):
+    c = st_.read(tb.get, "coater")
+    sid = st_.write(tb.edit_language, A_TRAINER, "coater", None, "fr", french_plus_coucheuse(c)).suggestion
+    raw = st_.read(lambda db: db.execute("SELECT after FROM glossary_proposal WHERE suggestion_id = ?",
+                                         [sid]).fetchone()[0])
+    assert "涂布机" in raw and "coucheuse" in raw  # not \\u escapes: the file stays greppable
+
+
+def test_deprecating_a_term(st_):
+    before = st_.read(tb.get, "coater")
+    st_.write(tb.deprecate, A_LEAD, "coater", before.version, "fr", "enduiseuse")
+    after = st_.read(tb.get, "coater")
+    assert [(t.text, t.type) for t in after.terms if t.lang == "fr"] == [("enduiseuse", "deprecated"),
+                                                                        ("coater", "preferred")]
+    assert after.definitions == before.definitions
+    _, _, detail = audit_detail(st_, "deprecate", "coater")
+    assert detail["lang"] == "fr" and detail["version"] == after.version
+    st_.write(tb.deprecate, A_LEAD, "coater", None, "en", "coating machine")  # an admitted term: no heir needed
+    assert {(t.text, t.type) for t in st_.read(tb.get, "coater").terms if t.lang == "en"} == {
+        ("coater", "preferred"), ("coating machine", "deprecated")}
+    refused("No such term in this concept.", st_.write, tb.deprecate, A_LEAD, "coater", None, "fr", "coucheuse")
+    refused("No such term in this concept.", st_.write, tb.deprecate, A_LEAD, "coater", None, "en", "enduiseuse")
+    refused("This term is already deprecated.", st_.write, tb.deprecate, A_LEAD, "coater", None, "fr",
+            "enduiseuse")
+    refused("Add the term to use instead (as an admitted term) before deprecating the preferred one.",
+            st_.write, tb.deprecate, A_LEAD, "coater", None, "ms", "mesin salutan")
+
+
+def test_reviewing_and_its_refusals(st_):
+    c = st_.read(tb.get, "coater")
+    assert st_.write(tb.review, A_TRAINER, "coater", "fr", c.version) is True
+    assert st_.write(tb.review, A_TRAINER, "coater", "fr") is False  # already reviewed
+    refused("Your role cannot change the glossary.", st_.write, tb.review, OPERATOR_EDITOR, "coater", "fr")
+    refused("Unknown language.", st_.write, tb.review, A_LEAD, "coater", "xx")
+    refused("Only a speaker of this language can mark it reviewed.", st_.write, tb.review, A_TRAINER, "coater",
+            "ko")
+    st_.write(tb.add_concept, CLI, [term("fr", "rouleau")], concept_id="rouleau")
+    refused("This concept has no term in this language yet.", st_.write, tb.review, A_LEAD, "rouleau", "ko")
+    e = refused(tb.Conflict.EDITED, st_.write, tb.review, A_LEAD, "coater", "ko", c.version - 1)
+    assert e.base == c.version - 1
+
+
+def test_a_conflict_lists_the_content_changes_since_the_form_was_made(st_):
+    seeded = st_.read(tb.get, "coater").version
+    first = edit_fr(st_, "coucheuse")
+    base = st_.read(tb.get, "coater").version
+    second = edit_fr(st_, "machine d'enduction")
+    st_.write(tb.review, A_LEAD, "coater", "ko")  # a review changes no content: not listed
+    third = edit_fr(st_, "enducteur")
+    c = st_.read(tb.get, "coater")
+    e = refused(tb.Conflict.EDITED, st_.write, tb.edit_general, A_LEAD, "coater", base, notes="x")
+    assert (e.base, e.current.version, [x.id for x in e.since]) == (base, c.version, [third, second])
+    # From the seeded version: back to the import's row, which wrote no version.
+    e = refused(tb.Conflict.EDITED, st_.write, tb.edit_general, A_LEAD, "coater", seeded, notes="x")
+    assert [x.id for x in e.since] == [third, second, first]
+
+
+def test_setting_a_person_s_languages(st_):
+    assert st_.write(tb.set_speaker_langs, A_LEAD, TRAINER, ["zh", "ko", "zh"]) == ["ko", "zh"]
+    assert st_.write(tb.set_speaker_langs, A_LEAD, TRAINER, ["ms"]) == ["ms"]  # replaces, not adds
+    assert st_.read(tb.declared_langs, TRAINER) == ["ms"]
+    assert audit_detail(st_, "languages", str(TRAINER)) == (A_LEAD.tag, "person", {"langs": ["ms"]})
+    refused("Only a lead or an admin can do this.", st_.write, tb.set_speaker_langs, A_TRAINER, TRAINER, ["ko"])
+    refused("No such person.", st_.write, tb.set_speaker_langs, A_LEAD, 10 ** 6, ["ko"])
+    assert st_.read(tb.declared_langs, TRAINER) == ["ms"]
+
+
+def test_the_fixes_about_a_concept_come_before_those_that_mention_it(st_):
+    mentions = approved(st_, equipment="coating", symptom="La coater s'arrête", original_lang="fr")
+    about = approved(st_, equipment="coater", symptom="涂布机张力报警", original_lang="zh")
+    st_.write(lambda db: db.execute("INSERT OR IGNORE INTO fix_concept (snippet_id, concept_id) VALUES (?, ?)",
+                                    [mentions, "coater"]))
+    links = st_.read(tb.fixes_mentioning, "coater", "fr")
+    slug = {r[0]: r[1] for r in st_.read(lambda db: db.execute("SELECT id, slug FROM fix").fetchall())}
+    assert links[0] == tb.FixLink(about, slug[about], "approved", links[0].symptom, True)
+    assert links[0].symptom  # no French text: the original's
+    assert links[1] == tb.FixLink(mentions, slug[mentions], "approved", "La coater s'arrête", False)
+    assert st_.read(tb.fixes_mentioning, "coater", "fr", 1) == links[:1]
+
+
 # -- merge ---------------------------------------------------------------------------
 
 def test_merging_keeps_the_target_s_preferred_terms_and_both_notes(st_):
@@ -113,6 +285,20 @@ def test_merging_into_a_concept_without_notes_or_a_term_in_that_language(st_):
     merged = st_.read(tb.get, "rewinder")
     assert merged.notes == "[wind-up] old id"
     assert merged.preferred("ms").text == "penggulung"  # no Malay term before: it stays preferred
+
+
+def test_merging_skips_the_terms_both_have_and_keeps_the_flags_either_had(st_):
+    st_.write(tb.add_concept, CLI, [term("en", "coater"), term("en", "coating head", "admitted")],
+              concept_id="coating-head", equipment=False, source="Korean manual")
+    st_.write(tb.edit_general, CLI, "coater", None, source="")
+    absorbed = st_.read(tb.get, "coating-head")
+    st_.write(tb.merge, A_LEAD, "coater", None, "coating-head")
+    merged = st_.read(tb.get, "coater")
+    assert [t.text for t in merged.terms if t.lang == "en"] == ["coater", "coating machine", "coating head"]
+    assert (merged.equipment, merged.source) == (True, "Korean manual")
+    actor, _, detail = audit_detail(st_, "merged", "coating-head")
+    assert (actor, detail) == (A_LEAD.tag, {"into": "coater", "before": gstore.concept_snapshot(absorbed)})
+    assert st_.read(tb.merged_into, "coating-head") == "coater"
 
 
 def test_merge_refusals(st_):
