@@ -81,6 +81,37 @@ def test_an_id_from_the_english_preferred_term_first(st_):
     assert tb.new_id(st_.conn(), terms) == "dancer"
     assert tb.new_id(st_.conn(), [term("zh", "浮动辊"), term("fr", "Rouleau danseur")]) == "rouleau-danseur"
     assert tb.new_id(st_.conn(), [term("en", "coater")]) == "coater-2"  # taken
+    # No Latin letter to start with: the fallback id.
+    assert tb.new_id(st_.conn(), [term("zh", "浮动辊"), term("en", "1st roller")]) == "concept"
+    assert tb.new_id(st_.conn(), [term("en", "(dancer)")]) == "dancer"
+    assert tb.new_id(st_.conn(), [term("en", "a" * 60)]) == "a" * 48
+
+
+def test_a_term_and_a_text_as_typed_are_cleaned(st_):
+    assert tb.clean_term(" a\x07b\u200b  c ") == "a b c"
+    assert tb.clean_term("x" * tb.MAX_TERM_CHARS) == "x" * tb.MAX_TERM_CHARS
+    refused("A term is longer than {limit} characters.", tb.clean_term, "x" * (tb.MAX_TERM_CHARS + 1))
+    refused("A term may not contain '|'.", tb.clean_term, "a|b")
+    assert tb._clean_text(" a\r\nb\x07 c\td ", 20, "notes") == "a\nb c\td"
+    assert tb._clean_text("x" * 20, 20, "notes") == "x" * 20
+    refused("The same term is listed twice.", st_.write, tb.add_concept, CLI, [term("en", "x roller"),
+                                                                               term("en", "x roller", "admitted")])
+    e = refused("This concept cannot be stored: {reason}", st_.write, tb.add_concept, CLI, [term("en", "x roller")],
+                concept_id="Not An Id!")
+    assert e.values["reason"] and e.values["reason"] != "None"
+
+
+def test_a_concept_by_id_however_long_the_id(st_):
+    long_id = "a" * 64
+    st_.write(tb.add_concept, CLI, [term("en", "long roller")], concept_id=long_id)
+    assert st_.read(tb.get, long_id).id == long_id
+    assert st_.read(tb.get, long_id + "a") is None and st_.read(tb.get, None) is None
+    assert st_.read(tb.merged_into, "x" * 10_000) is None
+
+
+def test_audit_tags_name_people_of_the_web_and_telegram_only(st_):
+    names = st_.read(tb.actor_names, [f"tg:{LEAD}", f"web:{TRAINER}", f"cli:{LEAD}", "web:\u00b2", "tg:x", "web:"])
+    assert names == {f"tg:{LEAD}": f"#{LEAD}", f"web:{TRAINER}": f"#{TRAINER}"}
 
 
 def test_the_head_of_a_concept_is_its_english_term_else_the_first_language_with_one(st_):
@@ -561,6 +592,9 @@ def test_a_change_s_lines_come_in_the_order_of_the_form(st_):
     assert lines[-4:] == [("category", "", "electrode", "general"), ("equipment", "", "True", "False"),
                           ("source", "", "tests", "manual"), ("notes", "", "—", "note")]
     assert tb.diff(None, None) == [] and tb.diff(gstore.concept_snapshot(before), gstore.concept_snapshot(before)) == []
+    shuffled = gstore.concept_snapshot(before)
+    shuffled["terms"].reverse()  # the same terms in another order: no change
+    assert tb.diff(gstore.concept_snapshot(before), shuffled) == []
 
 
 def test_browsing_filters_and_pages(st_):
@@ -582,6 +616,18 @@ def test_browsing_filters_and_pages(st_):
     electrode_draft = [c.id for c in browse(category="electrode", lang="fr", state="draft")[0]]
     assert electrode_draft == [c.id for c in every if c.category == "electrode" and c.terms_in("fr")
                                and c.id != "coater"]
+
+
+@pytest.mark.parametrize("filters", [
+    {}, {"category": "alarm"}, {"equipment": True}, {"equipment": False}, {"lang": "fr"},
+    {"lang": "fr", "state": "reviewed"}, {"lang": "fr", "state": "draft"}, {"lang": "ko", "state": "draft"},
+    {"category": "electrode", "lang": "fr", "state": "draft"}, {"state": "reviewed"}])
+def test_the_filter_of_search_results_agrees_with_browsing(st_, filters):
+    st_.write(tb.add_concept, CLI, [term("fr", "rouleau")], concept_id="rouleau")  # no Korean term
+    st_.write(tb.review, A_LEAD, "coater", "fr")
+    every, _ = st_.read(lambda db: tb.browse(db))
+    browsed, _ = st_.read(lambda db: tb.browse(db, **filters))
+    assert [c.id for c in every if tb.keep(c, **filters)] == [c.id for c in browsed]
 
 
 def test_the_queue_lists_pending_proposals_up_to_its_limit(st_):
