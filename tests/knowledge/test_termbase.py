@@ -583,7 +583,8 @@ def test_the_history_lists_each_change_newest_first_with_what_it_changed(st_):
 def test_a_change_s_lines_come_in_the_order_of_the_form(st_):
     before = st_.read(tb.get, "coater")
     after = dataclasses.replace(
-        before, terms=[term(lang, f"new {lang}") for lang in LANGS], definitions={lang: f"def {lang}" for lang in LANGS},
+        before, terms=[term(lang, f"new {lang}") for lang in LANGS],
+        definitions={lang: f"def {lang}" for lang in LANGS},
         category="general", equipment=False, source="manual", notes="note")
     lines = tb.diff(gstore.concept_snapshot(before), gstore.concept_snapshot(after))
     assert [line[:2] for line in lines] == ([("terms", lang) for lang in LANGS]
