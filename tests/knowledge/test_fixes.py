@@ -208,6 +208,83 @@ def test_bad_content_is_refused(st_):
         draft(st_, symptom="a\x00b")
 
 
+def test_who_may_read_a_fix():
+    for role, viewer, status, author, ok in (
+            ("lead", LEAD, "draft", str(TRAINER), True), ("admin", "cli:x", "rejected", str(TRAINER), True),
+            ("operator", OPERATOR, "approved", str(TRAINER), True), ("trainer", TRAINER, "draft", str(TRAINER), True),
+            ("trainer", TRAINER2, "draft", str(TRAINER), False), ("operator", OPERATOR, "pending", str(TRAINER), False),
+            (None, STRANGER, "approved", str(TRAINER), False), (None, TRAINER, "draft", str(TRAINER), False)):
+        assert fx.can_read(role, viewer, status, author) is ok, (role, viewer, status)
+
+
+def test_the_role_the_caller_names_is_the_one_checked(st_):
+    # The web app passes the signed-in person's role: the actor's stored
+    # role (here an unknown id) is not looked up again.
+    fix_id = approved(st_, codes=[])
+    for fn, args in ((fx.archive, ()), (fx.restore, ())):
+        with pytest.raises(fx.FixPermissionError, match=r"^only a lead or above can (archive|restore) fixes$"):
+            st_.write(fn, fix_id, STRANGER, *args)
+        st_.write(fn, fix_id, STRANGER, *args, role="lead")
+    st_.write(lambda db: db.execute("UPDATE fix SET sample = 1 WHERE id = ?", [fix_id]))
+    with pytest.raises(fx.FixPermissionError, match="^only a lead or above can validate a sample fix for this site$"):
+        st_.write(fx.adopt_sample, fix_id, STRANGER)
+    assert st_.write(fx.adopt_sample, fix_id, STRANGER, role="lead") is True
+    actions = st_.read(lambda db: [r[0] for r in db.execute(
+        "SELECT action FROM audit WHERE entity = 'fix' AND entity_id = ? ORDER BY id", [str(fix_id)])])
+    assert actions[-1] == "adopt"
+    st_.write(fx.add_machine_texts, fix_id, {"fr": fx.FixText("alarme de tension", steps=["arrêter"])}, "system")
+    with pytest.raises(fx.FixPermissionError, match="^only a trainer or above can verify translations$"):
+        st_.write(fx.verify_text, fix_id, "fr", STRANGER)
+    assert st_.write(fx.verify_text, fix_id, "fr", STRANGER, role="trainer") is True
+    with pytest.raises(fx.FixPermissionError, match="^only a trainer or above can correct translations$"):
+        st_.write(fx.correct_text, fix_id, "fr", "alarme", "", ["arrêter"], [], STRANGER)
+    st_.write(fx.correct_text, fix_id, "fr", "alarme", "", ["arrêter"], [], STRANGER, role="trainer")
+
+
+def test_withdrawing_someone_else_s_fix_says_who_may(st_):
+    fix_id = draft(st_)
+    with pytest.raises(fx.FixPermissionError, match=f"^only the author of fix {fix_id} can withdraw this fix$"):
+        st_.write(fx.withdraw, fix_id, TRAINER2)
+    with pytest.raises(fx.FixPermissionError, match="^only a trainer or above can withdraw this fix$"):
+        st_.write(fx.withdraw, fix_id, OPERATOR)
+    with pytest.raises(fx.FixPermissionError):  # a person acts on their own fixes only, whatever their role
+        st_.write(fx.withdraw, fix_id, TRAINER2, role="admin")
+
+
+def test_machine_texts_are_stored_as_machine_and_spotted(st_):
+    fix_id = approved(st_, codes=[], symptom="涂布机停机", cause="", safety=[])
+    concepts = lambda: st_.read(lambda db: {r[0] for r in db.execute(  # noqa: E731
+        "SELECT concept_id FROM fix_concept WHERE snippet_id = ?", [fix_id])})
+    assert "alarm" not in concepts()
+    original = fx.FixText("alarme de tension", steps=["arrêter"], kind="original")
+    assert st_.write(fx.add_machine_texts, fix_id, {"fr": original, "zh": original}, "system") == ["fr"]
+    assert st_.read(fx.load_texts, fix_id)["fr"].kind == "machine"
+    assert "alarm" in concepts()  # the French text's "alarme"
+    with pytest.raises(fx.FixError, match=r"^texts\.en\.symptom is empty$"):
+        st_.write(fx.add_machine_texts, fix_id, {"en": fx.FixText(" ", steps=["stop"])}, "system")
+    with pytest.raises(fx.FixError, match=r"^texts\.fr\.steps needs at least one item$"):
+        st_.write(fx.correct_text, fix_id, "fr", "alarme", "", [], [], TRAINER)
+    st_.write(fx.correct_text, fix_id, "fr", "tension", "", ["arrêter"], [], TRAINER)
+    assert "alarm" not in concepts()  # spotted again after the correction
+
+
+def test_codes_and_values_as_typed():
+    assert fx.typed_codes(" - ") == [] and fx.typed_codes("E-203, e204;E205\nE206") == ["E-203", "e204", "E205",
+                                                                                      "E206"]
+    assert fx.clip_repr(12345, 5) == "12345" and fx.clip_repr(123456, 5) == "12345…"
+    assert fx.clip_repr("abcdef", 5) == "'abcde'…" and fx.clip_repr("abcde", 5) == "'abcde'"
+
+
+def test_a_chunk_with_fixes_left_does_not_mark_them_spotted(st_):
+    first, second = approved(st_), approved(st_)
+    st_.write(glossary_store.upsert_concepts, [STUCK], "tests")
+    rev = st_.read(glossary_store.glossary_rev)
+    assert st_.write(fx.reindex_chunk, 0, rev, 1) == [first]
+    assert st_.read(fx.concepts_stale)  # a crash here must leave the second one to do
+    assert st_.write(fx.reindex_chunk, first, rev, 1) == [second]
+    assert st_.write(fx.reindex_chunk, second, rev, 1) == [] and not st_.read(fx.concepts_stale)
+
+
 # -- approve + machine translation ------------------------------------------------
 
 def test_approve_translates_into_the_other_languages(st_, tmp_path, packages):
