@@ -265,7 +265,9 @@ def check_import(db, data: FixData, photos_dir: Path | None) -> None:
                            f"inside the photos folder{f' ({photos_dir})' if photos_dir else ''}")
     author = data.author
     if author.isascii() and author.isdigit():
-        if len(author) > 15 or people.get_person(db, int(author)) is None:
+        # person_by_id, as for actors: a person of the web only (an id from
+        # 2**53, 16 digits) writes fixes too, and their export reimports.
+        if len(author) > 19 or signin.person_by_id(db, int(author)) is None:
             raise FixError(f"author {clip_repr(author)}: not a known person (/users in the bot lists them; "
                            "invite them first, or leave the author out)")
     elif author not in AUTHOR_TAGS and not author.startswith("cli:"):

@@ -573,11 +573,14 @@ def test_import_refuses_photo_paths_outside_the_photos_folder(st_, tmp_path):
 
 @pytest.mark.parametrize("author, ok", [
     ("3", True), ("sample", True), ("import", True), ("cli:alice", True),
-    ("98765", False), ("42" * 20, False), ("²", False), ("evil", False), ("", False),
+    ("98765", False), ("42" * 20, False), ("9" * 19, False), ("²", False), ("evil", False), ("", False),
+    (str(2 ** 53), True),  # a person of the web only (a kiosk, a lead without Telegram)
 ])
 def test_import_author_is_a_known_person_or_a_tag(st_, tmp_path, author, ok):
     """An imported author gets an author's rights over the fix (edit,
     withdraw, delete its photos): only a known person, or a tag nobody is."""
+    st_.write(lambda db: db.execute("INSERT INTO person (user_id, role, ui_lang, created_at) "
+                                    "VALUES (?, 'trainer', 'fr', '2024-01-01')", [2 ** 53]))
     items, where = fix_files.read_fixes(tmp_path / "f.yaml", _with_photo("p.jpg", author))
     if ok:
         st_.write(fx.import_fixes, items, "cli:test", where, photos_dir=tmp_path)
