@@ -241,6 +241,52 @@ def test_the_role_the_caller_names_is_the_one_checked(st_):
     st_.write(fx.correct_text, fix_id, "fr", "alarme", "", ["arrêter"], [], STRANGER, role="trainer")
 
 
+def test_the_lifecycle_checks_the_role_the_caller_names(st_):
+    # A role given by the caller wins over the stored one, both ways.
+    fix_id = st_.write(fx.create_and_submit, author=STRANGER, role="trainer", equipment="coater",
+                       original_lang="en", symptom="tension alarm", steps=["stop"])
+    assert status(st_, fix_id) == "pending"
+    with pytest.raises(fx.FixPermissionError, match="^only a trainer or above can edit this fix$"):
+        st_.write(fx.update_draft, fix_id, STRANGER, symptom="x")
+    st_.write(fx.update_draft, fix_id, STRANGER, role="trainer", symptom="tension alarm on unwind")
+    with pytest.raises(fx.FixPermissionError, match="^only a lead or above can reject fixes$"):
+        st_.write(fx.reject, fix_id, STRANGER, "too vague")
+    assert st_.write(fx.reject, fix_id, STRANGER, "too vague", role="lead") is True
+    other = draft(st_)
+    with pytest.raises(fx.FixPermissionError, match="^only a trainer or above can submit this fix$"):
+        st_.write(fx.submit, other, TRAINER, role="operator")  # demoted since the page was made
+    with pytest.raises(fx.FixPermissionError, match="^only a trainer or above can edit this fix$"):
+        st_.write(fx.update_draft, other, TRAINER, role="operator", symptom="x")
+    st_.write(fx.submit, other, TRAINER)
+    with pytest.raises(fx.FixPermissionError, match="^only a lead or above can approve fixes$"):
+        st_.write(fx.approve, other, LEAD, role="trainer")
+    assert st_.write(fx.approve, other, STRANGER, role="lead") is True
+    theirs = draft(st_)
+    with pytest.raises(fx.FixPermissionError, match=f"^only the author of fix {theirs} can edit this fix$"):
+        st_.write(fx.update_draft, theirs, TRAINER2, symptom="x")
+
+
+def test_a_rejection_s_reason_is_checked(st_):
+    fix_id = draft(st_)
+    st_.write(fx.submit, fix_id, TRAINER)
+    for reason in (None, 42, "", " \u200b "):
+        with pytest.raises(fx.FixError, match="^a rejection needs a reason the author can act on$"):
+            st_.write(fx.reject, fix_id, LEAD, reason)
+    with pytest.raises(fx.FixError, match=f"^reason is longer than {fx.MAX_CAUSE} characters$"):
+        st_.write(fx.reject, fix_id, LEAD, "x" * (fx.MAX_CAUSE + 1))
+    assert status(st_, fix_id) == "pending"
+
+
+def test_editing_a_draft_keeps_or_changes_its_photos(st_):
+    fix_id = draft(st_, photos=[{"file_id": "AgAD1", "caption": "roller"}])
+    st_.write(fx.update_draft, fix_id, TRAINER, symptom="张力报警")
+    assert [p.file_id for p in st_.read(fx.load_fix, fix_id).photos] == ["AgAD1"]
+    st_.write(fx.update_draft, fix_id, TRAINER, photos=[{"file_id": "AgAD2"}])
+    assert [p.file_id for p in st_.read(fx.load_fix, fix_id).photos] == ["AgAD2"]
+    with pytest.raises(fx.FixError, match="^cannot change author, slug$"):
+        st_.write(fx.update_draft, fix_id, TRAINER, slug="x", author="y")
+
+
 def test_withdrawing_someone_else_s_fix_says_who_may(st_):
     fix_id = draft(st_)
     with pytest.raises(fx.FixPermissionError, match=f"^only the author of fix {fix_id} can withdraw this fix$"):
@@ -516,6 +562,9 @@ def test_import_export_round_trip(st_, kb, tmp_path, suffix):
     again[1].status = "approved"
     assert str(st_.write(fx.import_fixes, again, "cli:test", where)) == "0 added, 1 updated, 1 unchanged"
     assert [fx.clean_fix(f).to_dict() for f in again] == [f.to_dict() for f in st_.read(fx.all_fixes)]
+    for item in again:
+        item.codes = ["E-999"]
+    assert str(st_.write(fx.import_fixes, again, "cli:test", where)) == "0 added, 2 updated, 0 unchanged"
 
 
 @pytest.mark.parametrize("name, text, message", [
@@ -556,7 +605,8 @@ def test_import_refuses_photo_paths_outside_the_photos_folder(st_, tmp_path):
     (photos / "link.jpg").symlink_to(secret)
     for bad in (str(secret), "../secret.txt", "sub/../../secret.txt", "link.jpg", str(photos)):
         items, where = fix_files.read_fixes(tmp_path / "f.yaml", _with_photo(bad))
-        with pytest.raises(fx.FixError, match="line 1 .*photos\\[1\\].local_path .*inside the photos folder"):
+        with pytest.raises(fx.FixError, match=f"line 1 .*photos\\[1\\].local_path .*inside the photos folder "
+                                              f"\\({photos}\\)$"):
             st_.write(fx.import_fixes, items, "cli:test", where, photos_dir=photos)
         with pytest.raises(fx.FixError, match="inside the photos folder"):  # no folder given: no local path
             st_.write(fx.import_fixes, items, "cli:test", where)
