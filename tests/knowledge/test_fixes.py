@@ -5,6 +5,7 @@ search, import/export, samples."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import settings
@@ -606,7 +607,7 @@ def test_import_refuses_photo_paths_outside_the_photos_folder(st_, tmp_path):
     for bad in (str(secret), "../secret.txt", "sub/../../secret.txt", "link.jpg", str(photos)):
         items, where = fix_files.read_fixes(tmp_path / "f.yaml", _with_photo(bad))
         with pytest.raises(fx.FixError, match=f"line 1 .*photos\\[1\\].local_path .*inside the photos folder "
-                                              f"\\({photos}\\)$"):
+                                              f"\\({re.escape(str(photos))}\\)$"):
             st_.write(fx.import_fixes, items, "cli:test", where, photos_dir=photos)
         with pytest.raises(fx.FixError, match="inside the photos folder"):  # no folder given: no local path
             st_.write(fx.import_fixes, items, "cli:test", where)
