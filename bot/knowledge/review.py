@@ -45,9 +45,10 @@ def pending_counts(db) -> dict[str, int]:
 
 
 def my_fixes(db, author: int, limit: int = 20) -> list[tuple[int, str, str]]:
-    """(id, slug, status) of a person's fixes, newest first."""
+    """(id, slug, status) of a person's fixes, newest first. (Every list here
+    clamps ``limit`` at 0: SQLite reads a negative LIMIT as no limit.)"""
     return [tuple(r) for r in db.execute(
-        "SELECT id, slug, status FROM fix WHERE author = ? ORDER BY id DESC LIMIT ?", [str(author), limit])]
+        "SELECT id, slug, status FROM fix WHERE author = ? ORDER BY id DESC LIMIT ?", [str(author), max(0, limit)])]
 
 
 def equipment_authors(db, concepts: list[str]) -> set[int]:
@@ -62,6 +63,15 @@ def equipment_authors(db, concepts: list[str]) -> set[int]:
 # -- decisions ---------------------------------------------------------------------
 
 KINDS = ("fix", "suggestion")
+
+
+def _kind(kind: str) -> str:
+    # One rule for every entry point: the front ends check the kind already,
+    # but a third caller must not have a typo read as a fix here and as a
+    # suggestion in status_of.
+    if kind not in KINDS:
+        raise fixes.FixError(f"unknown kind of item {fixes.clip_repr(kind)}")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ async def approve(kb: FixBase, kind: str, item_id: int, actor: fixes.Actor) -> D
     """A lead approves a queued item. Idempotent: approving an approved item
     again writes nothing and says ``changed=False``; an item decided the
     other way (rejected, withdrawn) raises FixError or SuggestionError."""
-    if kind == "suggestion":
+    if _kind(kind) == "suggestion":
         changed = await kb.storage.awrite(suggestions.decide, item_id, actor, True)
         s = await kb.storage.aread(suggestions.get, item_id)
         return Decision(kind, item_id, changed, s.author, s.term)
@@ -96,7 +106,7 @@ async def approve(kb: FixBase, kind: str, item_id: int, actor: fixes.Actor) -> D
 
 async def reject(kb: FixBase, kind: str, item_id: int, actor: fixes.Actor, reason: str) -> Decision:
     """A lead rejects a queued item with a reason for its author; idempotent as ``approve``."""
-    if kind == "suggestion":
+    if _kind(kind) == "suggestion":
         changed = await kb.storage.awrite(suggestions.decide, item_id, actor, False, reason)
         s = await kb.storage.aread(suggestions.get, item_id)
         return Decision(kind, item_id, changed, s.author, s.term)
@@ -107,6 +117,8 @@ async def reject(kb: FixBase, kind: str, item_id: int, actor: fixes.Actor, reaso
 
 def status_of(db, kind: str, item_id: int) -> str | None:
     """An item's status now (None: there is no such item, or it was withdrawn)."""
+    if kind not in KINDS:
+        return None
     table = "fix" if kind == "fix" else "suggestion"
     row = db.execute(f"SELECT status FROM {table} WHERE id = ?", [item_id]).fetchone()
     return row[0] if row else None
@@ -117,7 +129,7 @@ def pending_list(db, limit: int = 100) -> list[tuple[str, int, str, str, str]]:
     rows = [("fix", r[0], r[1], r[2], r[3]) for r in db.execute(
         "SELECT f.id, t.symptom, f.author, f.original_lang FROM fix f JOIN fix_text t "
         "ON t.snippet_id = f.id AND t.lang = f.original_lang WHERE f.status = 'pending' "
-        "ORDER BY f.id LIMIT ?", [limit])]
+        "ORDER BY f.id LIMIT ?", [max(0, limit)])]
     rows += [("suggestion", s.id, f"{s.term} = {s.proposal}", str(s.author), "")
              for s in suggestions.list_pending(db, max(0, limit - len(rows)))]
     return rows
@@ -181,7 +193,7 @@ def list_fixes(db, viewer: fixes.Actor, role: str | None, flt: FixFilter,
     rows = [FixRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) for r in db.execute(
         "SELECT f.id, f.slug, f.equipment, f.status, f.author, f.original_lang, f.sample, t.symptom, "
         "f.updated_at FROM fix f JOIN fix_text t ON t.snippet_id = f.id AND t.lang = f.original_lang"
-        f"{sql} ORDER BY f.updated_at DESC, f.id DESC LIMIT ? OFFSET ?", [*args, limit, max(0, offset)])]
+        f"{sql} ORDER BY f.updated_at DESC, f.id DESC LIMIT ? OFFSET ?", [*args, max(0, limit), max(0, offset)])]
     return rows, total
 
 

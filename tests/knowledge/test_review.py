@@ -218,6 +218,24 @@ def test_status_of_reads_the_table_of_its_kind(kb):
     assert kb.storage.read(review.status_of, "suggestion", sid + 1000) is None
 
 
+async def test_an_unknown_kind_of_item_is_refused_everywhere(kb):
+    fix_id = pending(kb)
+    for decide in (review.approve(kb, "Fix", fix_id, LEAD), review.reject(kb, "", fix_id, LEAD, "why")):
+        with pytest.raises(fx.FixError, match="^unknown kind of item "):
+            await decide
+    assert kb.storage.read(review.status_of, "fixes", fix_id) is None
+    assert kb.storage.read(review.status_of, "fix", fix_id) == "pending"  # nothing was decided
+
+
+def test_a_negative_limit_lists_nothing(kb):
+    fix_id = pending(kb)
+    assert kb.storage.read(review.my_fixes, TRAINER, -1) == []
+    assert kb.storage.read(review.pending_list, -1) == []
+    rows, total = kb.storage.read(review.list_fixes, LEAD, "lead", review.FixFilter(), -1)
+    assert rows == [] and total == kb.storage.read(review.list_fixes, LEAD, "lead", review.FixFilter())[1] > 0
+    assert kb.storage.read(review.my_fixes, TRAINER, 1)[0][0] == fix_id
+
+
 def test_pending_list_is_exact_and_limited(kb):
     admit(kb, OTHER, "trainer")
     f1 = pending(kb)
