@@ -22,7 +22,8 @@ point, so this module imports no Telegram code).
 The parent (``WebProcess``) starts the child, waits until it serves and
 learns the URL it serves (port 0: the port the system chose), then watches
 it: a child that dies after it has served is logged and started again on the
-same address; one that dies before it serves (the port is taken, the
+same address (at once, then after a growing wait if it keeps dying soon
+after each start: ``Restarts``); one that dies before it serves (the port is taken, the
 database cannot be opened) ends ``shopbot run`` with its error, since
 starting it again would fail the same way. Stopping the parent stops the
 child (SIGTERM, then SIGKILL after ``STOP_TIMEOUT``); a child whose parent
@@ -41,6 +42,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import time
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Callable
 
@@ -56,6 +58,32 @@ log = logging.getLogger("shopbot.web")
 #: How long the child may take to start serving, and to stop.
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
+
+#: The wait before the child is started again, by how many times in a row it
+#: died soon after starting (within STABLE_AFTER seconds): a child that dies
+#: at once (a crash on its first request, memory short) is not restarted in
+#: a tight loop that fills the log and takes the CPU from the bot, and one
+#: that served for a while comes back at once.
+RESTART_DELAYS = (0.0, 1.0, 5.0, 30.0, 60.0)
+STABLE_AFTER = 300.0
+
+
+class Restarts:
+    """Counts the child's quick deaths in a row and says how long to wait
+    before the next start (``clock``: injected by the tests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.quick = 0
+        self._started = clock()
+
+    def started(self) -> None:
+        self._started = self.clock()
+
+    def ended(self) -> float:
+        """The child ended: the seconds to wait before starting it again."""
+        self.quick = self.quick + 1 if self.clock() - self._started < STABLE_AFTER else 1
+        return RESTART_DELAYS[min(self.quick, len(RESTART_DELAYS)) - 1]
 
 
 class WebStartError(OSError):
@@ -161,6 +189,7 @@ class WebProcess:
         self.fatal: str | None = None
         self._stopping = False
         self._watch: asyncio.Task | None = None
+        self.restarts = Restarts()
 
     @property
     def pid(self) -> int | None:
@@ -169,6 +198,7 @@ class WebProcess:
     async def start(self) -> str:
         """Start the child and wait until it serves; the URL it serves."""
         self.url = await self._spawn(self.settings)
+        self.restarts.started()
         self._watch = asyncio.ensure_future(self._watch_child())
         return self.url
 
@@ -198,9 +228,13 @@ class WebProcess:
             await _ended(process)
             if self._stopping:
                 return
+            delay = self.restarts.ended()
             log.error("the web app's process (pid %s) ended unexpectedly (exit code %s); starting it "
-                      "again on %s", process.pid, process.exitcode, self.url)
+                      "again on %s%s", process.pid, process.exitcode, self.url,
+                      f" in {delay:g} s ({self.restarts.quick} times in a row)" if delay else "")
             self._conn.close()
+            if delay:
+                await asyncio.sleep(delay)  # stop() cancels this task: no wait at shutdown
             # The same address as before: links already sent stay valid.
             port = int(self.url.rsplit(":", 1)[1])
             try:
@@ -213,6 +247,7 @@ class WebProcess:
                 if self.on_fatal is not None:
                     self.on_fatal(self.fatal)
                 return
+            self.restarts.started()
             log.info("web app: %s again (pid %s)", self.url, self.process.pid)
 
     async def stop(self) -> None:

@@ -20,7 +20,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.storage import Storage, bot_state, bot_username, set_bot_state, set_bot_username
 from bot.web import server, site
-from bot.web.process import BotStatus
+from bot.web.process import STABLE_AFTER, BotStatus, Restarts
 from tests.fake_telegram import FakeTelegram
 
 ADMIN = 5151
@@ -136,6 +136,10 @@ async def test_the_web_app_serves_from_its_own_process_and_comes_back(tmp_path, 
             again = int((await run.line(rf"web app: {re.escape(url)} again \(pid (\d+)\)")).group(1))
             assert again != web_pid and parent_of(again) == run.proc.pid
             assert (await healthz(url))["telegram"] == "polling"
+            # Dead again soon after: started again after a wait, not in a tight loop.
+            os.kill(again, signal.SIGKILL)
+            await run.line(r"web app's process \(pid %d\) ended unexpectedly .* in 1 s \(2 times in a row\)" % again)
+            again = int((await run.line(rf"web app: {re.escape(url)} again \(pid (?!{again}\))(\d+)\)")).group(1))
             # ... and the bot went on answering meanwhile.
             tg.message(ADMIN, ADMIN, "tab")
             await tg.wait_for("sendMessage", count=2, predicate=lambda c: c.params.get("chat_id") == ADMIN,
@@ -147,6 +151,19 @@ async def test_the_web_app_serves_from_its_own_process_and_comes_back(tmp_path, 
     assert "Traceback" not in out and "TWOprocessesTOKEN" not in out
     with Storage(tmp_path / "run.db") as storage:
         assert storage.read(bot_state) == "stopped"
+
+
+def test_a_child_that_keeps_dying_waits_longer_each_time():
+    now = [0.0]
+    restarts = Restarts(clock=lambda: now[0])
+    delays = []
+    for _ in range(7):  # each one dies 10 s after it started
+        now[0] += 10
+        delays.append(restarts.ended())
+        restarts.started()
+    assert delays == [0.0, 1.0, 5.0, 30.0, 60.0, 60.0, 60.0]
+    now[0] += STABLE_AFTER  # this one served for a while: back at once
+    assert (restarts.ended(), restarts.quick) == (0.0, 1)
 
 
 @pytest.mark.parametrize("command", ["run", "web"])
