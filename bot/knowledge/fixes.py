@@ -665,7 +665,8 @@ def _make_slug(db, data: FixData) -> str:
     if not tail:
         tail = "-".join(fold_code(c).lower() for c in data.codes[:2]) or \
             hashlib.sha1(symptom.encode()).hexdigest()[:8]
-    base = re.sub(r"[^a-z0-9-]+", "-", f"{data.equipment.lower()}-{tail}").strip("-")[:72]
+    # Cut, then strip: a cut that falls just after a hyphen left it at the end.
+    base = re.sub(r"[^a-z0-9-]+", "-", f"{data.equipment.lower()}-{tail}")[:72].strip("-")
     slug, n = base, 1
     while db.execute("SELECT 1 FROM fix WHERE slug = ?", [slug]).fetchone():
         n += 1

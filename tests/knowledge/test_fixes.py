@@ -288,6 +288,37 @@ def test_editing_a_draft_keeps_or_changes_its_photos(st_):
         st_.write(fx.update_draft, fix_id, TRAINER, slug="x", author="y")
 
 
+def test_a_slug_from_the_machine_and_the_symptom_s_latin_words(st_):
+    st_.write(glossary_store.upsert_concepts, [concept("Line_3.Coater", en="line 3 coater")], "tests")
+    slug = lambda fix_id: st_.read(fx.fix_row, fix_id)["slug"]  # noqa: E731
+    assert slug(draft(st_, equipment="Line_3.Coater", original_lang="fr", symptom="Alarme tension (bobine) !")) \
+        == "line-3-coater-alarme-tension-bobine"
+    # 72 characters at most, never ending on the hyphen the cut fell after.
+    assert slug(draft(st_, original_lang="en", symptom="a" * 64 + " b")) == "coater-" + "a" * 64
+    assert slug(draft(st_, original_lang="en", symptom="a" * 64 + " b")) == "coater-" + "a" * 64 + "-2"
+
+
+def test_a_draft_s_defaults_and_stored_texts(st_):
+    fix_id = st_.write(fx.create_draft, author=TRAINER, equipment="coater", original_lang="zh", symptom="涂布机停机",
+                       steps=["停机", "检查浮动辊"])
+    text = st_.read(fx.load_texts, fix_id)["zh"]
+    assert (text.cause, text.safety, text.kind) == ("", [], "original")
+    # Stored as text a person can read in the database (sqlite3, a backup), not \u escapes.
+    raw = st_.read(lambda db: db.execute("SELECT steps, safety FROM fix_text WHERE snippet_id = ?",
+                                         [fix_id]).fetchone())
+    assert tuple(raw) == ('["停机", "检查浮动辊"]', "[]")
+    with pytest.raises(fx.FixPermissionError, match="^only a trainer or above can write a fix$"):
+        st_.write(fx.create_draft, author=OPERATOR, equipment="coater", original_lang="zh", symptom="x", steps=["y"])
+
+
+def test_concepts_are_spotted_in_every_field_and_language(st_):
+    fix_id = st_.write(fx.create_draft, author=TRAINER, equipment="coater", original_lang="en", symptom="coater",
+                       cause="alarm", steps=["stop"])
+    concepts = lambda: st_.read(lambda db: {r[0] for r in db.execute(  # noqa: E731
+        "SELECT concept_id FROM fix_concept WHERE snippet_id = ?", [fix_id])})
+    assert {"coater", "alarm"} <= concepts()  # a term at the end of one field, another at the start of the next
+
+
 def test_withdrawing_someone_else_s_fix_says_who_may(st_):
     fix_id = draft(st_)
     with pytest.raises(fx.FixPermissionError, match=f"^only the author of fix {fix_id} can withdraw this fix$"):
@@ -306,7 +337,7 @@ def test_machine_texts_are_stored_as_machine_and_spotted(st_):
     original = fx.FixText("alarme de tension", steps=["arrêter"], kind="original")
     assert st_.write(fx.add_machine_texts, fix_id, {"fr": original, "zh": original}, "system") == ["fr"]
     assert st_.read(fx.load_texts, fix_id)["fr"].kind == "machine"
-    assert "alarm" in concepts()  # the French text's "alarme"
+    assert {"alarm", "coater"} <= concepts()  # the French text's "alarme", the Chinese one's 涂布机
     with pytest.raises(fx.FixError, match=r"^texts\.en\.symptom is empty$"):
         st_.write(fx.add_machine_texts, fix_id, {"en": fx.FixText(" ", steps=["stop"])}, "system")
     with pytest.raises(fx.FixError, match=r"^texts\.fr\.steps needs at least one item$"):
