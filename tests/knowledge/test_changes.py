@@ -8,8 +8,11 @@ import json
 import pytest
 
 from bot.knowledge import fixes as fx
-from tests.knowledge.test_fixes import (ADMIN, LEAD, OPERATOR, TRAINER, TRAINER2, approved, draft,  # noqa: F401
-                                        st_, versions)
+from bot.storage import Storage
+from glossary import store as glossary_store
+from tests.conftest import concept
+from tests.knowledge.test_fixes import (ADMIN, LEAD, OPERATOR, STUCK, TRAINER, TRAINER2, approved,  # noqa: F401
+                                        draft, st_, versions)
 
 
 def fix_audits(storage, fix_id):
@@ -211,12 +214,46 @@ def test_concepts_inside_longer_terms(st_):
     assert fx.concepts_in(spot, "报警", depth=3) == {"alarm"}
 
 
+def test_a_term_is_split_three_levels_deep_and_no_deeper(st_):
+    chain = "一二三四五六"
+    st_.write(glossary_store.upsert_concepts,
+              [concept(f"c{n}", zh=chain[:n]) for n in range(2, 7)], "tests")
+    spot = fx.term_index(st_.conn()).spot
+    # 一二三四五六 (depth 0) holds 一二三四五 (1), which holds 一二三四 (2), which
+    # holds 一二三 (3): found, and not split again, so 一二 is not reached.
+    assert fx.concepts_in(spot, chain) == {"c6", "c5", "c4", "c3"}
+
+
+def test_a_latin_term_is_split_into_its_words(st_):
+    st_.write(glossary_store.upsert_concepts, [concept("coater-alarm", en="coating machine alarm")], "tests")
+    spot = fx.term_index(st_.conn()).spot
+    assert fx.concepts_in(spot, "coating machine alarm") == {"coater-alarm", "coater", "coating", "alarm"}
+
+
+def test_each_database_file_has_its_own_term_index(st_, tmp_path):
+    other = Storage(tmp_path / "other.db", seed=False)
+    try:
+        other.write(glossary_store.upsert_concepts, [STUCK], "tests")
+        assert other.read(glossary_store.glossary_rev) == st_.read(glossary_store.glossary_rev)  # same revision
+        assert fx.concepts_in(fx.term_index(other.conn()).spot, "danseur bloqué") == {"dancer-stuck"}
+        assert fx.concepts_in(fx.term_index(st_.conn()).spot, "danseur bloqué") == set()
+    finally:
+        other.close()
+
+
+def test_a_version_s_snapshot_is_readable_sorted_json(st_):
+    fix_id = draft(st_)
+    snapshot = st_.read(lambda db: db.execute("SELECT snapshot FROM fix_version WHERE snippet_id = ?",
+                                              [fix_id]).fetchone()[0])
+    assert "涂布机张力报警" in snapshot  # not \u escapes
+    data = json.loads(snapshot)
+    assert list(data) == sorted(data) and list(data["texts"]["zh"]) == sorted(data["texts"]["zh"])
+
+
 def test_the_term_index_follows_the_glossary(st_):
     db = st_.conn()
     first = fx.term_index(db)
     assert fx.term_index(db) is first
-    from tests.knowledge.test_fixes import STUCK
-    from glossary import store as glossary_store
     st_.write(glossary_store.upsert_concepts, [STUCK], "tests")
     assert fx.term_index(db) is not first
     assert "dancer-stuck" in fx.concepts_in(fx.term_index(db).spot, "danseur bloqué")
