@@ -383,7 +383,8 @@ def make_term(lang: str, text, type_: str, pos: str | None = None, gender: str |
     return Term(lang, text, type_, pos, gender)
 
 
-def _check_terms(lang: str, terms: list[Term]) -> None:
+def _check_terms(terms: list[Term]) -> None:
+    """One language's terms."""
     if len({t.text for t in terms}) != len(terms):
         raise EditError("The same term is listed twice.")
     if terms and sum(t.type == "preferred" for t in terms) != 1:
@@ -487,7 +488,7 @@ def edit_language(db, editor: Editor, concept_id: str, base: int | None, lang: s
     terms = [t for t in terms if t is not None]
     if any(t.lang != lang for t in terms):
         raise EditError("Unknown language.")
-    _check_terms(lang, terms)
+    _check_terms(terms)
     after = replace(before, terms=[t for t in before.terms if t.lang != lang] + terms,
                     definitions=dict(before.definitions))
     if definition is not None:
@@ -546,7 +547,7 @@ def add_concept(db, editor: Editor, terms: list[Term], *, concept_id: str = "", 
     if not terms:
         raise EditError("A concept needs at least one term.")
     for lang in LANGS:
-        _check_terms(lang, [t for t in terms if t.lang == lang])
+        _check_terms([t for t in terms if t.lang == lang])
     if category not in CATEGORIES:
         raise EditError("Unknown category.")
     concept_id = (concept_id or "").strip()

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from bot.knowledge import fixes as fx
 from bot.knowledge import suggestions
 from bot.knowledge import termbase as tb
 from glossary.model import LANGS
@@ -260,6 +261,7 @@ def test_a_conflict_lists_the_content_changes_since_the_form_was_made(st_):
     base = st_.read(tb.get, "coater").version
     second = edit_fr(st_, "machine d'enduction")
     st_.write(tb.review, A_LEAD, "coater", "ko")  # a review changes no content: not listed
+    st_.write(tb.revert, A_LEAD, "coater", audit_id(st_, "review", "coater"))  # nor its undoing
     third = edit_fr(st_, "enducteur")
     c = st_.read(tb.get, "coater")
     e = refused(tb.Conflict.EDITED, st_.write, tb.edit_general, A_LEAD, "coater", base, notes="x")
@@ -267,6 +269,25 @@ def test_a_conflict_lists_the_content_changes_since_the_form_was_made(st_):
     # From the seeded version: back to the import's row, which wrote no version.
     e = refused(tb.Conflict.EDITED, st_.write, tb.edit_general, A_LEAD, "coater", seeded, notes="x")
     assert [x.id for x in e.since] == [third, second, first]
+
+
+def test_a_conflict_lists_the_last_fifty_changes_at_most(st_):
+    base = st_.read(tb.get, "coater").version
+    for n in range(55):
+        st_.write(tb.edit_general, CLI, "coater", None, notes=f"note {n}")
+    first_later = audit_id(st_, "edit", "coater") - 54
+    e = refused(tb.Conflict.EDITED, st_.write, tb.edit_general, A_LEAD, "coater", base, notes="x")
+    assert len(e.since) == 50 and e.since[0].lines[0][3] == "note 54"
+    # Reverting the first of them: the 54 later ones touched the same notes.
+    e = refused(tb.Conflict.LATER, st_.write, tb.revert, A_LEAD, "coater", first_later)
+    assert len(e.since) == 50 and all(c.id > first_later for c in e.since)
+
+
+def test_the_history_shows_the_last_hundred_changes(st_):
+    for n in range(101):
+        st_.write(lambda db: gstore.audit(db, "cli:tests", "edit", "concept", "coater", {"n": n}))
+    history = st_.read(tb.changes, "coater")
+    assert len(history) == 100 and history[0].id > history[-1].id
 
 
 def test_setting_a_person_s_languages(st_):
@@ -277,6 +298,13 @@ def test_setting_a_person_s_languages(st_):
     refused("Only a lead or an admin can do this.", st_.write, tb.set_speaker_langs, A_TRAINER, TRAINER, ["ko"])
     refused("No such person.", st_.write, tb.set_speaker_langs, A_LEAD, 10 ** 6, ["ko"])
     assert st_.read(tb.declared_langs, TRAINER) == ["ms"]
+
+
+def test_the_fixes_about_a_concept_in_english_unless_asked_otherwise(st_):
+    fix_id = approved(st_, equipment="coater", symptom="涂布机停机", original_lang="zh")
+    st_.write(fx.add_machine_texts, fix_id, {"en": fx.FixText("coater stopped", steps=["check"])}, "system")
+    assert [link.symptom for link in st_.read(tb.fixes_mentioning, "coater")] == ["coater stopped"]
+    assert [link.symptom for link in st_.read(tb.fixes_mentioning, "coater", "ko")] == ["涂布机停机"]
 
 
 def test_the_fixes_about_a_concept_come_before_those_that_mention_it(st_):
@@ -316,6 +344,25 @@ def test_merging_into_a_concept_without_notes_or_a_term_in_that_language(st_):
     merged = st_.read(tb.get, "rewinder")
     assert merged.notes == "[wind-up] old id"
     assert merged.preferred("ms").text == "penggulung"  # no Malay term before: it stays preferred
+
+
+def test_merging_takes_the_absorbed_concept_s_flags_and_missing_definitions(st_):
+    st_.write(tb.add_concept, CLI, [term("en", "coating head")], concept_id="coating-head", equipment=True,
+              definitions={"en": "Another text.", "fr": "Tête qui enduit."})
+    st_.write(tb.add_concept, CLI, [term("en", "coating line")], concept_id="coating-line",
+              definitions={"en": "The line."})
+    sid = st_.write(suggestions.add, "coating line", "merge", TRAINER)
+    st_.write(tb.merge, A_LEAD, "coating-line", None, "coating-head")
+    merged = st_.read(tb.get, "coating-line")
+    assert merged.equipment is True and merged.definitions == {"en": "The line.", "fr": "Tête qui enduit."}
+    assert st_.read(suggestions.get, sid).status == "pending"  # a merge decides no proposal
+
+
+def test_a_proposed_general_change_closes_when_the_lead_applies_it(st_):
+    out = st_.write(tb.edit_general, A_TRAINER, "coater", None, notes="line 2 only")
+    assert out.applied is False and st_.read(tb.get, "coater").notes == ""
+    st_.write(tb.edit_general, A_LEAD, "coater", None, notes="line 2 only", proposal=out.suggestion)
+    assert st_.read(suggestions.get, out.suggestion).status == "approved"
 
 
 def test_merging_skips_the_terms_both_have_and_keeps_the_flags_either_had(st_):
@@ -464,19 +511,30 @@ def edit_fr(st_, extra: str) -> int:
 
 def test_reverting_an_old_change_leaves_later_changes_to_other_parts_alone(st_):
     before = st_.read(tb.get, "coater")
-    fr_change = edit_fr(st_, "coucheuse")
-    ms = st_.write(tb.edit_language, A_LEAD, "coater", None, "ms", [term("ms", "mesin penyalut")])
-    out = st_.write(tb.revert, A_LEAD, "coater", fr_change)
+    st_.write(tb.edit_language, A_LEAD, "coater", None, "ms", [term("ms", "mesin penyalut")])
+    ms_change = st_.read(tb.changes, "coater")[0].id
+    ko = st_.write(tb.edit_language, A_LEAD, "coater", None, "ko", [term("ko", "코터")])
+    reverted = st_.read(tb.get, "coater")
+    out = st_.write(tb.revert, A_LEAD, "coater", ms_change)
     now = st_.read(tb.get, "coater")
-    assert (out.applied, out.version) == (True, now.version) and now.version == ms.version + 1
-    assert [t for t in now.terms if t.lang == "fr"] == [t for t in before.terms if t.lang == "fr"]
-    assert [(t.text, t.type) for t in now.terms if t.lang == "ms"] == [("mesin penyalut", "preferred")]
-    # Parts the change did not touch keep their stored order (preferred
-    # first), not the sorted order used to compare them.
-    assert [t for t in now.terms if t.lang in ("zh", "en")] == [t for t in before.terms if t.lang in ("zh", "en")]
+    assert (out.applied, out.version) == (True, now.version) and now.version == ko.version + 1
+    assert [t for t in now.terms if t.lang == "ms"] == [t for t in before.terms if t.lang == "ms"]
+    assert [(t.text, t.type) for t in now.terms if t.lang == "ko"] == [("코터", "preferred")]
+    # Parts the change did not touch keep their stored order (French:
+    # enduiseuse, the preferred term, before coater), not the sorted order
+    # used to compare them.
+    assert [t for t in now.terms if t.lang in ("zh", "fr", "en")] == [t for t in before.terms
+                                                                      if t.lang in ("zh", "fr", "en")]
+    assert [t.text for t in now.terms if t.lang == "fr"] == ["enduiseuse", "coater"]
     actor, detail = st_.read(lambda db: db.execute(
         "SELECT actor, detail FROM audit WHERE action = 'revert' AND entity_id = 'coater'").fetchone())
-    assert actor == A_LEAD.tag and json.loads(detail)["reverts"] == fr_change
+    detail = json.loads(detail)
+    assert actor == A_LEAD.tag and detail["reverts"] == ms_change
+    assert detail["before"] == gstore.concept_snapshot(reverted)  # so the revert itself can be reverted
+    revert_change = st_.read(tb.changes, "coater")[0].id
+    st_.write(tb.revert, A_LEAD, "coater", revert_change)
+    assert [(t.text, t.type) for t in st_.read(tb.get, "coater").terms if t.lang == "ms"] == [
+        ("mesin penyalut", "preferred")]
 
 
 def test_reverting_a_change_a_later_one_overwrote_is_a_conflict(st_):
