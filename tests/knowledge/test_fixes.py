@@ -303,6 +303,10 @@ def test_a_draft_s_defaults_and_stored_texts(st_):
                        steps=["停机", "检查浮动辊"])
     text = st_.read(fx.load_texts, fix_id)["zh"]
     assert (text.cause, text.safety, text.kind) == ("", [], "original")
+    st_.write(fx.update_draft, fix_id, TRAINER, safety=["先挂牌上锁"])
+    assert st_.read(lambda db: db.execute("SELECT safety FROM fix_text WHERE snippet_id = ?",
+                                          [fix_id]).fetchone()[0]) == '["先挂牌上锁"]'
+    st_.write(fx.update_draft, fix_id, TRAINER, safety=[])
     # Stored as text a person can read in the database (sqlite3, a backup), not \u escapes.
     raw = st_.read(lambda db: db.execute("SELECT steps, safety FROM fix_text WHERE snippet_id = ?",
                                          [fix_id]).fetchone())

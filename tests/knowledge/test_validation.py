@@ -151,6 +151,12 @@ def test_clean_fix():
     assert refused(fx.clean_fix, fix_data(status="rejected", reject_reason=" ")) == \
         "a rejected fix needs a reject_reason"
     assert fx.clean_fix(fix_data(status="rejected", reject_reason=" why ")).reject_reason == "why"
+    assert refused(fx.clean_fix, fix_data(status="rejected", reject_reason=None)) == \
+        "a rejected fix needs a reject_reason"
+    assert refused(fx.clean_fix, fix_data(status="rejected", reject_reason="x" * (fx.MAX_CAUSE + 1))) == \
+        f"reject_reason is longer than {fx.MAX_CAUSE} characters"
+    assert refused(fx.clean_fix, fix_data(texts={"en": {"symptom": " ", "steps": ["x"]}})) == \
+        "texts.en.symptom is empty"
 
 
 def test_check_import_authors(st_):
