@@ -23,11 +23,12 @@ The parent (``WebProcess``) starts the child, waits until it serves and
 learns the URL it serves (port 0: the port the system chose), then watches
 it: a child that dies after it has served is logged and started again on the
 same address (at once, then after a growing wait if it keeps dying soon
-after each start: ``Restarts``); one that dies before it serves (the port is taken, the
-database cannot be opened) ends ``shopbot run`` with its error, since
-starting it again would fail the same way. Stopping the parent stops the
-child (SIGTERM, then SIGKILL after ``STOP_TIMEOUT``); a child whose parent
-is gone (killed with SIGKILL) sees its pipe close and stops by itself.
+after each start: ``Restarts``); one that dies before it serves (the port
+is taken, the database cannot be opened) ends ``shopbot run`` with its
+error, since starting it again would fail the same way. Stopping the
+parent stops the child (SIGTERM, then SIGKILL after ``STOP_TIMEOUT``); a
+child whose parent is gone (killed with SIGKILL) sees its pipe close and
+stops by itself.
 
 The bot's state for ``/healthz`` goes through the database: the parent's
 ``BotStatus`` writes each change to ``bot_state``, the child's ``/healthz``
