@@ -216,3 +216,22 @@ def test_result_json(small):
     assert set(data["terms"]) == {"zh", "ko", "ms", "fr", "en"}
     assert data["definitions"] == {"en": "Machine that coats foil."}
     assert json.dumps(data, ensure_ascii=False)  # serialisable as it is
+
+
+def test_result_json_says_who_reviewed_each_language(small, empty_storage):
+    import dataclasses
+
+    from glossary import store as glossary_store
+    from tests.conftest import concept
+
+    empty_storage.write(glossary_store.set_reviewed, "coater", "fr", "tg:2")
+    bare = concept("nip-roller", category="general", en="nip roller")
+    bare = dataclasses.replace(bare, terms=[dataclasses.replace(t, pos=None) for t in bare.terms])
+    empty_storage.write(glossary_store.upsert_concepts, [bare], "tests")
+    data = small.search("coater")[0].to_json()
+    at = empty_storage.read(lambda db: db.execute(
+        "SELECT reviewed_at FROM concept_review WHERE concept_id = 'coater'").fetchone()[0])
+    assert data["review"] == {"zh": {"state": "draft"}, "ko": {"state": "draft"}, "ms": {"state": "draft"},
+                              "fr": {"state": "reviewed", "by": "tg:2", "at": at}, "en": {"state": "draft"}}
+    assert small.search("calendring")[0].to_json()["score"] == 77.3  # 77.2727...: one decimal
+    assert small.search("nip roller")[0].to_json()["terms"]["en"] == [{"text": "nip roller", "type": "preferred"}]
