@@ -235,3 +235,19 @@ def test_result_json_says_who_reviewed_each_language(small, empty_storage):
                               "fr": {"state": "reviewed", "by": "tg:2", "at": at}, "en": {"state": "draft"}}
     assert small.search("calendring")[0].to_json()["score"] == 77.3  # 77.2727...: one decimal
     assert small.search("nip roller")[0].to_json()["terms"]["en"] == [{"text": "nip roller", "type": "preferred"}]
+
+
+def test_search_bounds_and_filters_of_each_step(small):
+    from glossary.search import MAX_QUERY_CHARS
+
+    assert small.search(None) == [] and small.search(42) == []
+    # A raw query up to 4 x MAX_QUERY_CHARS is normalised (spaces fold away); longer is refused.
+    padded = " " * (4 * MAX_QUERY_CHARS - len("coater")) + "coater"
+    assert best(small, padded) == ("coater", "exact") and small.search(" " + padded) == []
+    assert best(small, "oat") == ("coater", "substring")  # three letters: the trigram step
+    assert best(small, "e stop") == ("emergency-stop", "abbreviation")  # separators folded away
+    assert best(small, "calendring", lang="en") == ("calendering", "fuzzy")  # typos honour the language
+    assert small.search("calendring", lang="zh") == []
+    assert [r.concept.id for r in small.search("c", limit=2)] == ["coater", "coating"]
+    [coater] = small.search("coater")  # also the French admitted term: the preferred one is shown
+    assert (coater.matched.lang, coater.matched.type, coater.score) == ("en", "preferred", 100)
