@@ -142,3 +142,10 @@ def test_map_spans_of_collapsed_spaces_and_dropped_characters():
     assert text[starts[2]:ends[2]] == "b"
     norm, starts, ends = normalize_map(" \u0301x  ")
     assert norm == "x" and (starts, ends) == ([2], [3])
+
+
+def test_spans_cover_combining_accents_and_collapsed_spaces():
+    # The folded e covers its combining accent; the one space kept covers the
+    # whole run it stands for (the spotter marks the original text with them).
+    assert normalize_map("e\u0301x") == ("ex", [0, 2], [2, 3])
+    assert normalize_map("ab  c") == ("ab c", [0, 1, 2, 4], [1, 2, 4, 5])
