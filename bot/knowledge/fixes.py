@@ -267,6 +267,8 @@ def check_import(db, data: FixData, photos_dir: Path | None) -> None:
     if author.isascii() and author.isdigit():
         # person_by_id, as for actors: a person of the web only (an id from
         # 2**53, 16 digits) writes fixes too, and their export reimports.
+        # More than 19 digits is no id (above 2**63); int() is not asked
+        # to read a huge digit string.
         if len(author) > 19 or signin.person_by_id(db, int(author)) is None:
             raise FixError(f"author {clip_repr(author)}: not a known person (/users in the bot lists them; "
                            "invite them first, or leave the author out)")

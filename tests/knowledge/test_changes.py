@@ -12,13 +12,7 @@ from bot.storage import Storage
 from glossary import store as glossary_store
 from tests.conftest import concept
 from tests.knowledge.test_fixes import (ADMIN, LEAD, OPERATOR, STUCK, TRAINER, TRAINER2, approved,  # noqa: F401
-                                        draft, st_, versions)
-
-
-def fix_audits(storage, fix_id):
-    return [(actor, action, json.loads(detail) if detail else None) for actor, action, detail in
-            storage.conn().execute("SELECT actor, action, detail FROM audit WHERE entity = 'fix' "
-                                   "AND entity_id = ? ORDER BY id", [str(fix_id)])]
+                                        draft, fix_audits, st_, versions)
 
 
 def slug(storage, fix_id):
@@ -37,6 +31,15 @@ def test_slugs(st_):
     long = slug(st_, draft(st_, original_lang="en", symptom=" ".join(["abcdefghijklmnopqrstuvwxyz"] * 6), codes=[]))
     assert len(long) == 72 and long.startswith("coater-abcdefghijklmnopqrstuvwxyz-")
     assert slug(st_, draft(st_, slug="my-own")) == "my-own"
+
+
+def test_a_slug_from_the_machine_and_the_symptom_s_latin_words(st_):
+    st_.write(glossary_store.upsert_concepts, [concept("Line_3.Coater", en="line 3 coater")], "tests")
+    assert slug(st_, draft(st_, equipment="Line_3.Coater", original_lang="fr", symptom="Alarme tension (bobine) !")) \
+        == "line-3-coater-alarme-tension-bobine"
+    # 72 characters at most, never ending on the hyphen the cut fell after.
+    assert slug(st_, draft(st_, original_lang="en", symptom="a" * 64 + " b")) == "coater-" + "a" * 64
+    assert slug(st_, draft(st_, original_lang="en", symptom="a" * 64 + " b")) == "coater-" + "a" * 64 + "-2"
 
 
 def test_a_version_and_an_audit_row_per_change(st_):

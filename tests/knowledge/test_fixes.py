@@ -75,6 +75,17 @@ def versions(storage, fix_id) -> list[int]:
         "SELECT version FROM fix_version WHERE snippet_id = ? ORDER BY version", [fix_id])]
 
 
+def fix_audits(storage, fix_id):
+    return [(actor, action, json.loads(detail) if detail else None) for actor, action, detail in
+            storage.conn().execute("SELECT actor, action, detail FROM audit WHERE entity = 'fix' "
+                                   "AND entity_id = ? ORDER BY id", [str(fix_id)])]
+
+
+def fix_concepts(storage, fix_id) -> set[str]:
+    return {r[0] for r in storage.conn().execute("SELECT concept_id FROM fix_concept WHERE snippet_id = ?",
+                                                 [fix_id])}
+
+
 def audits(storage, fix_id, action=None) -> int:
     sql = "SELECT count(*) FROM audit WHERE entity = 'fix' AND entity_id = ?"
     args = [str(fix_id)]
@@ -222,17 +233,15 @@ def test_the_role_the_caller_names_is_the_one_checked(st_):
     # The web app passes the signed-in person's role: the actor's stored
     # role (here an unknown id) is not looked up again.
     fix_id = approved(st_, codes=[])
-    for fn, args in ((fx.archive, ()), (fx.restore, ())):
+    for fn in (fx.archive, fx.restore):
         with pytest.raises(fx.FixPermissionError, match=r"^only a lead or above can (archive|restore) fixes$"):
-            st_.write(fn, fix_id, STRANGER, *args)
-        st_.write(fn, fix_id, STRANGER, *args, role="lead")
+            st_.write(fn, fix_id, STRANGER)
+        st_.write(fn, fix_id, STRANGER, role="lead")
     st_.write(lambda db: db.execute("UPDATE fix SET sample = 1 WHERE id = ?", [fix_id]))
     with pytest.raises(fx.FixPermissionError, match="^only a lead or above can validate a sample fix for this site$"):
         st_.write(fx.adopt_sample, fix_id, STRANGER)
     assert st_.write(fx.adopt_sample, fix_id, STRANGER, role="lead") is True
-    actions = st_.read(lambda db: [r[0] for r in db.execute(
-        "SELECT action FROM audit WHERE entity = 'fix' AND entity_id = ? ORDER BY id", [str(fix_id)])])
-    assert actions[-1] == "adopt"
+    assert fix_audits(st_, fix_id)[-1][1] == "adopt"
     st_.write(fx.add_machine_texts, fix_id, {"fr": fx.FixText("alarme de tension", steps=["arrêter"])}, "system")
     with pytest.raises(fx.FixPermissionError, match="^only a trainer or above can verify translations$"):
         st_.write(fx.verify_text, fix_id, "fr", STRANGER)
@@ -288,16 +297,6 @@ def test_editing_a_draft_keeps_or_changes_its_photos(st_):
         st_.write(fx.update_draft, fix_id, TRAINER, slug="x", author="y")
 
 
-def test_a_slug_from_the_machine_and_the_symptom_s_latin_words(st_):
-    st_.write(glossary_store.upsert_concepts, [concept("Line_3.Coater", en="line 3 coater")], "tests")
-    slug = lambda fix_id: st_.read(fx.fix_row, fix_id)["slug"]  # noqa: E731
-    assert slug(draft(st_, equipment="Line_3.Coater", original_lang="fr", symptom="Alarme tension (bobine) !")) \
-        == "line-3-coater-alarme-tension-bobine"
-    # 72 characters at most, never ending on the hyphen the cut fell after.
-    assert slug(draft(st_, original_lang="en", symptom="a" * 64 + " b")) == "coater-" + "a" * 64
-    assert slug(draft(st_, original_lang="en", symptom="a" * 64 + " b")) == "coater-" + "a" * 64 + "-2"
-
-
 def test_a_draft_s_defaults_and_stored_texts(st_):
     fix_id = st_.write(fx.create_draft, author=TRAINER, equipment="coater", original_lang="zh", symptom="涂布机停机",
                        steps=["停机", "检查浮动辊"])
@@ -318,9 +317,7 @@ def test_a_draft_s_defaults_and_stored_texts(st_):
 def test_concepts_are_spotted_in_every_field_and_language(st_):
     fix_id = st_.write(fx.create_draft, author=TRAINER, equipment="coater", original_lang="en", symptom="coater",
                        cause="alarm", steps=["stop"])
-    concepts = lambda: st_.read(lambda db: {r[0] for r in db.execute(  # noqa: E731
-        "SELECT concept_id FROM fix_concept WHERE snippet_id = ?", [fix_id])})
-    assert {"coater", "alarm"} <= concepts()  # a term at the end of one field, another at the start of the next
+    assert {"coater", "alarm"} <= fix_concepts(st_, fix_id)  # a term at the end of one field, another at the start of the next
 
 
 def test_withdrawing_someone_else_s_fix_says_who_may(st_):
@@ -335,19 +332,17 @@ def test_withdrawing_someone_else_s_fix_says_who_may(st_):
 
 def test_machine_texts_are_stored_as_machine_and_spotted(st_):
     fix_id = approved(st_, codes=[], symptom="涂布机停机", cause="", safety=[])
-    concepts = lambda: st_.read(lambda db: {r[0] for r in db.execute(  # noqa: E731
-        "SELECT concept_id FROM fix_concept WHERE snippet_id = ?", [fix_id])})
-    assert "alarm" not in concepts()
+    assert "alarm" not in fix_concepts(st_, fix_id)
     original = fx.FixText("alarme de tension", steps=["arrêter"], kind="original")
     assert st_.write(fx.add_machine_texts, fix_id, {"fr": original, "zh": original}, "system") == ["fr"]
     assert st_.read(fx.load_texts, fix_id)["fr"].kind == "machine"
-    assert {"alarm", "coater"} <= concepts()  # the French text's "alarme", the Chinese one's 涂布机
+    assert {"alarm", "coater"} <= fix_concepts(st_, fix_id)  # the French text's "alarme", the Chinese one's 涂布机
     with pytest.raises(fx.FixError, match=r"^texts\.en\.symptom is empty$"):
         st_.write(fx.add_machine_texts, fix_id, {"en": fx.FixText(" ", steps=["stop"])}, "system")
     with pytest.raises(fx.FixError, match=r"^texts\.fr\.steps needs at least one item$"):
         st_.write(fx.correct_text, fix_id, "fr", "alarme", "", [], [], TRAINER)
     st_.write(fx.correct_text, fix_id, "fr", "tension", "", ["arrêter"], [], TRAINER)
-    assert "alarm" not in concepts()  # spotted again after the correction
+    assert "alarm" not in fix_concepts(st_, fix_id)  # spotted again after the correction
 
 
 def test_codes_and_values_as_typed():

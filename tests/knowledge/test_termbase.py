@@ -38,6 +38,30 @@ def refused(msgid: str, fn, *args, **kw):
     return exc.value
 
 
+OPERATOR_EDITOR = tb.Editor("web:5", "operator", frozenset(LANGS), 5)
+
+
+def audit_id(st_, action: str, concept_id: str) -> int:
+    return st_.read(lambda db: db.execute("SELECT max(id) FROM audit WHERE action = ? AND entity = 'concept' "
+                                          "AND entity_id = ?", [action, concept_id]).fetchone()[0])
+
+
+def audit_detail(st_, action: str, entity_id: str) -> tuple[str, str, dict]:
+    """The newest audit row of that action on that entity: (actor, entity, detail)."""
+    actor, entity, detail = st_.read(lambda db: db.execute(
+        "SELECT actor, entity, detail FROM audit WHERE action = ? AND entity_id = ? ORDER BY id DESC",
+        [action, entity_id]).fetchone())
+    return actor, entity, json.loads(detail)
+
+
+def edit_fr(st_, extra: str) -> int:
+    """A lead adds a French admitted term to the coater: the audit id."""
+    c = st_.read(tb.get, "coater")
+    st_.write(tb.edit_language, A_LEAD, "coater", c.version, "fr", french_plus_coucheuse(c)[:-1]
+              + [term("fr", extra, "admitted")])
+    return st_.read(tb.changes, "coater")[0].id
+
+
 # -- a new concept -----------------------------------------------------------------
 
 def test_a_new_concept_keeps_every_field_it_was_given(st_):
@@ -122,17 +146,6 @@ def test_the_head_of_a_concept_is_its_english_term_else_the_first_language_with_
 
 
 # -- editing and its refusals -------------------------------------------------------
-
-OPERATOR_EDITOR = tb.Editor("web:5", "operator", frozenset(LANGS), 5)
-
-
-def audit_detail(st_, action: str, entity_id: str) -> tuple[str, str, dict]:
-    """The newest audit row of that action on that entity: (actor, entity, detail)."""
-    actor, entity, detail = st_.read(lambda db: db.execute(
-        "SELECT actor, entity, detail FROM audit WHERE action = ? AND entity_id = ? ORDER BY id DESC",
-        [action, entity_id]).fetchone())
-    return actor, entity, json.loads(detail)
-
 
 def test_a_term_from_form_fields_keeps_its_part_of_speech_and_gender():
     assert tb.make_term("fr", " enduiseuse ", "preferred", "noun", "f") == tb.Term("fr", "enduiseuse", "preferred",
@@ -314,8 +327,8 @@ def test_the_fixes_about_a_concept_come_before_those_that_mention_it(st_):
                                     [mentions, "coater"]))
     links = st_.read(tb.fixes_mentioning, "coater", "fr")
     slug = {r[0]: r[1] for r in st_.read(lambda db: db.execute("SELECT id, slug FROM fix").fetchall())}
-    assert links[0] == tb.FixLink(about, slug[about], "approved", links[0].symptom, True)
-    assert links[0].symptom  # no French text: the original's
+    # No French text: the original's symptom.
+    assert links[0] == tb.FixLink(about, slug[about], "approved", "涂布机张力报警", True)
     assert links[1] == tb.FixLink(mentions, slug[mentions], "approved", "La coater s'arrête", False)
     assert st_.read(tb.fixes_mentioning, "coater", "fr", 1) == links[:1]
 
@@ -475,11 +488,6 @@ def test_reverting_a_definition_puts_it_back(st_):
     assert st_.read(tb.get, "coater").definitions == before.definitions == {"en": "Machine that coats foil."}
 
 
-def audit_id(st_, action: str, concept_id: str) -> int:
-    return st_.read(lambda db: db.execute("SELECT max(id) FROM audit WHERE action = ? AND entity = 'concept' "
-                                          "AND entity_id = ?", [action, concept_id]).fetchone()[0])
-
-
 def test_reverting_a_review_puts_the_language_back_to_draft_once(st_):
     assert st_.write(tb.review, A_LEAD, "coater", "fr") is True
     st_.write(tb.review, A_LEAD, "coating", "fr")  # another review of French stays
@@ -489,9 +497,7 @@ def test_reverting_a_review_puts_the_language_back_to_draft_once(st_):
     out = st_.write(tb.revert, A_LEAD, "coater", change)
     assert (out.applied, out.concept_id) == (True, "coater")
     assert set(st_.read(tb.get, "coater").reviews) == set() and set(st_.read(tb.get, "coating").reviews) == {"fr"}
-    actor, detail = st_.read(lambda db: db.execute(
-        "SELECT actor, detail FROM audit WHERE action = 'unreview'").fetchone())
-    assert (actor, json.loads(detail)) == (A_LEAD.tag, {"lang": "fr", "reverts": change})
+    assert audit_detail(st_, "unreview", "coater") == (A_LEAD.tag, "concept", {"lang": "fr", "reverts": change})
     refused("Nothing was changed.", st_.write, tb.revert, A_LEAD, "coater", change)
 
 
@@ -499,14 +505,6 @@ def test_a_reverted_review_reports_the_concept_s_version(st_):
     st_.write(tb.review, A_LEAD, "coater", "fr")
     out = st_.write(tb.revert, A_LEAD, "coater", audit_id(st_, "review", "coater"))
     assert out.version == st_.read(tb.get, "coater").version is not None
-
-
-def edit_fr(st_, extra: str) -> int:
-    """A lead adds a French admitted term to the coater: the audit id."""
-    c = st_.read(tb.get, "coater")
-    st_.write(tb.edit_language, A_LEAD, "coater", c.version, "fr", french_plus_coucheuse(c)[:-1]
-              + [term("fr", extra, "admitted")])
-    return st_.read(tb.changes, "coater")[0].id
 
 
 def test_reverting_an_old_change_leaves_later_changes_to_other_parts_alone(st_):
@@ -526,9 +524,7 @@ def test_reverting_an_old_change_leaves_later_changes_to_other_parts_alone(st_):
     assert [t for t in now.terms if t.lang in ("zh", "fr", "en")] == [t for t in before.terms
                                                                       if t.lang in ("zh", "fr", "en")]
     assert [t.text for t in now.terms if t.lang == "fr"] == ["enduiseuse", "coater"]
-    actor, detail = st_.read(lambda db: db.execute(
-        "SELECT actor, detail FROM audit WHERE action = 'revert' AND entity_id = 'coater'").fetchone())
-    detail = json.loads(detail)
+    actor, _, detail = audit_detail(st_, "revert", "coater")
     assert actor == A_LEAD.tag and detail["reverts"] == ms_change
     assert detail["before"] == gstore.concept_snapshot(reverted)  # so the revert itself can be reverted
     revert_change = st_.read(tb.changes, "coater")[0].id
@@ -553,11 +549,8 @@ def test_reverting_a_creation_removes_the_concept(st_):
     out = st_.write(tb.revert, A_LEAD, "dancer-roller", change)
     assert out == tb.Outcome(True, "dancer-roller", deleted=True)
     assert st_.read(tb.get, "dancer-roller") is None
-    actor, detail = st_.read(lambda db: db.execute(
-        "SELECT actor, detail FROM audit WHERE action = 'delete' AND entity = 'concept' "
-        "AND entity_id = 'dancer-roller'").fetchone())
-    assert (actor, json.loads(detail)) == (A_LEAD.tag, {"before": gstore.concept_snapshot(created),
-                                                        "reverts": change})
+    assert audit_detail(st_, "delete", "dancer-roller") == (
+        A_LEAD.tag, "concept", {"before": gstore.concept_snapshot(created), "reverts": change})
 
 
 def test_a_creation_edited_since_cannot_be_reverted(st_):
@@ -583,10 +576,8 @@ def test_reverting_a_merge_brings_back_the_absorbed_concept_and_its_fixes(st_):
     assert st_.read(tb.get, "coating-unit").terms == unit.terms
     assert "coating unit" not in {t.text for t in st_.read(tb.get, "coater").terms}
     assert equipment() == {moved: "coating-unit", stays: "coater"}
-    actor, detail = st_.read(lambda db: db.execute(
-        "SELECT actor, detail FROM audit WHERE action = 'unmerge' AND entity = 'concept' "
-        "AND entity_id = 'coating-unit'").fetchone())
-    assert (actor, json.loads(detail)) == (A_LEAD.tag, {"from": "coater", "reverts": merge})
+    assert audit_detail(st_, "unmerge", "coating-unit") == (A_LEAD.tag, "concept",
+                                                           {"from": "coater", "reverts": merge})
     # Once more: the absorbed concept exists again, so it is not made twice.
     refused("A concept with this id already exists.", st_.write, tb.revert, A_LEAD, "coater", merge)
 
