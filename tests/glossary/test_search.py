@@ -251,3 +251,74 @@ def test_search_bounds_and_filters_of_each_step(small):
     assert [r.concept.id for r in small.search("c", limit=2)] == ["coater", "coating"]
     [coater] = small.search("coater")  # also the French admitted term: the preferred one is shown
     assert (coater.matched.lang, coater.matched.type, coater.score) == ("en", "preferred", 100)
+
+
+def _add(storage, *concepts):
+    from glossary import store as glossary_store
+
+    storage.write(glossary_store.upsert_concepts, list(concepts), "tests")
+
+
+def test_search_edges_of_each_step(small, empty_storage):
+    """The edges the ranking rests on: a term of the longest length, a quote
+    inside the FTS phrase, a substring at exactly the typo threshold, a page
+    filled by prefix matches, the default page size."""
+    from glossary.model import MAX_TERM_CHARS
+    from glossary.search import MAX_QUERY_CHARS, search
+    from tests.conftest import concept
+
+    assert MAX_TERM_CHARS == MAX_QUERY_CHARS  # so the longest term can be searched as it is
+    longest = "x" * (MAX_TERM_CHARS - len(" roller")) + " roller"
+    _add(empty_storage,
+         concept("longest", category="general", en=longest),
+         concept("wafer-12", category="general", en='12" wafer'),
+         concept("a-roller", category="general", en="a roller"),
+         concept("roler", category="general", fr="roler"),
+         concept("grand-roller", category="general", fr="un grand roller"),
+         concept("long-coating-1", category="general", en="coating roller " + "a" * 105),
+         concept("long-coating-2", category="general", en="coating roller " + "b" * 105),
+         concept("short-coating", category="general", en="a coating roller"))
+    assert best(small, longest) == ("longest", "exact")  # exactly MAX_QUERY_CHARS long
+    # The query's own quote is doubled inside the FTS phrase, not lost.
+    assert best(small, '2" wafer') == ("wafer-12", "substring")
+    # A substring at 70 (55 + 20 x 6/8) is good enough: no typo step, so
+    # "roler" (one letter away) is not proposed beside it.
+    assert [(r.concept.id, r.score) for r in small.search("roller", lang=None)
+            if r.concept.id in ("a-roller", "roler")] == [("a-roller", 70)]
+    # Below 70 (55 + 20 x 6/15 in French) the typo step does run.
+    assert [r.concept.id for r in small.search("roller", lang="fr")] == ["roler", "grand-roller"]
+    # Two prefix matches fill a page of two: substrings are not even looked
+    # for, although "a coating roller" (72.5) would outrank both (72.3).
+    assert [r.concept.id for r in small.search("coating roller", limit=2)] == [
+        "long-coating-1", "long-coating-2"]
+    assert [r.concept.id for r in small.search("coating roller", limit=3)] == [
+        "short-coating", "long-coating-1", "long-coating-2"]
+    # A Simplified query that matches once its spaces fold away is "normalized", not "traditional".
+    assert best(small, "涂 布 机") == ("coater", "normalized")
+    # The function's own default page is ten.
+    _add(empty_storage, *[concept(f"press-{i:02}", category="general", en=f"press {i:02}") for i in range(12)])
+    assert len(search(empty_storage.conn(), small.index(), "press")) == 10
+
+
+def test_language_filter_applies_before_the_candidate_limit(small, empty_storage):
+    """More than 200 shorter English terms start with the query: the French
+    one is still found when the search is restricted to French."""
+    from tests.conftest import concept
+
+    _add(empty_storage, *[concept(f"valve-{i:03}", category="general", en=f"valve {i:03}") for i in range(201)],
+         concept("valve-fr", category="general", fr="valve de régulation"))
+    assert [r.concept.id for r in small.search("valve", lang="fr")] == ["valve-fr"]
+
+
+def test_ties_show_the_better_term_and_keep_a_stable_order(small, empty_storage):
+    """Equal scores: within a concept the preferred term beats an admitted one
+    found later; between concepts the order is by concept id, not by which
+    was stored first."""
+    from tests.conftest import concept
+
+    _add(empty_storage, concept("nip", category="general", en="nip roll", fr="rouleau pinceur|nip roll"),
+         concept("b-guide", category="general", en="guide roll"),
+         concept("a-guide", category="general", en="guide roll"))
+    [nip] = small.search("nip roll")
+    assert (nip.matched.lang, nip.matched.type, nip.score) == ("en", "preferred", 100)
+    assert [r.concept.id for r in small.search("guide roll")] == ["a-guide", "b-guide"]
