@@ -92,7 +92,7 @@ def test_ascii_fast_path_agrees_with_the_full_map(text):
 
 @pytest.mark.parametrize("cp, han", [
     (0x4E00, True), (0x9FFF, True), (0x4DFF, False), (0xA000, False),
-    (0x3400, True), (0x4DBF, True), (0x33FF, False),
+    (0x3400, True), (0x4DBF, True), (0x4DC0, False), (0x33FF, False),  # U+4DC0: a hexagram
     (0xF900, True), (0xFAFF, True), (0xF8FF, False), (0xFB00, False),
     (0x20000, True), (0x3134F, True), (0x1FFFF, False), (0x31350, False),
 ])
@@ -149,3 +149,6 @@ def test_spans_cover_combining_accents_and_collapsed_spaces():
     # whole run it stands for (the spotter marks the original text with them).
     assert normalize_map("e\u0301x") == ("ex", [0, 2], [2, 3])
     assert normalize_map("ab  c") == ("ab c", [0, 1, 2, 4], [1, 2, 4, 5])
+    # The one character that folds to a space *and* a letter (U+037A, Greek
+    # ypogegrammeni: " ι"): after a space, its space joins that space and its letter stays.
+    assert normalize_map("a \u037a") == ("a ι", [0, 1, 2], [1, 3, 3])
