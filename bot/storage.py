@@ -117,6 +117,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     imports.migrate_uploads,
     usage.migrate_usage,
     migrate_bot_state,
+    fixes.migrate_respot_mixed_terms,
 ]
 
 

@@ -557,11 +557,12 @@ def concepts_in(spot, text: str, depth: int = 0) -> set[str]:
         inner = hit.text
         if depth >= 3 or len(inner) < 3:
             continue
-        if is_cjk(inner[0]):
-            parts = [inner[1:], inner[:-1]]
-        else:
-            words = inner.split()
-            parts = [" ".join(words[1:]), " ".join(words[:-1])] if len(words) > 1 else []
+        # Cut off the first and the last unit: a Chinese or Korean character,
+        # or a word. Mixed terms of the seed (CCD检测, CNT导电浆料) are cut
+        # around their characters too, so that 检测 and 导电浆料 are found.
+        cuts = [i for i in range(1, len(inner))
+                if inner[i].isspace() or is_cjk(inner[i]) or is_cjk(inner[i - 1])]
+        parts = [inner[cuts[0]:].strip(), inner[:cuts[-1]].strip()] if cuts else []
         for part in parts:
             found |= concepts_in(spot, part, depth + 1)
     return found
@@ -590,6 +591,13 @@ def concepts_stale(db) -> bool:
     """Whether the glossary changed since the fixes' concepts were spotted."""
     row = db.execute("SELECT value FROM meta WHERE key = 'fix_concepts_rev'").fetchone()
     return row is None or int(row[0]) != glossary_rev(db)
+
+
+def migrate_respot_mixed_terms(db: sqlite_utils.Database) -> None:
+    """Mixed-script terms (CCD检测) are now cut around their Chinese or Korean
+    characters (``concepts_in``): forget when the fixes were spotted, so that
+    the next start spots them all again (in the background, ``respot_fixes``)."""
+    db.execute("DELETE FROM meta WHERE key = 'fix_concepts_rev'")
 
 
 def reindex_chunk(db, after_id: int, rev: int, limit: int = REINDEX_CHUNK) -> list[int]:

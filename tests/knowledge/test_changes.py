@@ -233,6 +233,35 @@ def test_a_latin_term_is_split_into_its_words(st_):
     assert fx.concepts_in(spot, "coating machine alarm") == {"coater-alarm", "coater", "coating", "alarm"}
 
 
+def test_a_mixed_term_is_cut_around_its_chinese_or_korean_characters(st_):
+    """CCD检测 (CCD inspection) holds 检测 and CCD; 2차 실링 holds 실링. A term
+    with no Chinese or Korean character and no space is not cut (CCD is not C)."""
+    st_.write(glossary_store.upsert_concepts,
+              [concept("ccd-inspection", zh="CCD检测"), concept("inspection", zh="检测"),
+               concept("ccd", en="CCD*abbr"), concept("cd", en="CD*abbr"),
+               concept("second-sealing", ko="2차 실링"), concept("sealing", ko="실링"),
+               concept("x-ray-inspection", zh="X射线检测", en="X-ray inspection"),
+               concept("x-ray", zh="X射线")], "tests")
+    spot = fx.term_index(st_.conn()).spot
+    assert fx.concepts_in(spot, "CCD检测") == {"ccd-inspection", "inspection", "ccd"}
+    assert fx.concepts_in(spot, "2차 실링") == {"second-sealing", "sealing"}
+    assert fx.concepts_in(spot, "X射线检测") == {"x-ray-inspection", "x-ray", "inspection"}
+    assert fx.concepts_in(spot, "X-ray inspection") == {"x-ray-inspection"}
+
+
+def test_the_upgrade_to_mixed_term_cuts_spots_every_fix_again(st_):
+    from bot.storage import MIGRATIONS
+
+    assert MIGRATIONS[-1] is fx.migrate_respot_mixed_terms
+    draft(st_), draft(st_)
+    fx.reindex_concepts(st_.write, st_.read)  # a database spotted before the upgrade
+    assert not st_.read(fx.concepts_stale)
+    st_.write(fx.migrate_respot_mixed_terms)
+    assert st_.read(fx.concepts_stale)
+    assert fx.reindex_concepts(st_.write, st_.read) == 2  # every fix, once
+    assert not st_.read(fx.concepts_stale)
+
+
 def test_each_database_file_has_its_own_term_index(st_, tmp_path):
     other = Storage(tmp_path / "other.db", seed=False)
     try:
