@@ -685,3 +685,16 @@ def test_the_queue_lists_pending_proposals_up_to_its_limit(st_):
         st_.write(suggestions.add, "coater", text, TRAINER)
     assert [p.suggestion.term for p in st_.read(tb.pending_proposals, 2)] == ["coater", "coater"]
     assert len(st_.read(tb.pending_proposals)) == 3
+
+
+def test_a_conflict_on_a_concept_brought_back_lists_its_return_not_its_merge(st_):
+    """A form made before the concept was merged away and brought back: the
+    conflict lists the later edit and the undoing of the merge; the row that
+    says it was absorbed changed nothing of its own content."""
+    st_.write(tb.add_concept, CLI, [term("en", "coating unit")], concept_id="coating-unit")
+    base = st_.read(tb.get, "coating-unit").version
+    st_.write(tb.merge, A_LEAD, "coater", None, "coating-unit")
+    st_.write(tb.revert, A_LEAD, "coater", audit_id(st_, "merge", "coater"))
+    st_.write(tb.edit_general, CLI, "coating-unit", None, notes="later")
+    e = refused(tb.Conflict.EDITED, st_.write, tb.edit_general, A_LEAD, "coating-unit", base, notes="x")
+    assert [(x.action, x.version) for x in e.since] == [("edit", base + 1), ("unmerge", None)]
