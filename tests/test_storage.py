@@ -532,6 +532,31 @@ def test_close_leaves_one_self_contained_file_and_refuses_writes(tmp_path):
         s.submit(lambda db: None)  # (submit: a write queued to a writer that is gone would never end)
 
 
+def test_close_lets_a_running_read_finish_on_its_connection(tmp_path):
+    """close() waits for the reads already running before it closes their
+    connections: a search started just before shutdown still answers."""
+    s = Storage(tmp_path / "r.db", seed=False)
+    started, go = threading.Event(), threading.Event()
+
+    def read_in_two_steps():
+        s.read(lambda db: db.execute("SELECT 1").fetchone())  # this reader thread's connection
+        started.set()
+        go.wait()
+        return s.read(lambda db: db.execute("SELECT count(*) FROM meta").fetchone()[0])
+
+    running = s.executor.submit(read_in_two_steps)
+    started.wait()
+    closing = threading.Thread(target=s.close)
+    closing.start()
+    # Give a close() that did not wait the time to close the connection
+    # under the read. Timing can only make this test miss that bug, never
+    # fail on correct code: a correct close() is still waiting here.
+    closing.join(timeout=0.5)
+    go.set()
+    assert running.result() >= 0
+    closing.join()
+
+
 def test_an_import_left_by_a_dead_process_is_rolled_back_on_open(tmp_path, caplog):
     import socket
 
