@@ -503,7 +503,7 @@ class ReadReport:
 
     def _noun(self, n: int) -> str:
         singular = {"concepts": "concept", "units": "unit"}.get(self.kind, "entry")
-        return singular if n == 1 else self.kind if self.kind != "entries" else "entries"
+        return singular if n == 1 else self.kind
 
     def as_dict(self) -> dict:
         return {
@@ -777,10 +777,6 @@ def _category(el: etree._Element) -> str:
     return name
 
 
-def _lang_of_element(el: etree._Element, default: str) -> LangTag:
-    return lang_tag(el.get(XML_LANG) or default)
-
-
 def _concept_from_entry(entry: etree._Element, report: ReadReport, file_lang: str) -> Concept:
     concept = Concept(id="")
     notes: list[str] = []
@@ -806,9 +802,13 @@ def _concept_from_entry(entry: etree._Element, report: ReadReport, file_lang: st
         elif cat == "note" and text:
             notes.append(_text_kept(el))
         elif cat == "definition" and text:
-            tag = _lang_of_element(el, file_lang)
-            _add_definition(concept, tag, text, extra, report)
-            extra += _extras(item, f"Definition ({tag.lang or el.get(XML_LANG) or file_lang})")
+            said = el.get(XML_LANG) or file_lang
+            tag = lang_tag(said)
+            if tag.lang is None:  # not one of ours: kept in the notes, its language named
+                extra.append(f"Definition ({said}): {text}")
+            else:
+                _add_definition(concept, tag, text, extra, report)
+            extra += _extras(item, f"Definition ({tag.lang or said})")
         elif cat == "transacGrp":
             history.append(_transaction(el))
         elif text or el.get("target"):
@@ -864,9 +864,6 @@ def _transaction(el: etree._Element) -> str:
 
 def _add_definition(concept: Concept, tag: LangTag, text: str, extra: list[str],
                     report: ReadReport) -> None:
-    if tag.lang is None:
-        extra.append(f"Definition: {text}")
-        return
     if tag.traditional:
         text = to_simplified(text)
     if not concept.definitions.get(tag.lang):

@@ -683,3 +683,357 @@ def test_ids_made_for_foreign_entries_never_change_between_versions():
     assert concept_id_for("a.tbx", "c1") == "a.c1.cd8b962e" and concept_id_for("a.csv", "c1") == "a.c1.7c1cb3df"
     assert concept_id_for("Very long plant glossary name.tbx", "An external identifier longer than thirty characters"
                           ) == "Very_long_plant_glos.An_external_identifier_longer_.f2885645"  # 20 and 30 characters
+
+
+# --------------------------------------------------------------------------
+# Edges found by mutation testing (each test names what it pins)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([], "line 1: the file is empty, expected a header row"),
+    (["id,en,colour,Size"], "line 1: unknown column(s) 'colour', 'size'"),
+    (["id,en,en,fr,fr", "a,x,y,u,v"], "line 1: column(s) given twice: en, fr"),
+    (["en,category", "x,general"], "line 1: the header has no 'id' column"),
+    (["id,category", "a,general"], "line 1: the header has no language column (zh, ko, ms, fr, en)"),
+    (["id,fr,fr_gender", "a1,enduiseuse,fem"],
+     "line 2: fr_gender: unknown gender 'fem' (one of: m, f, n)"),
+])
+def test_a_header_or_value_error_is_told_in_whole(rows, message):
+    with pytest.raises(GlossaryError) as error:
+        read_csv(csv_bytes(*rows) if rows else b"")
+    assert str(error.value) == message
+
+
+def test_line_breaks_inside_a_csv_cell_are_kept_as_they_were():
+    """A spreadsheet's CR LF (or a lone CR) inside a quoted cell is the
+    cell's text: the reader does not turn it into a bare LF."""
+    data = csv_bytes("id,en,notes", 'a1,coater,"two\r\nlines\rand one"')
+    [concept] = read_csv(data)
+    assert concept.notes == "two\r\nlines\rand one"
+
+
+def test_read_glossary_of_csv_reports_what_it_read(tmp_path):
+    from glossary.exchange import read_glossary
+
+    data = csv_bytes("id,en", "a1,coater", "", "a2,tab")
+    path = tmp_path / "plant.txt"  # not a CSV name: the format is said
+    path.write_bytes(data)
+    reading = read_glossary(path, fmt="csv")
+    assert (reading.report.kind, reading.report.held, reading.report.imported, reading.report.source,
+            reading.report.native) == ("concepts", 2, 2, "plant.txt", True)
+    assert reading.lines == {"a1": 2, "a2": 4} and reading.external == {}
+    assert read_glossary(path, fmt="csv", source="Plant B").report.source == "Plant B"
+    # An upload: the bytes are read, the path only names them (it need not exist).
+    upload = read_glossary(tmp_path / "missing.csv", data=csv_bytes("id,en", "b1,electrode"))
+    assert [c.id for c in upload.concepts] == ["b1"] and upload.report.source == "missing.csv"
+
+
+TWO_ENTRIES = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+               b'<martif type="TBX"><martifHeader><fileDesc><sourceDesc><p>x</p></sourceDesc></fileDesc>'
+               b'</martifHeader>\n<text><body>\n<!-- a comment -->\n<?pi here?>\n<unknown>x</unknown>\n'
+               b'<termEntry id="e1"><langSet xml:lang="en"><tig><term>tab</term></tig></langSet></termEntry>\n'
+               b'<termEntry id="e2"><langSet><tig><term>no language</term></tig></langSet>'
+               b'<langSet xml:lang="fr"><tig><term>languette</term></tig></langSet></termEntry>\n'
+               b'</body></text></martif>\n')
+
+
+def test_a_tbx_body_s_comments_and_other_elements_are_passed_over():
+    from glossary.exchange import read_tbx_reading
+
+    reading = read_tbx_reading(TWO_ENTRIES)
+    assert [c.id for c in reading.concepts] == ["e1", "e2"]
+    assert reading.lines == {"e1": 7, "e2": 8}  # for messages that name the line
+    assert reading.report.held == 2 and reading.report.imported == 2
+
+
+def test_read_tbx_report_keeps_the_file_s_origin():
+    from glossary.exchange import concept_id_for
+
+    concepts, report = read_tbx_report(TWO_ENTRIES, "Plant B.tbx")
+    assert [c.id for c in concepts] == [concept_id_for("Plant B.tbx", "e1"), concept_id_for("Plant B.tbx", "e2")]
+    assert report.source == "Plant B.tbx" and not report.native
+
+
+def test_inline_markup_and_line_breaks_in_tbx_text():
+    """Text inside inline elements is part of the text, with nothing put
+    between the pieces; a note keeps its line breaks, each line folded."""
+    data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX" xml:lang="en"><text><body>'
+            b'<termEntry id="e1"><note>first   line\n   second <hi>li</hi>ne\n\n</note>'
+            b'<langSet xml:lang="en"><descrip type="definition">A <hi>co</hi>ated  foil.</descrip>'
+            b'<tig><term>co<hi>at</hi>er</term></tig></langSet></termEntry></body></text></martif>')
+    [concept] = read_tbx(data)
+    assert [t.text for t in concept.terms] == ["coater"]
+    assert concept.definitions == {"en": "A coated foil."}
+    assert concept.notes == "first line\nsecond line"
+
+
+def test_a_second_definition_and_one_of_no_known_language_go_to_the_notes():
+    data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX" xml:lang="en"><text><body>'
+            b'<termEntry id="e1"><descrip type="definition" xml:lang="de">Said in German.</descrip>'
+            b'<langSet xml:lang="en"><descrip type="definition">The first.</descrip>'
+            b'<descrip type="definition">The first.</descrip>'
+            b'<descrip type="definition">The second.</descrip>'
+            b'<tig><term>coater</term></tig></langSet></termEntry></body></text></martif>')
+    [concept] = read_tbx(data)
+    assert concept.definitions == {"en": "The first."}  # the same one again is not repeated
+    assert concept.notes.splitlines() == ["Definition (de): Said in German.", "Definition (en): The second."]
+
+
+@pytest.mark.parametrize("root_lang, lang", [(b' xml:lang="fr"', "fr"), (b"", "en")])
+def test_a_definition_without_a_language_is_in_the_file_s_language(root_lang, lang):
+    data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX"' + root_lang + b'><text><body>'
+            b'<termEntry id="e1"><descrip type="definition">Une d\xc3\xa9finition.</descrip>'
+            b'<langSet xml:lang="en"><tig><term>coater</term></tig></langSet></termEntry></body></text></martif>')
+    [concept] = read_tbx(data)
+    assert concept.definitions == {lang: "Une définition."}
+
+
+def test_an_overlong_definition_is_cut_and_said_so(monkeypatch):
+    monkeypatch.setattr(exchange, "MAX_TEXT_CHARS", 20)
+    data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX" xml:lang="en"><text><body>'
+            b'<termEntry id="e1"><langSet xml:lang="en"><descrip type="definition">'
+            + b"x" * 30 + b'</descrip><tig><term>coater</term></tig></langSet></termEntry></body></text></martif>')
+    [concept], report = read_tbx_report(data)
+    assert concept.definitions == {"en": "x" * 19 + "…"}
+    assert report.as_dict()["notes"] == {"definition cut to 20 characters": 1}
+
+
+def test_the_headers_of_both_tbx_forms(tmp_path):
+    concepts = [Concept(id="c1", terms=[Term("en", "tab")])]
+    v3 = exchange.tbx_bytes(concepts)
+    root = etree.fromstring(v3)
+    assert [pi.target for pi in root.itersiblings(preceding=True)] == ["xml-model", "xml-model"]
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+    ns = {"t": TBX_NS}
+    assert root.findtext("t:tbxHeader/t:fileDesc/t:sourceDesc/t:p", namespaces=ns) == "shopbot glossary export"
+    assert b"<!DOCTYPE" not in v3
+    v2 = exchange.tbx_bytes(concepts, "tbx2008")
+    assert v2.splitlines()[1] == b'<!DOCTYPE martif SYSTEM "TBXcoreStructV02.dtd">'
+    martif = etree.fromstring(v2)
+    assert (martif.tag, martif.get("type"), martif.get("{http://www.w3.org/XML/1998/namespace}lang")) == (
+        "martif", "TBX", "en")
+    assert martif.findtext("martifHeader/fileDesc/sourceDesc/p") == "shopbot glossary export"
+    assert martif.findtext("text/body/termEntry[@id='c1']/langSet[@xml:lang='en']/tig/term",
+                           namespaces={"xml": "http://www.w3.org/XML/1998/namespace"}) == "tab"
+
+
+def test_each_definition_is_written_once_in_its_place():
+    """With a term in its language, in that language's section; without one,
+    at concept level with its language; a language with neither, nothing."""
+    concept = Concept(id="c1", terms=[Term("en", "tab")], definitions={"en": "A strip.", "ms": "Jalur."})
+    root = etree.fromstring(exchange.tbx_bytes([concept]))
+    ns = {"t": TBX_NS}
+    entry = root.find("t:text/t:body/t:conceptEntry", ns)
+    where = [(etree.QName(d.getparent()).localname, d.getparent().get(XML_LANG_ATTR) or d.get(XML_LANG_ATTR), d.text)
+             for d in entry.iter(f"{{{TBX_NS}}}descrip") if d.get("type") == "definition"]
+    assert where == [("conceptEntry", "ms", "Jalur."), ("langSec", "en", "A strip.")]
+
+
+def test_an_external_id_keeps_48_characters_in_its_slug():
+    from glossary.exchange import normalise_id
+
+    assert normalise_id("a" * 60 + "!").split(".")[0] == "a" * 48
+
+
+XML_LANG_ATTR = "{http://www.w3.org/XML/1998/namespace}lang"
+_LONG_TERM = "t" * 120  # MAX_TERM_CHARS: the longest term kept
+SINK = f'''<?xml version="1.0" encoding="UTF-8"?>
+<martif type="TBX" xml:lang="en"><martifHeader><fileDesc><sourceDesc><p>vendor</p></sourceDesc></fileDesc></martifHeader>
+<text><body>
+<termEntry id="e1">
+<descrip type="subjectField">electrode</descrip>
+<admin type="projectSubset">reviewed</admin>
+<admin type="source">Vendor manual</admin>
+<note>Entry note.</note>
+<descrip type="definition" xml:lang="fr">Définition au niveau du concept.</descrip>
+<descrip type="definition" xml:lang="de">Eine Definition.</descrip>
+<descripGrp><descrip type="definition" xml:lang="ms">Takrif.</descrip><admin type="source">ISO 1</admin></descripGrp>
+<transacGrp><transac type="transactionType">origination</transac><date>2020-01-02</date><transacNote type="responsibility">Kim</transacNote></transacGrp>
+<xref type="xGraphic" target="https://example.org/tab.png"/>
+<descrip type="plantCode">B-7</descrip>
+<langSet xml:lang="de"><tig><term>Beschichter</term></tig><tig><term>Auftragsmaschine</term></tig></langSet>
+<langSet><tig><term>sans langue</term></tig></langSet>
+<langSet xml:lang="zh-TW"><tig><term>塗佈機</term></tig><tig><term>塗覆機</term></tig></langSet>
+<langSet xml:lang="en">
+ <descripGrp><descrip type="definition">Machine that coats foil.</descrip><admin type="source">Handbook</admin></descripGrp>
+ <note>A note in English.</note>
+ <transacGrp><transac type="transactionType">modification</transac></transacGrp>
+ <descrip type="context">Start the coater.</descrip>
+ <xref type="externalCrossReference" target="https://example.org/coater"/>
+ <tig><term>coater</term><termNote type="partOfSpeech">proper noun</termNote><termNote type="administrativeStatus">preferredTerm-admn-sts</termNote></tig>
+ <tig><term>coater</term></tig>
+ <tig><term>CTR</term><termNote type="termType">short form</termNote><termNote type="partOfSpeech">gerund</termNote></tig>
+ <tig><term>old coater</term><termNote type="administrativeStatus">deprecatedTerm-admn-sts</termNote><termNote type="termType">abbreviation</termNote></tig>
+ <tig><term>odd</term><termNote type="administrativeStatus">maybeTerm</termNote>
+   <transacGrp><transac type="transactionType">origination</transac></transacGrp>
+   <note>term note</note><xref type="xSource" target="https://example.org/odd"/>
+   <descripGrp><descrip type="context">An odd term.</descrip><admin type="source">Guide</admin></descripGrp></tig>
+ <tig><termNote type="partOfSpeech">verb</termNote><term>coat</term><term>second term element</term></tig>
+ <tig><termNote type="partOfSpeech">noun</termNote></tig>
+ <tig><term>{_LONG_TERM}</term></tig>
+ <tig><term>{_LONG_TERM}x</term></tig>
+ <tig><term>a|b</term></tig>
+</langSet>
+<langSet xml:lang="en"><tig><term>coating machine</term></tig></langSet>
+</termEntry>
+</body></text></martif>
+'''.encode()
+
+
+def test_a_rich_tbx_entry_is_read_in_whole():
+    """Every kind of data category a vendor's file holds, in one entry:
+    what becomes a term, a definition, a note, and what the report counts."""
+    [concept], report = read_tbx_report(SINK)
+    assert [(t.lang, t.text, t.type, t.pos) for t in concept.terms] == [
+        ("zh", "涂布机", "preferred", None), ("zh", "涂覆机", "admitted", None),  # Traditional, simplified
+        ("en", "coater", "preferred", "noun"),  # "proper noun"; the same term again is not repeated
+        ("en", "CTR", "abbreviation", "other"),  # "short form"; a part of speech we do not have
+        ("en", "old coater", "deprecated", None),  # deprecated stays so, even as an abbreviation
+        ("en", "odd", "admitted", None),  # an unknown status: the type from its place
+        ("en", "coat", "admitted", "verb"),  # its note before it; the first <term> only
+        ("en", _LONG_TERM, "admitted", None),
+        ("en", "coating machine", "admitted", None)]  # a second section: English has its preferred term
+    assert (concept.category, concept.status, concept.source) == ("electrode", "reviewed", "Vendor manual")
+    assert concept.definitions == {"fr": "Définition au niveau du concept.", "ms": "Takrif.",
+                                   "en": "Machine that coats foil."}
+    assert concept.notes.splitlines() == [
+        "Entry note.",
+        "Definition (de): Eine Definition.",
+        "Definition (ms) Source: ISO 1",
+        "Image: https://example.org/tab.png",
+        "plantCode: B-7",
+        "Definition (en) Source: Handbook",
+        "Note (en): A note in English.",
+        "(en) Context: Start the coater.",
+        "(en) See also: https://example.org/coater",
+        "en «odd» Note: term note",
+        "en «odd» xSource: https://example.org/odd",
+        "en «odd» Context: An odd term.",
+        "en «odd» Context Source: Guide",
+        "en «coat» term: second term element",  # not lost: kept as a note
+        "History: origination 2020-01-02 Kim",
+    ]
+    assert report.as_dict() == {
+        "source": "", "held": 1, "imported": 1, "skipped": 0, "native_ids": True, "skipped_by_reason": {},
+        "other_languages": {"de": 2, "(none)": 1},
+        "notes": {"Traditional Chinese terms converted to Simplified": 2,
+                  "change records below concept level (not kept)": 2,
+                  "unknown administrativeStatus values (term kept, type from its place)": 1,
+                  "<tig> without a <term> (left out)": 1,
+                  "terms too long or with '|' (left out)": 2}}
+    assert report.warnings() == [
+        "skipped 1 term(s) in language '(none)'", "skipped 2 term(s) in language 'de'",
+        "<tig> without a <term> (left out): 1", "Traditional Chinese terms converted to Simplified: 2",
+        "change records below concept level (not kept): 2", "terms too long or with '|' (left out): 2",
+        "unknown administrativeStatus values (term kept, type from its place): 1"]
+
+
+def test_long_notes_and_sources_are_cut_and_said_so(monkeypatch):
+    monkeypatch.setattr(exchange, "MAX_TEXT_CHARS", 12)
+
+    def entry(note, source):
+        return tbx(f'<conceptEntry id="c1"><admin type="source">{source}</admin><note>{note}</note>'
+                   '<langSec xml:lang="en"><termSec><term>coater</term></termSec></langSec></conceptEntry>')
+
+    [concept], report = read_tbx_report(entry("n" * 12, "s" * 12))  # exactly the limit: whole
+    assert (concept.notes, concept.source, report.dropped) == ("n" * 12, "s" * 12, {})
+    [concept], report = read_tbx_report(entry("n" * 13, "s" * 13))
+    assert (concept.notes, concept.source) == ("n" * 11 + "…", "s" * 11 + "…")
+    assert report.dropped == {"notes cut to 12 characters": 1, "source cut to 12 characters": 1}
+
+
+def test_warnings_name_five_lines_then_an_ellipsis():
+    from glossary.exchange import ReadReport
+
+    report = ReadReport(kind="concepts")
+    for line in range(1, 6):
+        report.skip("five", line)
+    for line in range(11, 17):
+        report.skip("six", line)
+    assert report.warnings() == ["skipped 6 concepts: six (line 11, 12, 13, 14, 15, …)",
+                                 "skipped 5 concepts: five (line 1, 2, 3, 4, 5)"]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("", exchange.LangTag(None, why="no language tag")),
+    (None, exchange.LangTag(None, why="no language tag")),
+    ("de", exchange.LangTag(None, why="not one of our languages (zh, ko, ms, fr, en)")),
+    ("zh-Cyrl", exchange.LangTag(None, why="zh in the script Cyrl, not ours")),
+    ("zh-cmn-Hant", exchange.LangTag("zh", True)),  # the extlang, then the script after it
+    ("zh-cmn-TW", exchange.LangTag("zh", True)),
+    ("zh-guoyu", exchange.LangTag("zh", False)),  # a grandfathered form, whole
+    ("zh-hakka", exchange.LangTag(None, why="not one of our languages (zh, ko, ms, fr, en)")),  # Hakka
+    ("zh-hakka-TW", exchange.LangTag(None, why="not one of our languages (zh, ko, ms, fr, en)")),
+])
+def test_language_tags_and_why_one_is_not_ours(raw, expected):
+    assert exchange.lang_tag(raw) == expected
+
+
+def test_size_and_count_limits_are_inclusive(monkeypatch, tmp_path):
+    monkeypatch.setattr(exchange, "MAX_INPUT_BYTES", 10)
+    assert exchange.read_bytes(b"x" * 10) == b"x" * 10
+    with pytest.raises(GlossaryError, match="larger than"):
+        exchange.read_bytes(b"x" * 11)
+    (tmp_path / "ten").write_bytes(b"y" * 10)
+    assert exchange.read_bytes(tmp_path / "ten") == b"y" * 10
+    monkeypatch.setattr(exchange, "MAX_INPUT_BYTES", 1024)
+    monkeypatch.setattr(exchange, "MAX_CONCEPTS", 2)
+    assert len(read_csv(csv_bytes("id,en", "a1,x", "a2,y"))) == 2
+
+
+def test_xml_decoding_edges():
+    # Not UTF-8 and nothing declared: the UTF-8 error, with its line.
+    with pytest.raises(GlossaryError) as error:
+        exchange.decode_xml(b"<a>\n\xff</a>")
+    assert str(error.value) == "not UTF-8 (line 2)"
+    # Declared, and not that either: named, with the line.
+    with pytest.raises(GlossaryError) as error:
+        exchange.decode_xml(b'<?xml version="1.0" encoding="windows-1252"?>\n<a>\x81</a>')
+    assert str(error.value) == "not windows-1252 (line 2)"
+    # A second byte-order mark (a tool that added one more) is not text.
+    assert exchange.decode_xml(b"\xef\xbb\xbf\xef\xbb\xbf<a/>") == "<a/>"
+
+
+def test_both_locks_against_an_internal_dtd_subset(monkeypatch):
+    """The text is searched for an internal subset before parsing; the parsed
+    document is checked too. Each lock holds alone."""
+    import re
+
+    bomb = "\n" + BOMB + "<tbx/>"
+    with pytest.raises(GlossaryError) as error:
+        exchange.parse_xml(bomb.encode())
+    assert str(error.value) == "line 2: a DOCTYPE with an internal subset is refused"
+    monkeypatch.setattr(exchange, "_INTERNAL_SUBSET", re.compile("(?!)"))  # the first lock gone
+    for subset in ("<!ENTITY c 'x'>", "<!ELEMENT tbx ANY>"):
+        with pytest.raises(GlossaryError) as error:
+            exchange.parse_xml(f"\n\n<!DOCTYPE tbx [{subset}]>\n<tbx/>".encode())
+        assert str(error.value) == "line 3: a DOCTYPE with an internal subset is refused"
+    assert exchange.parse_xml(b'<!DOCTYPE tbx SYSTEM "tbx.dtd">\n<tbx/>').tag == "tbx"  # no subset
+
+
+def test_a_document_nested_too_deep_is_refused():
+    deep = b"<tbx>" + b"<a>" * 300 + b"</a>" * 300 + b"</tbx>"
+    with pytest.raises(GlossaryError, match="^line 1: malformed XML: .*[Ee]xcessive depth"):
+        exchange.parse_xml(deep)
+
+
+def test_a_comment_before_the_body_is_passed_over():
+    data = (b'<?xml version="1.0"?>\n<martif type="TBX"><text><!-- exported by X --><?x y?><body>'
+            b'<termEntry id="e1"><langSet xml:lang="en"><tig><term>tab</term></tig></langSet></termEntry>'
+            b'</body></text></martif>')
+    assert [c.id for c in read_tbx(data)] == ["e1"]
+
+
+def test_a_concept_lxml_refuses_is_named_by_its_place(tmp_path):
+    good, bad = Concept(id="c1", terms=[Term("en", "x")]), Concept(id="c2", notes="bell\x07", terms=[Term("en", "y")])
+    with pytest.raises(GlossaryError, match=r"^concept 2 \('c2'\): All strings must be XML compatible"):
+        exchange.tbx_bytes([good, bad])
+
+
+def test_format_errors_name_every_choice(tmp_path):
+    with pytest.raises(GlossaryError) as error:
+        exchange.format_of(tmp_path / "a.csv", "xlsx")
+    assert str(error.value) == "unknown format 'xlsx' (one of: csv, tbx, tbx2008)"
+    with pytest.raises(GlossaryError) as error:
+        exchange.format_of(tmp_path / "a.xlsx", None)
+    assert str(error.value).endswith("use a .csv, .tbx, .xml file")
