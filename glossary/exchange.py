@@ -393,6 +393,7 @@ _NOTE_LABELS = {
 #: inside quotes once hid the subset from a simpler pattern). The parsed
 #: document's docinfo is checked too, whatever the text looked like.
 _INTERNAL_SUBSET = re.compile(r"""<!DOCTYPE(?:[^>\["']|"[^"]*"|'[^']*')*\[""")
+_DOCTYPE_OR_COMMENT = re.compile(r"<!--.*?-->|(<!DOCTYPE)", re.S)
 
 
 # -- language tags (BCP 47) ---------------------------------------------------
@@ -664,7 +665,9 @@ def parse_xml(data: bytes) -> etree._Element:
         raise GlossaryError(f"line {exc.lineno}: malformed XML: {exc.msg}") from None
     dtd = root.getroottree().docinfo.internalDTD  # there for any DOCTYPE: look inside
     if dtd is not None and (any(True for _ in dtd.iterentities()) or dtd.elements()):
-        line = text.count("\n", 0, max(text.find("<!DOCTYPE"), 0)) + 1
+        # The DOCTYPE's own line, not that of "<!DOCTYPE" quoted in a comment.
+        at = next((m.start(1) for m in _DOCTYPE_OR_COMMENT.finditer(text) if m.group(1)), 0)
+        line = text.count("\n", 0, at) + 1
         raise GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
     return root
 

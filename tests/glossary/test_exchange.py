@@ -847,15 +847,16 @@ SINK = f'''<?xml version="1.0" encoding="UTF-8"?>
 <note>Entry note.</note>
 <descrip type="definition" xml:lang="fr">Définition au niveau du concept.</descrip>
 <descrip type="definition" xml:lang="de">Eine Definition.</descrip>
-<descripGrp><descrip type="definition" xml:lang="ms">Takrif.</descrip><admin type="source">ISO 1</admin></descripGrp>
+<descripGrp><descrip type="definition" xml:lang="ms-MY">Takrif.</descrip><admin type="source">ISO 1</admin></descripGrp>
 <transacGrp><transac type="transactionType">origination</transac><date>2020-01-02</date><transacNote type="responsibility">Kim</transacNote></transacGrp>
+<transacGrp><transac type="transactionType">modification</transac><date>2021-03-04</date></transacGrp>
 <xref type="xGraphic" target="https://example.org/tab.png"/>
 <descrip type="plantCode">B-7</descrip>
 <langSet xml:lang="de"><tig><term>Beschichter</term></tig><tig><term>Auftragsmaschine</term></tig></langSet>
 <langSet><tig><term>sans langue</term></tig></langSet>
 <langSet xml:lang="zh-TW"><tig><term>塗佈機</term></tig><tig><term>塗覆機</term></tig></langSet>
 <langSet xml:lang="en">
- <descripGrp><descrip type="definition">Machine that coats foil.</descrip><admin type="source">Handbook</admin></descripGrp>
+ <descripGrp><descrip type="definition">Machine that coats foil.</descrip><admin type="source">Handbook</admin><xref type="externalCrossReference" target="https://example.org/def"/></descripGrp>
  <note>A note in English.</note>
  <transacGrp><transac type="transactionType">modification</transac></transacGrp>
  <descrip type="context">Start the coater.</descrip>
@@ -867,8 +868,10 @@ SINK = f'''<?xml version="1.0" encoding="UTF-8"?>
  <tig><term>odd</term><termNote type="administrativeStatus">maybeTerm</termNote>
    <transacGrp><transac type="transactionType">origination</transac></transacGrp>
    <note>term note</note><xref type="xSource" target="https://example.org/odd"/>
-   <descripGrp><descrip type="context">An odd term.</descrip><admin type="source">Guide</admin></descripGrp></tig>
- <tig><termNote type="partOfSpeech">verb</termNote><term>coat</term><term>second term element</term></tig>
+   <descripGrp><descrip type="context">An odd term.</descrip><admin type="source">Guide</admin></descripGrp>
+   <descripGrp><descrip type="plantCode">P-1</descrip><admin type="source">Plant</admin></descripGrp></tig>
+ <tig><termNote type="partOfSpeech">verb</termNote><term>coat</term><term>second term element</term>
+   <descrip type="definition">To apply a layer.</descrip></tig>
  <tig><termNote type="partOfSpeech">noun</termNote></tig>
  <tig><term>{_LONG_TERM}</term></tig>
  <tig><term>{_LONG_TERM}x</term></tig>
@@ -903,6 +906,7 @@ def test_a_rich_tbx_entry_is_read_in_whole():
         "Image: https://example.org/tab.png",
         "plantCode: B-7",
         "Definition (en) Source: Handbook",
+        "Definition (en) See also: https://example.org/def",  # a link alone in a group
         "Note (en): A note in English.",
         "(en) Context: Start the coater.",
         "(en) See also: https://example.org/coater",
@@ -910,8 +914,11 @@ def test_a_rich_tbx_entry_is_read_in_whole():
         "en «odd» xSource: https://example.org/odd",
         "en «odd» Context: An odd term.",
         "en «odd» Context Source: Guide",
+        "en «odd» plantCode: P-1",  # a category we have no label for keeps its name
+        "en «odd» plantCode Source: Plant",
         "en «coat» term: second term element",  # not lost: kept as a note
-        "History: origination 2020-01-02 Kim",
+        "Definition (en): To apply a layer.",  # a term's own definition, not the section's
+        "History: origination 2020-01-02 Kim; modification 2021-03-04",
     ]
     assert report.as_dict() == {
         "source": "", "held": 1, "imported": 1, "skipped": 0, "native_ids": True, "skipped_by_reason": {},
@@ -988,7 +995,7 @@ def test_xml_decoding_edges():
     assert str(error.value) == "not UTF-8 (line 2)"
     # Declared, and not that either: named, with the line.
     with pytest.raises(GlossaryError) as error:
-        exchange.decode_xml(b'<?xml version="1.0" encoding="windows-1252"?>\n<a>\x81</a>')
+        exchange.decode_xml(b'<?xml version="1.0" encoding="windows-1252"?>\n<a>\x81</a>\n\n')
     assert str(error.value) == "not windows-1252 (line 2)"
     # A second byte-order mark (a tool that added one more) is not text.
     assert exchange.decode_xml(b"\xef\xbb\xbf\xef\xbb\xbf<a/>") == "<a/>"
@@ -1009,6 +1016,31 @@ def test_both_locks_against_an_internal_dtd_subset(monkeypatch):
             exchange.parse_xml(f"\n\n<!DOCTYPE tbx [{subset}]>\n<tbx/>".encode())
         assert str(error.value) == "line 3: a DOCTYPE with an internal subset is refused"
     assert exchange.parse_xml(b'<!DOCTYPE tbx SYSTEM "tbx.dtd">\n<tbx/>').tag == "tbx"  # no subset
+
+
+def test_the_line_of_a_refused_subset_is_the_doctype_s_own(monkeypatch):
+    """"<!DOCTYPE" in a comment before or after is not the line named, by
+    either lock."""
+    import re
+
+    doc = ("<!-- <!DOCTYPE x> -->\n<!DOCTYPE tbx [<!ENTITY c 'x'>]>\n<tbx/>\n<!-- <!DOCTYPE y> -->\n").encode()
+    for first_lock in (True, False):
+        if not first_lock:
+            monkeypatch.setattr(exchange, "_INTERNAL_SUBSET", re.compile("(?!)"))
+        with pytest.raises(GlossaryError) as error:
+            exchange.parse_xml(doc)
+        assert str(error.value) == "line 2: a DOCTYPE with an internal subset is refused", first_lock
+
+
+def test_a_note_that_says_reviewed_is_a_note():
+    [concept] = read_tbx(tbx('<conceptEntry id="c1"><note>reviewed</note><langSec xml:lang="en"><termSec>'
+                             '<term>coater</term></termSec></langSec></conceptEntry>'))
+    assert (concept.status, concept.notes) == ("draft", "reviewed")
+
+
+def test_write_file_writes_tbx_v3_for_a_tbx_name(tmp_path):
+    exchange.write_file([Concept(id="c1", terms=[Term("en", "tab")])], tmp_path / "g.tbx")
+    assert etree.QName(etree.fromstring((tmp_path / "g.tbx").read_bytes())).localname == "tbx"
 
 
 def test_a_document_nested_too_deep_is_refused():
