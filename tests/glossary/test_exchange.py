@@ -788,11 +788,15 @@ def test_a_definition_without_a_language_is_in_the_file_s_language(root_lang, la
     assert concept.definitions == {lang: "Une définition."}
 
 
-def test_an_overlong_definition_is_cut_and_said_so(monkeypatch):
+@pytest.mark.parametrize("entry", [
+    '<langSet xml:lang="en"><descrip type="definition">{x}</descrip><tig><term>coater</term></tig></langSet>',
+    '<descrip type="definition">{x}</descrip><langSet xml:lang="en"><tig><term>coater</term></tig></langSet>',
+    '<langSet xml:lang="en"><tig><term>coater</term><descrip type="definition">{x}</descrip></tig></langSet>',
+], ids=["in its language", "at concept level", "on its term"])
+def test_an_overlong_definition_is_cut_and_said_so(monkeypatch, entry):
     monkeypatch.setattr(exchange, "MAX_TEXT_CHARS", 20)
-    data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX" xml:lang="en"><text><body>'
-            b'<termEntry id="e1"><langSet xml:lang="en"><descrip type="definition">'
-            + b"x" * 30 + b'</descrip><tig><term>coater</term></tig></langSet></termEntry></body></text></martif>')
+    data = ('<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX" xml:lang="en"><text><body>'
+            '<termEntry id="e1">' + entry.format(x="x" * 30) + '</termEntry></body></text></martif>').encode()
     [concept], report = read_tbx_report(data)
     assert concept.definitions == {"en": "x" * 19 + "…"}
     assert report.as_dict()["notes"] == {"definition cut to 20 characters": 1}
@@ -846,6 +850,7 @@ SINK = f'''<?xml version="1.0" encoding="UTF-8"?>
 <admin type="source">Vendor manual</admin>
 <note>Entry note.</note>
 <descrip type="definition" xml:lang="fr">Définition au niveau du concept.</descrip>
+<descrip type="definition" xml:lang="fr">Une autre définition.</descrip>
 <descrip type="definition" xml:lang="de">Eine Definition.</descrip>
 <descripGrp><descrip type="definition" xml:lang="ms-MY">Takrif.</descrip><admin type="source">ISO 1</admin></descripGrp>
 <transacGrp><transac type="transactionType">origination</transac><date>2020-01-02</date><transacNote type="responsibility">Kim</transacNote></transacGrp>
@@ -901,6 +906,7 @@ def test_a_rich_tbx_entry_is_read_in_whole():
                                    "en": "Machine that coats foil."}
     assert concept.notes.splitlines() == [
         "Entry note.",
+        "Definition (fr): Une autre définition.",  # a second one for French
         "Definition (de): Eine Definition.",
         "Definition (ms) Source: ISO 1",
         "Image: https://example.org/tab.png",
