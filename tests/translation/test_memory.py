@@ -724,6 +724,13 @@ def test_seg_text_leaves_codes_out_and_keeps_their_tails():
                                  '<ph>{1}</ph>  now, <hi>please</hi>.'}
 
 
+def test_a_seg_that_starts_with_a_code_has_no_text_before_it():
+    data = tmx('<tu><tuv xml:lang="en"><seg><bpt i="1">&lt;b&gt;</bpt>Stop<ept i="1">&lt;/b&gt;</ept> the line</seg>'
+               '</tuv><tuv xml:lang="fr"><seg><hi>Arrêtez</hi> la ligne</seg></tuv></tu>')
+    unit, = read_tmx(data)
+    assert unit.variants == {"en": "Stop the line", "fr": "Arrêtez la ligne"}
+
+
 def test_markup_that_does_not_parse_is_written_as_plain_text():
     units = [Unit({"en": "Stop.", "fr": "Arrêtez."}, markup={"en": "<b>Stop.", "fr": "<script>x</script>"}),
              Unit({"en": "Go.", "fr": "Allez."}, markup={"en": "<ph/>Go."})]
