@@ -220,9 +220,11 @@ def test_status_of_reads_the_table_of_its_kind(kb):
 
 async def test_an_unknown_kind_of_item_is_refused_everywhere(kb):
     fix_id = pending(kb)
-    for decide in (review.approve(kb, "Fix", fix_id, LEAD), review.reject(kb, "", fix_id, LEAD, "why")):
-        with pytest.raises(fx.FixError, match="^unknown kind of item "):
+    for kind, decide in (("'Fix'", review.approve(kb, "Fix", fix_id, LEAD)),
+                         ("''", review.reject(kb, "", fix_id, LEAD, "why"))):
+        with pytest.raises(fx.FixError) as error:
             await decide
+        assert str(error.value) == f"unknown kind of item {kind}"  # the kind it was given, quoted
     assert kb.storage.read(review.status_of, "fixes", fix_id) is None
     assert kb.storage.read(review.status_of, "fix", fix_id) == "pending"  # nothing was decided
 
