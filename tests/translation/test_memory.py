@@ -565,7 +565,9 @@ def test_tmx_header_and_prolog_are_tmx_14b():
     assert {k: v for k, v in header.attrib.items() if k != "creationtoolversion"} == {
         "creationtool": "shopbot", "segtype": "sentence", "o-tmf": "shopbot", "adminlang": "en",
         "srclang": memory._TMX_LANG.get("zh", "zh"), "datatype": "plaintext"}
-    assert header.get("creationtoolversion")
+    from importlib import metadata
+
+    assert header.get("creationtoolversion") == metadata.version("shopbot")  # installed: its version
     langs = [tuv.get("{http://www.w3.org/XML/1998/namespace}lang") for tuv in root.iter("tuv")]
     assert langs[0] == memory._TMX_LANG.get("zh", "zh")  # the source language first
     with pytest.raises(TMError, match="unknown language 'de' \\(one of: zh, ko, ms, fr, en\\)"):
@@ -901,3 +903,18 @@ def test_spaces_of_the_text_survive_a_round_trip_only_code_gaps_fold():
     unit, = read_tmx(data)
     # Around codes one space; a plain segment keeps its double space.
     assert unit.variants == {"en": "Press now, then", "fr": "Appuyez  puis."}
+
+
+def test_a_new_unit_and_the_seeded_phrasebook_are_audited_with_who_and_what(empty_storage, storage):
+    import json
+
+    unit_id = empty_storage.write(memory.add_unit, {"en": "Stop.", "fr": "Arrêtez."}, status="approved",
+                                  origin="manual", actor="tg:5")
+    row = empty_storage.read(lambda db: db.execute(
+        "SELECT actor, entity_id, detail FROM audit WHERE action = 'create' AND entity = 'tm_unit'").fetchone())
+    assert (row[0], row[1], json.loads(row[2])) == ("tg:5", str(unit_id),
+                                                   {"origin": "manual", "status": "approved", "langs": ["en", "fr"]})
+    seeded = storage.read(lambda db: db.execute(
+        "SELECT DISTINCT actor, detail ->> 'origin', detail ->> 'status' FROM audit "
+        "WHERE action = 'create' AND entity = 'tm_unit'").fetchall())
+    assert seeded == [("seed", "phrasebook", "unreviewed")]

@@ -121,3 +121,49 @@ def test_cli_memory_import_report(run):
     assert "fewer than two of our languages (zh, ko, ms, fr, en) (line 18, 28)" in output
     data = json.loads(run("memory", "import", "--json", str(FILES / "duplicates.tmx")).output)
     assert (data["held"], data["imported"], data["alternatives"]) == (4, 4, 2)
+
+
+def test_an_alternative_is_written_as_a_unit_of_its_own_with_its_unit_s_details():
+    """The alternative's unit: the unit with that one translation swapped,
+    unreviewed, with the unit's origin and note, the other languages' codes
+    and its own; its source language is one it shares with the unit."""
+    from lxml import etree
+
+    from bot.translation.memory import Unit, tmx_bytes
+
+    unit = Unit({"en": "Stop the <b>line</b>.", "fr": "Arrêtez la ligne.", "zh": "停线。"}, id=7, status="approved",
+                origin="correction", note="From fix 12.", changed="2026-01-02T03:04:05+00:00",
+                markup={"en": "Stop the <bpt i='1'>&lt;b&gt;</bpt>line<ept i='1'>&lt;/b&gt;</ept>.",
+                        "fr": "Arrêtez <ph>{1}</ph>la ligne."},
+                alternatives=[("fr", "Stoppez la ligne.", "Stoppez <ph>{1}</ph>la ligne.", "2025-05-06T07:08:09+00:00"),
+                              ("en", "Halt the line.", "", "")])
+    root = etree.fromstring(tmx_bytes([unit], srclang="en"))
+    first, fr_alt, en_alt = root.find("body").findall("tu")
+
+    def props(tu):
+        return {p.get("type"): p.text for p in tu.findall("prop")}
+
+    assert props(fr_alt) == {"x-shopbot-status": "unreviewed", "x-shopbot-origin": "correction",
+                             "x-shopbot-alternative-of": "7"}
+    assert fr_alt.findtext("note") == "From fix 12." and fr_alt.get("changedate") == "20250506T070809Z"
+    assert fr_alt.get("srclang") is None  # English, the header's, is in both
+    segs = {tuv.get("{http://www.w3.org/XML/1998/namespace}lang"): tuv.find("seg") for tuv in fr_alt.findall("tuv")}
+    assert [el.tag for el in segs["fr"]] == ["ph"] and "".join(segs["fr"].itertext()) == "Stoppez {1}la ligne."
+    assert [el.tag for el in segs["en"]] == ["bpt", "ept"]  # the unit's other codes are kept
+    # The English alternative: plain text, its codes not the unit's; its source is French.
+    assert en_alt.get("srclang") == "fr" and props(en_alt)["x-shopbot-alternative-of"] == "7"
+    en = [tuv for tuv in en_alt.findall("tuv") if tuv.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"]
+    assert len(en) == 1 and en[0].findtext("seg") == "Halt the line." and len(en[0].find("seg")) == 0
+
+
+def test_an_alternative_s_source_is_the_header_s_language_when_it_can_be():
+    from lxml import etree
+
+    from bot.translation.memory import Unit, tmx_bytes
+
+    units = [Unit({"fr": "Arrêtez.", "en": "Stop.", "zh": "停。"}, id=1, alternatives=[("zh", "停止。", "", "")]),
+             Unit({"zh": "涂布机", "ko": "코터"}, id=2, alternatives=[("ko", "도포기", "", "")])]
+    tus = etree.fromstring(tmx_bytes(units, srclang="en")).find("body").findall("tu")
+    # English is in the first alternative: no srclang of its own (the header's).
+    # The second has no English: its source is Chinese, written as TMX writes it.
+    assert [tu.get("srclang") for tu in tus] == [None, None, None, "zh-CN"]
