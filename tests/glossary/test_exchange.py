@@ -40,6 +40,7 @@ from glossary.model import (
 DATA = Path(__file__).resolve().parents[1] / "data"
 TBX_NS = "urn:iso:std:iso:30042:ed-2"
 FORMULA = "=cmd|' /C calc'!A0"
+XML_LANG_ATTR = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 def keys(concepts):
@@ -807,14 +808,14 @@ def test_the_headers_of_both_tbx_forms(tmp_path):
     v3 = exchange.tbx_bytes(concepts)
     root = etree.fromstring(v3)
     assert [pi.target for pi in root.itersiblings(preceding=True)] == ["xml-model", "xml-model"]
-    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
+    assert root.get(XML_LANG_ATTR) == "en"
     ns = {"t": TBX_NS}
     assert root.findtext("t:tbxHeader/t:fileDesc/t:sourceDesc/t:p", namespaces=ns) == "shopbot glossary export"
     assert b"<!DOCTYPE" not in v3
     v2 = exchange.tbx_bytes(concepts, "tbx2008")
     assert v2.splitlines()[1] == b'<!DOCTYPE martif SYSTEM "TBXcoreStructV02.dtd">'
     martif = etree.fromstring(v2)
-    assert (martif.tag, martif.get("type"), martif.get("{http://www.w3.org/XML/1998/namespace}lang")) == (
+    assert (martif.tag, martif.get("type"), martif.get(XML_LANG_ATTR)) == (
         "martif", "TBX", "en")
     assert martif.findtext("martifHeader/fileDesc/sourceDesc/p") == "shopbot glossary export"
     assert martif.findtext("text/body/termEntry[@id='c1']/langSet[@xml:lang='en']/tig/term",
@@ -839,7 +840,6 @@ def test_an_external_id_keeps_48_characters_in_its_slug():
     assert normalise_id("a" * 60 + "!").split(".")[0] == "a" * 48
 
 
-XML_LANG_ATTR = "{http://www.w3.org/XML/1998/namespace}lang"
 _LONG_TERM = "t" * 120  # MAX_TERM_CHARS: the longest term kept
 SINK = f'''<?xml version="1.0" encoding="UTF-8"?>
 <martif type="TBX" xml:lang="en"><martifHeader><fileDesc><sourceDesc><p>vendor</p></sourceDesc></fileDesc></martifHeader>
