@@ -653,8 +653,7 @@ def parse_xml(data: bytes) -> etree._Element:
     text = decode_xml(data)  # our own decoding, for a message naming the line
     found = _INTERNAL_SUBSET.search(text)
     if found:
-        line = text.count("\n", 0, found.start()) + 1
-        raise GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
+        raise _subset_refused(text, found.start())
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
         encoding="utf-8",  # we decoded it: lxml reads our UTF-8, whatever was declared
@@ -667,9 +666,14 @@ def parse_xml(data: bytes) -> etree._Element:
     if dtd is not None and (any(True for _ in dtd.iterentities()) or dtd.elements()):
         # The DOCTYPE's own line, not that of "<!DOCTYPE" quoted in a comment.
         at = next((m.start(1) for m in _DOCTYPE_OR_COMMENT.finditer(text) if m.group(1)), 0)
-        line = text.count("\n", 0, at) + 1
-        raise GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
+        raise _subset_refused(text, at)
     return root
+
+
+def _subset_refused(text: str, at: int) -> GlossaryError:
+    """The refusal of both locks, naming the line of offset ``at``."""
+    line = text.count("\n", 0, at) + 1
+    return GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
 
 
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
 from pathlib import Path
 
@@ -16,10 +17,17 @@ from glossary import exchange
 from glossary.exchange import (
     CSV_COLUMNS,
     FORMATS,
+    MAX_INPUT_BYTES,
+    ReadReport,
+    concept_id_for,
+    normalise_id,
+    read_bytes,
     read_csv,
     read_file,
     read_file_report,
+    read_glossary,
     read_tbx,
+    read_tbx_reading,
     read_tbx_report,
     write_csv,
     write_file,
@@ -497,6 +505,12 @@ def tbx(body: str, prolog: str = "") -> bytes:
             f"<text><body>\n{body}\n</body></text></tbx>\n").encode()
 
 
+def martif(body: str, root_lang: str = ' xml:lang="en"') -> bytes:
+    """A TBX 2008 file (no namespace, no header) around ``body``."""
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX"{root_lang}><text><body>'
+            f"{body}</body></text></martif>").encode()
+
+
 GOOD_ENTRY = '<conceptEntry id="c1"><langSec xml:lang="en"><termSec><term>coater</term></termSec></langSec></conceptEntry>'
 
 BOMB = """<!DOCTYPE tbx [
@@ -597,8 +611,6 @@ def test_every_concept_is_validated_not_only_the_first(tmp_path):
 
 
 def test_a_report_names_what_it_counts_in_the_singular_and_plural():
-    from glossary.exchange import ReadReport
-
     units = ReadReport(kind="units")
     units.skip("no 'en' segment", 3)
     units.skip("no 'fr' segment", 4)
@@ -630,8 +642,6 @@ def test_a_report_names_what_it_counts_in_the_singular_and_plural():
 
 
 def test_oversized_input_is_refused_in_whole_megabytes(tmp_path):
-    from glossary.exchange import MAX_INPUT_BYTES, read_bytes
-
     big = tmp_path / "big.csv"
     with big.open("wb") as f:
         f.truncate(MAX_INPUT_BYTES + 1)  # sparse: nothing is written or read
@@ -669,8 +679,6 @@ def test_a_note_of_an_unknown_kind_keeps_its_name_and_a_bare_link_its_target():
 def test_ids_made_for_foreign_entries_never_change_between_versions():
     """Importing the same file again must update the same concepts: the ids
     (slug and digest) are pinned here as earlier versions made them."""
-    from glossary.exchange import concept_id_for, normalise_id
-
     assert concept_id_for("Plant B.tbx", "Tab Line 1") == "Plant_B.Tab_Line_1.582b78e7"
     assert normalise_id("Tab Line #1") == "Tab_Line_1.72fc5ddb"
     assert normalise_id("Électrode") == "Electrode.28297e3b"
@@ -714,8 +722,6 @@ def test_line_breaks_inside_a_csv_cell_are_kept_as_they_were():
 
 
 def test_read_glossary_of_csv_reports_what_it_read(tmp_path):
-    from glossary.exchange import read_glossary
-
     data = csv_bytes("id,en", "a1,coater", "", "a2,tab")
     path = tmp_path / "plant.txt"  # not a CSV name: the format is said
     path.write_bytes(data)
@@ -739,8 +745,6 @@ TWO_ENTRIES = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def test_a_tbx_body_s_comments_and_other_elements_are_passed_over():
-    from glossary.exchange import read_tbx_reading
-
     reading = read_tbx_reading(TWO_ENTRIES)
     assert [c.id for c in reading.concepts] == ["e1", "e2"]
     assert reading.lines == {"e1": 7, "e2": 8}  # for messages that name the line
@@ -748,8 +752,6 @@ def test_a_tbx_body_s_comments_and_other_elements_are_passed_over():
 
 
 def test_read_tbx_report_keeps_the_file_s_origin():
-    from glossary.exchange import concept_id_for
-
     concepts, report = read_tbx_report(TWO_ENTRIES, "Plant B.tbx")
     assert [c.id for c in concepts] == [concept_id_for("Plant B.tbx", "e1"), concept_id_for("Plant B.tbx", "e2")]
     assert report.source == "Plant B.tbx" and not report.native
@@ -758,34 +760,31 @@ def test_read_tbx_report_keeps_the_file_s_origin():
 def test_inline_markup_and_line_breaks_in_tbx_text():
     """Text inside inline elements is part of the text, with nothing put
     between the pieces; a note keeps its line breaks, each line folded."""
-    data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX" xml:lang="en"><text><body>'
-            b'<termEntry id="e1"><note>first   line\n   second <hi>li</hi>ne\n\n</note>'
-            b'<langSet xml:lang="en"><descrip type="definition">A <hi>co</hi>ated  foil.</descrip>'
-            b'<tig><term>co<hi>at</hi>er</term></tig></langSet></termEntry></body></text></martif>')
-    [concept] = read_tbx(data)
+    [concept] = read_tbx(martif(
+        '<termEntry id="e1"><note>first   line\n   second <hi>li</hi>ne\n\n</note>'
+        '<langSet xml:lang="en"><descrip type="definition">A <hi>co</hi>ated  foil.</descrip>'
+        '<tig><term>co<hi>at</hi>er</term></tig></langSet></termEntry>'))
     assert [t.text for t in concept.terms] == ["coater"]
     assert concept.definitions == {"en": "A coated foil."}
     assert concept.notes == "first line\nsecond line"
 
 
 def test_a_second_definition_and_one_of_no_known_language_go_to_the_notes():
-    data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX" xml:lang="en"><text><body>'
-            b'<termEntry id="e1"><descrip type="definition" xml:lang="de">Said in German.</descrip>'
-            b'<langSet xml:lang="en"><descrip type="definition">The first.</descrip>'
-            b'<descrip type="definition">The first.</descrip>'
-            b'<descrip type="definition">The second.</descrip>'
-            b'<tig><term>coater</term></tig></langSet></termEntry></body></text></martif>')
-    [concept] = read_tbx(data)
+    [concept] = read_tbx(martif(
+        '<termEntry id="e1"><descrip type="definition" xml:lang="de">Said in German.</descrip>'
+        '<langSet xml:lang="en"><descrip type="definition">The first.</descrip>'
+        '<descrip type="definition">The first.</descrip>'
+        '<descrip type="definition">The second.</descrip>'
+        '<tig><term>coater</term></tig></langSet></termEntry>'))
     assert concept.definitions == {"en": "The first."}  # the same one again is not repeated
     assert concept.notes.splitlines() == ["Definition (de): Said in German.", "Definition (en): The second."]
 
 
-@pytest.mark.parametrize("root_lang, lang", [(b' xml:lang="fr"', "fr"), (b"", "en")])
+@pytest.mark.parametrize("root_lang, lang", [(' xml:lang="fr"', "fr"), ("", "en")])
 def test_a_definition_without_a_language_is_in_the_file_s_language(root_lang, lang):
-    data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX"' + root_lang + b'><text><body>'
-            b'<termEntry id="e1"><descrip type="definition">Une d\xc3\xa9finition.</descrip>'
-            b'<langSet xml:lang="en"><tig><term>coater</term></tig></langSet></termEntry></body></text></martif>')
-    [concept] = read_tbx(data)
+    [concept] = read_tbx(martif('<termEntry id="e1"><descrip type="definition">Une définition.</descrip>'
+                                '<langSet xml:lang="en"><tig><term>coater</term></tig></langSet></termEntry>',
+                                root_lang))
     assert concept.definitions == {lang: "Une définition."}
 
 
@@ -796,9 +795,7 @@ def test_a_definition_without_a_language_is_in_the_file_s_language(root_lang, la
 ], ids=["in its language", "at concept level", "on its term"])
 def test_an_overlong_definition_is_cut_and_said_so(monkeypatch, entry):
     monkeypatch.setattr(exchange, "MAX_TEXT_CHARS", 20)
-    data = ('<?xml version="1.0" encoding="UTF-8"?>\n<martif type="TBX" xml:lang="en"><text><body>'
-            '<termEntry id="e1">' + entry.format(x="x" * 30) + '</termEntry></body></text></martif>').encode()
-    [concept], report = read_tbx_report(data)
+    [concept], report = read_tbx_report(martif('<termEntry id="e1">' + entry.format(x="x" * 30) + "</termEntry>"))
     assert concept.definitions == {"en": "x" * 19 + "…"}
     assert report.as_dict()["notes"] == {"definition cut to 20 characters": 1}
 
@@ -835,8 +832,6 @@ def test_each_definition_is_written_once_in_its_place():
 
 
 def test_an_external_id_keeps_48_characters_in_its_slug():
-    from glossary.exchange import normalise_id
-
     assert normalise_id("a" * 60 + "!").split(".")[0] == "a" * 48
 
 
@@ -956,8 +951,6 @@ def test_long_notes_and_sources_are_cut_and_said_so(monkeypatch):
 
 
 def test_warnings_name_five_lines_then_an_ellipsis():
-    from glossary.exchange import ReadReport
-
     report = ReadReport(kind="concepts")
     for line in range(1, 6):
         report.skip("five", line)
@@ -1007,16 +1000,20 @@ def test_xml_decoding_edges():
     assert exchange.decode_xml(b"\xef\xbb\xbf\xef\xbb\xbf<a/>") == "<a/>"
 
 
+def _without_the_first_lock(monkeypatch):
+    """The text search for an internal subset switched off: a pattern that
+    never matches. What is refused then, the parsed document's check refuses."""
+    monkeypatch.setattr(exchange, "_INTERNAL_SUBSET", re.compile("(?!)"))
+
+
 def test_both_locks_against_an_internal_dtd_subset(monkeypatch):
     """The text is searched for an internal subset before parsing; the parsed
     document is checked too. Each lock holds alone."""
-    import re
-
     bomb = "\n" + BOMB + "<tbx/>"
     with pytest.raises(GlossaryError) as error:
         exchange.parse_xml(bomb.encode())
     assert str(error.value) == "line 2: a DOCTYPE with an internal subset is refused"
-    monkeypatch.setattr(exchange, "_INTERNAL_SUBSET", re.compile("(?!)"))  # the first lock gone
+    _without_the_first_lock(monkeypatch)
     for subset in ("<!ENTITY c 'x'>", "<!ELEMENT tbx ANY>"):
         with pytest.raises(GlossaryError) as error:
             exchange.parse_xml(f"\n\n<!DOCTYPE tbx [{subset}]>\n<tbx/>".encode())
@@ -1027,12 +1024,10 @@ def test_both_locks_against_an_internal_dtd_subset(monkeypatch):
 def test_the_line_of_a_refused_subset_is_the_doctype_s_own(monkeypatch):
     """"<!DOCTYPE" in a comment before or after is not the line named, by
     either lock."""
-    import re
-
     doc = ("<!-- <!DOCTYPE x> -->\n<!DOCTYPE tbx [<!ENTITY c 'x'>]>\n<tbx/>\n<!-- <!DOCTYPE y> -->\n").encode()
     for first_lock in (True, False):
         if not first_lock:
-            monkeypatch.setattr(exchange, "_INTERNAL_SUBSET", re.compile("(?!)"))
+            _without_the_first_lock(monkeypatch)
         with pytest.raises(GlossaryError) as error:
             exchange.parse_xml(doc)
         assert str(error.value) == "line 2: a DOCTYPE with an internal subset is refused", first_lock

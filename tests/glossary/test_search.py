@@ -1,11 +1,20 @@
 """Search: every way a person finds a concept, and hostile input."""
 
+import dataclasses
 import json
 
 import pytest
 from hypothesis import given, strategies as st
 
+from glossary import store as glossary_store
+from glossary.model import MAX_TERM_CHARS
 from glossary.normalize import is_han, normalize, script_of
+from glossary.search import MAX_QUERY_CHARS, SearchResult, search
+from tests.conftest import concept
+
+
+def _add(storage, *concepts):
+    storage.write(glossary_store.upsert_concepts, list(concepts), "tests")
 
 
 def best(glossary, query, **kw):
@@ -131,8 +140,6 @@ def test_no_wrong_language_garbage(small, query):
 def test_fts_syntax_never_raises(small, query):
     """FTS and LIKE syntax is text: no error, and what comes back is a
     well-formed answer about the glossary's own terms."""
-    from glossary.search import SearchResult
-
     results = small.search(query)
     assert isinstance(results, list)
     assert all(isinstance(r, SearchResult) for r in results)
@@ -193,12 +200,8 @@ def test_language_filter_and_limit(small):
 
 def test_deprecated_terms_rank_after_an_approved_one(small, empty_storage):
     """Two concepts found by the same text: the one where it is approved first."""
-    from glossary import store as glossary_store
-    from tests.conftest import concept
-
-    empty_storage.write(glossary_store.upsert_concepts,
-                        [concept("old-roller", category="general", en="roller|press roll*dep"),
-                         concept("press-roll", category="general", en="press roll")], "tests")
+    _add(empty_storage, concept("old-roller", category="general", en="roller|press roll*dep"),
+         concept("press-roll", category="general", en="press roll"))
     [first, second] = small.search("press roll")[:2]
     assert (first.concept.id, first.score, second.concept.id, second.score) == (
         "press-roll", 100, "old-roller", 98)
@@ -219,15 +222,10 @@ def test_result_json(small):
 
 
 def test_result_json_says_who_reviewed_each_language(small, empty_storage):
-    import dataclasses
-
-    from glossary import store as glossary_store
-    from tests.conftest import concept
-
     empty_storage.write(glossary_store.set_reviewed, "coater", "fr", "tg:2")
     bare = concept("nip-roller", category="general", en="nip roller")
     bare = dataclasses.replace(bare, terms=[dataclasses.replace(t, pos=None) for t in bare.terms])
-    empty_storage.write(glossary_store.upsert_concepts, [bare], "tests")
+    _add(empty_storage, bare)
     data = small.search("coater")[0].to_json()
     at = empty_storage.read(lambda db: db.execute(
         "SELECT reviewed_at FROM concept_review WHERE concept_id = 'coater'").fetchone()[0])
@@ -238,8 +236,6 @@ def test_result_json_says_who_reviewed_each_language(small, empty_storage):
 
 
 def test_search_bounds_and_filters_of_each_step(small):
-    from glossary.search import MAX_QUERY_CHARS
-
     assert small.search(None) == [] and small.search(42) == []
     # A raw query up to 4 x MAX_QUERY_CHARS is normalised (spaces fold away); longer is refused.
     padded = " " * (4 * MAX_QUERY_CHARS - len("coater")) + "coater"
@@ -253,20 +249,10 @@ def test_search_bounds_and_filters_of_each_step(small):
     assert (coater.matched.lang, coater.matched.type, coater.score) == ("en", "preferred", 100)
 
 
-def _add(storage, *concepts):
-    from glossary import store as glossary_store
-
-    storage.write(glossary_store.upsert_concepts, list(concepts), "tests")
-
-
 def test_search_edges_of_each_step(small, empty_storage):
     """The edges the ranking rests on: a term of the longest length, a quote
     inside the FTS phrase, a substring at exactly the typo threshold, a page
     filled by prefix matches, the default page size."""
-    from glossary.model import MAX_TERM_CHARS
-    from glossary.search import MAX_QUERY_CHARS, search
-    from tests.conftest import concept
-
     assert MAX_TERM_CHARS == MAX_QUERY_CHARS  # so the longest term can be searched as it is
     longest = "x" * (MAX_TERM_CHARS - len(" roller")) + " roller"
     _add(empty_storage,
@@ -303,8 +289,6 @@ def test_search_edges_of_each_step(small, empty_storage):
 def test_language_filter_applies_before_the_candidate_limit(small, empty_storage):
     """More than 200 shorter English terms start with the query: the French
     one is still found when the search is restricted to French."""
-    from tests.conftest import concept
-
     _add(empty_storage, *[concept(f"valve-{i:03}", category="general", en=f"valve {i:03}") for i in range(201)],
          concept("valve-fr", category="general", fr="valve de régulation"))
     assert [r.concept.id for r in small.search("valve", lang="fr")] == ["valve-fr"]
@@ -314,8 +298,6 @@ def test_ties_show_the_better_term_and_keep_a_stable_order(small, empty_storage)
     """Equal scores: within a concept the preferred term beats an admitted one
     found later; between concepts the order is by concept id, not by which
     was stored first."""
-    from tests.conftest import concept
-
     _add(empty_storage, concept("nip", category="general", en="nip roll", fr="rouleau pinceur|nip roll"),
          concept("b-guide", category="general", en="guide roll"),
          concept("a-guide", category="general", en="guide roll"))

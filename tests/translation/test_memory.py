@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -565,8 +567,6 @@ def test_tmx_header_and_prolog_are_tmx_14b():
     assert {k: v for k, v in header.attrib.items() if k != "creationtoolversion"} == {
         "creationtool": "shopbot", "segtype": "sentence", "o-tmf": "shopbot", "adminlang": "en",
         "srclang": memory._TMX_LANG.get("zh", "zh"), "datatype": "plaintext"}
-    from importlib import metadata
-
     assert header.get("creationtoolversion") == metadata.version("shopbot")  # installed: its version
     langs = [tuv.get("{http://www.w3.org/XML/1998/namespace}lang") for tuv in root.iter("tuv")]
     assert langs[0] == memory._TMX_LANG.get("zh", "zh")  # the source language first
@@ -790,11 +790,11 @@ def test_an_older_translation_is_kept_as_an_alternative_and_counted(empty_storag
     assert '"langs": ["ko"]' in detail and '"alternatives": [["fr", "Stoppez."]]' in detail
 
 
-def _audits(storage, action):
-    import json
-
+def _audits(storage, action, by: str | None = None):
+    """(unit id, detail) of the units' audit rows of that action (and actor)."""
     return storage.read(lambda db: [(entity_id, json.loads(detail)) for entity_id, detail in db.execute(
-        "SELECT entity_id, detail FROM audit WHERE entity = 'tm_unit' AND action = ? ORDER BY id", [action])])
+        "SELECT entity_id, detail FROM audit WHERE entity = 'tm_unit' AND action = ? AND actor = coalesce(?, actor) "
+        "ORDER BY id", [action, by])])
 
 
 def test_codes_travel_with_their_text_through_every_merge(empty_storage):
@@ -906,15 +906,10 @@ def test_spaces_of_the_text_survive_a_round_trip_only_code_gaps_fold():
 
 
 def test_a_new_unit_and_the_seeded_phrasebook_are_audited_with_who_and_what(empty_storage, storage):
-    import json
-
     unit_id = empty_storage.write(memory.add_unit, {"en": "Stop.", "fr": "Arrêtez."}, status="approved",
                                   origin="manual", actor="tg:5")
-    row = empty_storage.read(lambda db: db.execute(
-        "SELECT actor, entity_id, detail FROM audit WHERE action = 'create' AND entity = 'tm_unit'").fetchone())
-    assert (row[0], row[1], json.loads(row[2])) == ("tg:5", str(unit_id),
-                                                   {"origin": "manual", "status": "approved", "langs": ["en", "fr"]})
-    seeded = storage.read(lambda db: db.execute(
-        "SELECT DISTINCT actor, detail ->> 'origin', detail ->> 'status' FROM audit "
-        "WHERE action = 'create' AND entity = 'tm_unit'").fetchall())
-    assert seeded == [("seed", "phrasebook", "unreviewed")]
+    assert _audits(empty_storage, "create", by="tg:5") == [
+        (str(unit_id), {"origin": "manual", "status": "approved", "langs": ["en", "fr"]})]
+    seeded = _audits(storage, "create", by="seed")
+    assert seeded and len(seeded) == len(_audits(storage, "create"))  # every phrasebook unit, by "seed"
+    assert {(detail["origin"], detail["status"]) for _, detail in seeded} == {("phrasebook", "unreviewed")}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lxml import etree
+
 from bot.translation.memory import (
     TranslationMemory,
     Unit,
@@ -20,6 +22,7 @@ from bot.translation.memory import (
 from tests.exchange_checks import dtd_errors, schema
 
 FILES = Path(__file__).resolve().parents[1] / "data" / "exchange"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 def test_utf16_cat_file_with_three_letter_codes():
@@ -127,10 +130,6 @@ def test_an_alternative_is_written_as_a_unit_of_its_own_with_its_unit_s_details(
     """The alternative's unit: the unit with that one translation swapped,
     unreviewed, with the unit's origin and note, the other languages' codes
     and its own; its source language is one it shares with the unit."""
-    from lxml import etree
-
-    from bot.translation.memory import Unit, tmx_bytes
-
     unit = Unit({"en": "Stop the <b>line</b>.", "fr": "Arrêtez la ligne.", "zh": "停线。"}, id=7, status="approved",
                 origin="correction", note="From fix 12.", changed="2026-01-02T03:04:05+00:00",
                 markup={"en": "Stop the <bpt i='1'>&lt;b&gt;</bpt>line<ept i='1'>&lt;/b&gt;</ept>.",
@@ -147,20 +146,16 @@ def test_an_alternative_is_written_as_a_unit_of_its_own_with_its_unit_s_details(
                              "x-shopbot-alternative-of": "7"}
     assert fr_alt.findtext("note") == "From fix 12." and fr_alt.get("changedate") == "20250506T070809Z"
     assert fr_alt.get("srclang") is None  # English, the header's, is in both
-    segs = {tuv.get("{http://www.w3.org/XML/1998/namespace}lang"): tuv.find("seg") for tuv in fr_alt.findall("tuv")}
+    segs = {tuv.get(XML_LANG): tuv.find("seg") for tuv in fr_alt.findall("tuv")}
     assert [el.tag for el in segs["fr"]] == ["ph"] and "".join(segs["fr"].itertext()) == "Stoppez {1}la ligne."
     assert [el.tag for el in segs["en"]] == ["bpt", "ept"]  # the unit's other codes are kept
     # The English alternative: plain text, its codes not the unit's; its source is French.
     assert en_alt.get("srclang") == "fr" and props(en_alt)["x-shopbot-alternative-of"] == "7"
-    en = [tuv for tuv in en_alt.findall("tuv") if tuv.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"]
+    en = [tuv for tuv in en_alt.findall("tuv") if tuv.get(XML_LANG) == "en"]
     assert len(en) == 1 and en[0].findtext("seg") == "Halt the line." and len(en[0].find("seg")) == 0
 
 
 def test_an_alternative_s_source_is_the_header_s_language_when_it_can_be():
-    from lxml import etree
-
-    from bot.translation.memory import Unit, tmx_bytes
-
     units = [Unit({"fr": "Arrêtez.", "en": "Stop.", "zh": "停。"}, id=1, alternatives=[("zh", "停止。", "", "")]),
              Unit({"zh": "涂布机", "ko": "코터"}, id=2, alternatives=[("ko", "도포기", "", "")])]
     tus = etree.fromstring(tmx_bytes(units, srclang="en")).find("body").findall("tu")
