@@ -72,7 +72,11 @@ class SearchResult:
 
 
 class _Proposals:
-    """Best (score, reason, term id) per concept, plus the term's type for ties."""
+    """Best (score, reason, term id) per concept, plus the term's type for ties.
+
+    A tie between two terms of one concept (same score, same type) goes to the
+    older term, the lower id: the same answer whatever order SQLite happens to
+    read the rows in (an OR over two indexes does not read them by id)."""
 
     def __init__(self, lang: str | None):
         self.lang = lang
@@ -84,9 +88,9 @@ class _Proposals:
             return
         if type_ == "deprecated":
             score -= 2  # found, but the approved term's concept ranks first on ties
-        rank = (score, -_TYPE_RANK[type_])
+        rank = (score, -_TYPE_RANK[type_], -term_id)
         old = self.best.get(concept_id)
-        if old is None or rank > (old[0], -_TYPE_RANK[old[3]]):
+        if old is None or rank > (old[0], -_TYPE_RANK[old[3]], -old[1]):
             self.best[concept_id] = (score, term_id, reason, type_)
 
     def add_rows(self, rows, score_fn, reason: str) -> None:

@@ -6,10 +6,10 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from glossary import store as glossary_store
+from glossary import Glossary, store as glossary_store
 from glossary.model import MAX_TERM_CHARS
 from glossary.normalize import is_han, normalize, script_of
-from glossary.search import MAX_QUERY_CHARS, SearchResult, search
+from glossary.search import MAX_QUERY_CHARS, SearchResult, _Proposals, _results, search
 from tests.conftest import concept
 
 
@@ -304,3 +304,23 @@ def test_ties_show_the_better_term_and_keep_a_stable_order(small, empty_storage)
     [nip] = small.search("nip roll")
     assert (nip.matched.lang, nip.matched.type, nip.score) == ("en", "preferred", 100)
     assert [r.concept.id for r in small.search("guide roll")] == ["a-guide", "b-guide"]
+
+
+@pytest.mark.parametrize("spellings, shown", [("E stop|E-stop", "E stop"), ("E-stop|E stop", "E-stop")])
+def test_a_tie_within_a_concept_shows_the_older_term(empty_storage, spellings, shown):
+    """Two admitted terms found at the same score: the one stored first (the
+    lower id) is shown, in whichever order it was written, not whichever
+    SQLite happened to read first."""
+    _add(empty_storage, concept("estop", category="general", en=f"emergency stop|{spellings}"))
+    [hit] = Glossary(empty_storage.conn).search("e stop")
+    assert (hit.matched.text, hit.matched.type, hit.score) == (shown, "admitted", 97)
+
+
+def test_a_term_gone_between_the_reads_is_left_out(empty_storage):
+    """The search reads the terms, then the concepts and the terms it chose:
+    a term removed in between (an edit in the console) drops out of the
+    answer instead of raising."""
+    _add(empty_storage, concept("nip", category="general", en="nip roll"))
+    found = _Proposals(None)
+    found.add("nip", 10**9, "en", "preferred", 100, "exact")  # no such term (any more)
+    assert _results(empty_storage.conn(), found, 10) == []
