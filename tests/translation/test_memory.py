@@ -574,6 +574,18 @@ def test_tmx_header_and_prolog_are_tmx_14b():
         memory.tmx_bytes([unit], srclang="de")
 
 
+def test_tmx_header_of_a_source_tree_not_installed_says_dev(monkeypatch):
+    """Run from a checkout that pip never installed, there is no version to
+    read: the header says "dev" rather than failing the export."""
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(memory.metadata, "version", not_installed)
+    unit = memory.Unit(variants={"en": "Stop.", "zh": "停。"}, status="approved", origin="manual")
+    header = etree.fromstring(memory.tmx_bytes([unit], srclang="en")).find("header")
+    assert header.get("creationtoolversion") == "dev"
+
+
 # --------------------------------------------------------------------------
 # What mutation testing found unchecked (issue 16)
 
@@ -643,6 +655,22 @@ def test_the_length_window_keeps_a_match_right_at_the_threshold(empty_storage, s
     add(empty_storage, {"en": stored, "fr": "(oui)"})
     assert fuzz.ratio(stored, query) == 85.0
     match = TranslationMemory(empty_storage.conn, threshold=85).lookup(query, "en", "fr")
+    assert match is not None and match.text == "(oui)"
+
+
+def test_the_length_window_stays_inside_the_signature_slice(empty_storage):
+    """The index is sorted by signature, then length: lengths are sorted
+    inside a signature's slice only. A sentence without numbers (the first
+    slice) followed by many shorter ones with numbers: a search for its
+    length that ran past its slice would land among those and find nothing."""
+    add(empty_storage, {"en": "Clean the coating die before the next shift starts", "fr": "(oui)"})
+    for n in range(20):
+        add(empty_storage, {"en": f"Roll {n}", "fr": f"Rouleau {n}"})
+    tm = TranslationMemory(empty_storage.conn)
+    index = tm.index("en")
+    first, last = index.slices[safety_signature(key("Clean the coating die"), "en")]
+    assert (first, last) == (0, 1) and max(index.lengths[last:]) < index.lengths[0] / 2
+    match = tm.lookup("Clean the coating die before the next shift starts", "en", "fr")
     assert match is not None and match.text == "(oui)"
 
 
