@@ -206,6 +206,9 @@ class _Writer(threading.Thread):
         self.lock_patience = lock_patience
         self.jobs: queue.Queue = queue.Queue()
         self.ready: Future = Future()
+        # The hold of deferred jobs is timed by this clock: a test stops it to
+        # read the wait the writer asks of the queue exactly.
+        self.clock = time.monotonic
 
     def run(self) -> None:
         try:
@@ -222,7 +225,7 @@ class _Writer(threading.Thread):
         due = 0.0
         while True:
             try:
-                job = self.jobs.get(timeout=max(0.0, due - time.monotonic()) if held else None)
+                job = self.jobs.get(timeout=max(0.0, due - self.clock()) if held else None)
             except queue.Empty:
                 job = ()  # time is up for the held jobs
             if job is None:
@@ -231,7 +234,7 @@ class _Writer(threading.Thread):
                 break
             if job and isinstance(job[3], _Deferred) and len(held) < 63:
                 if not held:
-                    due = time.monotonic() + DEFER_SECONDS
+                    due = self.clock() + DEFER_SECONDS
                 held.append(job)
                 continue
             batch, held = held + ([job] if job else []), []

@@ -1,6 +1,7 @@
 """Storage: migrations, the single writer, concurrency, crash safety, backup."""
 
 import asyncio
+import queue
 import shutil
 import sqlite3
 import subprocess
@@ -8,12 +9,11 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from bot.storage import (MIGRATIONS, Storage, StorageError, bot_state, bot_username, connect, set_bot_state,
-                         set_bot_username)
+from bot.storage import (DEFER_SECONDS, MIGRATIONS, Storage, StorageError, _Deferred, _Writer, bot_state,
+                         bot_username, connect, set_bot_state, set_bot_username)
 from glossary import store as glossary_store
 from tests.conftest import SMALL, concept
 
@@ -723,23 +723,31 @@ def test_deferred_writes_too_go_at_most_64_to_a_transaction(empty_storage):
     assert [f.result(timeout=30) for f in futures] == [0] * 64 + [64] * 64 + [128] * 2
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the thread's CPU time from /proc")
-def test_an_idle_writer_waits_without_spinning(empty_storage):
-    """With nothing queued and nothing held, the writer blocks on its queue.
-    (Found by a mutant: waiting with a timeout of 0 when nothing is held
-    made it run empty transactions in a loop, a core at 100 %, unnoticed by
-    every other test.) Half a second of an idle writer must cost next to no
-    CPU; a spinning one costs most of it even on a loaded machine."""
-    [writer] = [t for t in threading.enumerate() if t.name == "shopbot-writer" and t.is_alive()]
+def test_the_writer_holds_deferred_jobs_from_the_first_one(tmp_path):
+    """The waits the writer asks of its queue, read on a clock the test
+    moves by hand: none while nothing is held (it blocks; a mutant that
+    waited 0 there ran empty transactions in a loop, a core at 100 %), then
+    DEFER_SECONDS counted from the first held job, not
+    restarted by the next one. (The writer runs in the test's thread here:
+    its queue ends with the stop mark, so run() returns.)"""
+    waits = []
 
-    def cpu_ticks():
-        fields = Path(f"/proc/self/task/{writer.native_id}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    class Recording(queue.Queue):
+        def get(self, block=True, timeout=None):
+            waits.append(timeout)
+            return super().get(block, timeout)
 
-    empty_storage.write(lambda db: None)
-    before = cpu_ticks()
-    time.sleep(0.5)
-    assert cpu_ticks() - before <= 5  # 0.05 s at 100 ticks/s
+    times = [100.0, 100.0, 100.25]
+    writer = _Writer(tmp_path / "w.db", seed=False)
+    writer.clock = lambda: times.pop(0) if len(times) > 1 else times[0]
+    writer.jobs = Recording()
+    held = [_Deferred(), _Deferred()]
+    for n, future in enumerate(held):
+        writer.jobs.put((lambda db, n: n, (n,), {}, future))
+    writer.jobs.put(None)
+    writer.run()
+    assert waits == [None, DEFER_SECONDS, DEFER_SECONDS - 0.25]
+    assert [f.result(timeout=0) for f in held] == [0, 1]  # written at the stop
 
 
 def test_a_deferred_write_after_close_is_refused_too(tmp_path):
