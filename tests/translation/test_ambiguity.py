@@ -228,3 +228,25 @@ def test_the_part_of_speech_is_read_in_the_message_s_language(engine, empty_stor
         with_pos(concept("purge", category="electrode", en="purge", fr="purge"), "verb", "en")], "tests")
     assert enforced(engine.translate("Lancez la purge.", "en", source="fr")) == {"purge"}
     assert enforced(engine.translate("Purge the line.", "fr", source="en")) == set()
+
+
+def test_a_spelling_of_another_language_reads_its_part_of_speech_where_it_is_a_term(engine, empty_storage):
+    # « tab » is no French term. It is English for the tab (a noun) and, in
+    # this made-up glossary, Malay for a concept with no English term. The
+    # part of speech is read in English, where the enforced concept has the
+    # spelling (its Malay term is a verb), not in the other concept's language.
+    empty_storage.write(glossary_store.upsert_concepts, [
+        with_pos(concept("tab-x", category="assembly", en="tab", fr="languette", ms="menab"), "verb", "ms"),
+        concept("tab-other", category="assembly", ms="tab", zh="标签")], "tests")
+    assert enforced(engine.translate("Le tab est plié.", "en", source="fr")) == {"tab-x"}
+
+
+def test_the_concept_the_sentence_decides_reads_its_part_of_speech_where_it_is_a_term(engine, empty_storage):
+    # The same, with two candidates the sentence decides between: the volts
+    # choose the cell's tab (English « tab », a noun) over the keyboard key
+    # (Korean « tab »); the cell tab's Korean term is a verb.
+    empty_storage.write(glossary_store.upsert_concepts, [
+        with_pos(concept("cell-tab", category="electrical", en="tab", fr="languette", ko="탭하다"), "verb", "ko"),
+        concept("tab-key", category="logistics_it", ko="tab", en="tab key", fr="touche de tabulation")], "tests")
+    result = engine.translate("Le tab mesure 3,65 V.", "en", source="fr")
+    assert (enforced(result), result.ambiguous) == ({"cell-tab"}, [])

@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from bot.config import Settings
 from bot.translation import memory as tm
 from bot.translation.models import ModelStore
 from bot.translation.engine import (MissingModelError, SegmentResult, Translation, TranslationEngine,
@@ -789,3 +790,44 @@ def test_a_code_touching_a_term_is_protected_too(engine):
     # placeholder of its own, not taken for part of the term.
     assert engine._protect("E203涂布机报警", "zh", "en").restore == {1: "E203", 2: "coater"}
     assert engine._protect("涂布机E203报警", "zh", "en").restore == {1: "coater", 2: "E203"}
+
+
+async def test_close_lets_a_running_batch_finish(engine):
+    """At shutdown a batch already on the model thread is finished, not cut
+    off: close() returns once it has run. (A close() that did not wait would
+    be missed only if the batch ended within its half second first: timing
+    can make this test miss that bug, never fail on a correct close.)"""
+    started, finished = threading.Event(), threading.Event()
+    original = engine._translate_batch
+
+    def slow(model, texts, target):
+        started.set()
+        threading.Event().wait(0.5)  # a slow model, still at work when close() is called
+        out = original(model, texts, target)
+        finished.set()
+        return out
+
+    engine._translate_batch = slow
+    task = asyncio.create_task(engine.atranslate("Check the slitter.", "fr", source="en"))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait)
+    engine.close()
+    assert finished.is_set()
+    assert (await task).text == "Check the refendeuse."
+
+
+def test_an_engine_built_without_options_has_the_bot_s_defaults(tmp_path, glossary, memory, packages):
+    """``shopbot eval`` and the tests build engines without options: they
+    must translate as the bot does with its default settings. The cache
+    keeps the README's 2,048 translations, the least recently used dropped
+    first."""
+    engine = make_engine(tmp_path, glossary, memory, packages)
+    fields = Settings.model_fields
+    assert (engine.max_chars, engine.max_loaded, engine.beam_size, engine.threads) == (
+        fields["max_message_chars"].default, fields["max_loaded_models"].default,
+        fields["beam_size"].default, fields["translate_threads"].default)
+    results = [Translation(text=str(n), source="en", target="fr") for n in range(2049)]
+    for n, result in enumerate(results):
+        engine._remember(("key", n), result)
+    engine._remember(("key", 1), results[1])  # used again: now the most recent
+    assert list(engine._cache) == [("key", n) for n in range(2, 2049)] + [("key", 1)]
+    engine.close()
