@@ -384,6 +384,28 @@ def test_approve_translates_into_the_other_languages(st_, tmp_path, packages):
     engine.close()
 
 
+def test_a_translation_past_the_field_limit_is_reported_missing_with_its_field(st_, tmp_path, packages):
+    """The glossary's French term is longer than the English one (tab,
+    languette): a symptom near its 500-character limit comes out longer
+    than the limit. That language stays without text, and the lead reads
+    which field of which language broke the rule; the other fields are not
+    kept half-made."""
+    glossary = Glossary(st_.conn)
+    engine = make_engine(tmp_path, glossary, None, packages, pairs=("en_fr",))
+    kb = knowledge.FixBase(st_, glossary, engine)
+    symptom = " ".join(["Tab."] * 100)
+    assert len(symptom) <= fx.MAX_SYMPTOM < len(engine.translate(symptom, "fr", source="en").text)
+    fix_id = draft(st_, original_lang="en", symptom=symptom, cause="", steps=["Stop"], safety=[], codes=[])
+    st_.write(fx.submit, fix_id, TRAINER)
+    try:
+        report = kb.approve(fix_id, LEAD)
+        assert report.changed and report.translated == []
+        assert report.missing["fr"] == "texts.fr.symptom is longer than 500 characters"
+        assert "fr" not in st_.read(fx.load_fix, fix_id).texts
+    finally:
+        engine.close()
+
+
 def test_approve_without_models_still_approves(st_, tmp_path, packages):
     glossary = Glossary(st_.conn)
     engine = make_engine(tmp_path, glossary, TranslationMemory(st_.conn), packages)  # none installed
