@@ -8,7 +8,9 @@ import pytest
 
 from bot.knowledge import fixes as fx
 from bot.knowledge import search as ks
+from glossary import store as glossary_store
 from glossary.normalize import normalize
+from tests.conftest import concept
 from tests.translation.test_engine import make_engine
 from tests.knowledge.test_fixes import (LEAD, OPERATOR, TRAINER, TRAINER2, approved, draft, flush,  # noqa: F401
                                         kb, st_)
@@ -393,6 +395,25 @@ def test_a_result_carries_the_fix_s_own_fields(st_, kb):
     assert (r.symptom, r.cause, r.steps, r.safety) == ("涂布机张力报警", "浮动辊卡住", ["停机", "检查浮动辊"], ["先挂牌上锁"])
     st_.write(lambda db: db.execute("UPDATE fix SET sample = 1 WHERE id = ?", [fix_id]))
     assert kb.get(fix_id).sample is True
+
+
+def test_which_words_are_looked_up_in_the_glossary(kb, st_):
+    """A word the spotter missed is looked up when it has three letters or
+    more, or any Chinese or Korean: « tbj » is typed for 涂布机 (pinyin
+    initials, 85). One or two Latin letters and plain numbers never are,
+    even where the glossary would find them by their start (« ag » for AGV,
+    83; « 186 » for the 18650 cell, 82): they stay for full-text search. A
+    word counts for its three best concepts at 80 or more."""
+    st_.write(glossary_store.upsert_concepts, [
+        concept("cell-18650", category="finishing", en="18650", fr="18650"),
+        *(concept(f"pump-{x}", category="general", en=f"pump {x}", fr=f"pompe {x}") for x in "abcd")], "tests")
+    assert kb.glossary.search("ag")[0].concept.id == "agv"
+    assert [(h.concept.id, round(h.score)) for h in kb.glossary.search("186")] == [("cell-18650", 82)]
+    assert kb.understand("tbj") == ({"coater"}, [])
+    assert kb.understand("ag 186") == (set(), ["ag", "186"])
+    assert kb.understand("pump") == ({"pump-a", "pump-b", "pump-c"}, [])  # 83 each: the first three
+    assert {h.score for h in kb.glossary.search("pum")} == {80.0}  # exactly 80 counts
+    assert kb.understand("pum") == ({"pump-a", "pump-b", "pump-c"}, [])
 
 
 def test_understanding_after_the_spotted_terms(kb):
