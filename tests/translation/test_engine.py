@@ -831,3 +831,21 @@ def test_an_engine_built_without_options_has_the_bot_s_defaults(tmp_path, glossa
     engine._remember(("key", 1), results[1])  # used again: now the most recent
     assert list(engine._cache) == [("key", n) for n in range(2, 2049)] + [("key", 1)]
     engine.close()
+
+
+def test_the_models_run_on_one_thread(tmp_path, glossary, memory, packages):
+    """One model thread: CTranslate2 spreads a batch over the cores itself,
+    and a second thread would run a batch beside another, or beside a trim
+    of freed memory. Work handed to it while it is busy waits: no second
+    thread is started (a pool starts its threads as work arrives)."""
+    engine = make_engine(tmp_path, glossary, memory, packages)
+    before = set(threading.enumerate())
+    busy = threading.Event()
+    try:
+        for _ in range(2):
+            engine._executor.submit(busy.wait, 30)
+        started = [t.name for t in set(threading.enumerate()) - before]
+    finally:
+        busy.set()
+        engine.close()
+    assert started == ["shopbot-translate_0"]
