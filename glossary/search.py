@@ -75,7 +75,8 @@ class _Proposals:
     """Best (score, reason, term id) per concept, plus the term's type for ties.
 
     A tie between two terms of one concept (same score, same type) goes to the
-    older term, the lower id: the same answer whatever order SQLite happens to
+    lower term id, the term listed first in the concept (a concept's terms are
+    written in its order): the same answer whatever order SQLite happens to
     read the rows in (an OR over two indexes does not read them by id)."""
 
     def __init__(self, lang: str | None):

@@ -307,9 +307,9 @@ def test_ties_show_the_better_term_and_keep_a_stable_order(small, empty_storage)
 
 
 @pytest.mark.parametrize("spellings, shown", [("E stop|E-stop", "E stop"), ("E-stop|E stop", "E-stop")])
-def test_a_tie_within_a_concept_shows_the_older_term(empty_storage, spellings, shown):
-    """Two admitted terms found at the same score: the one stored first (the
-    lower id) is shown, in whichever order it was written, not whichever
+def test_a_tie_within_a_concept_shows_the_term_listed_first(empty_storage, spellings, shown):
+    """Two admitted terms found at the same score: the one the concept lists
+    first (the lower id) is shown, in either order of listing, not whichever
     SQLite happened to read first."""
     _add(empty_storage, concept("estop", category="general", en=f"emergency stop|{spellings}"))
     [hit] = Glossary(empty_storage.conn).search("e stop")
