@@ -78,7 +78,7 @@ def end_sessions(db: sqlite_utils.Database, person_id: int, actor: Person) -> in
         raise NotFound(f"person {person_id} is not known")
     current = signin.person_by_id(db, actor.user_id)  # the actor's role now, in this transaction
     if current is None or not manages(current, person.role):
-        raise NotAllowed(f"a {actor.role} cannot end a {person.role}'s sessions")
+        raise NotAllowed(f"{actor.role}s cannot end the sessions of {person.role}s")
     ended = db.execute("DELETE FROM web_session WHERE person_id = ?", [person.user_id]).rowcount
     if ended:
         audit(db, f"web:{actor.user_id}", "end", "web_session", f"person:{person.user_id}",

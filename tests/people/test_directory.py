@@ -253,6 +253,7 @@ def test_admissions_are_audited_with_where_from(crew):
     invite = crew.write(pp.create_invite, "operator", ADMIN)
     crew.write(pp.redeem_invite, invite.code, 50)
     assert audits(crew, "person")[-1] == ("tg:50", "create", "50", {"role": "operator", "via": f"invite {invite.id}"})
+    assert audits(crew, "invite")[-1] == ("tg:50", "redeem", str(invite.id), {"role": "operator"})
     raise_it = crew.write(pp.create_invite, "lead", ADMIN)
     crew.write(pp.redeem_invite, raise_it.code, 50)
     assert audits(crew, "person")[-1] == (
