@@ -262,3 +262,51 @@ def test_admissions_are_audited_with_where_from(crew):
     assert audits(crew, "person")[-2:] == [
         ("system", "role", "50", {"from": "lead", "to": "admin", "via": "SHOPBOT_ADMINS"}),
         ("system", "create", "51", {"role": "admin", "via": "SHOPBOT_ADMINS"})]
+
+
+@pytest.mark.parametrize("bad", [0, -1, pp.MAX_ID, True, "5", 5.0, None])
+def test_a_telegram_user_id_out_of_range_or_not_a_number_is_refused(crew, bad):
+    """SHOPBOT_ADMINS and group members come as Telegram user ids: positive
+    integers under 2**53 (a bool is no id, though Python counts it as 1)."""
+    before = crew.read(pp.list_people)
+    with pytest.raises(InvalidInput) as err:
+        crew.write(pp.ensure_admins, [STRANGER, bad])
+    assert message(err) == f"not a Telegram user id: {bad!r}"
+    assert crew.read(pp.list_people) == before  # all checked before anything is written
+
+
+def test_the_largest_ids(crew):
+    # A person of the web only has an id between 2**53 and 2**62 (both excluded).
+    for bad in (pp.MAX_ID, pp.MAX_WEB_ID):
+        with pytest.raises(InvalidInput) as err:
+            crew.read(pp.get_person, bad)
+        assert message(err) == f"not a person's id: {bad}"
+    assert crew.read(pp.get_person, pp.MAX_WEB_ID - 1) is None
+
+
+@pytest.mark.parametrize("code, lang", [("zh-Hant-TW", "zh"), ("ms_MY", "ms"), ("id", "ms"), ("fr-CA", "fr"),
+                                        (" KO ", "ko"), ("de", "en"), ("", "en"), (None, "en")])
+def test_telegram_language_codes(code, lang):
+    assert pp.language_from_telegram(code) == lang
+
+
+def test_a_name_is_cut_before_it_is_cleaned():
+    """A hostile megabyte costs a bounded amount of work: only the first
+    8 × limit characters are read, invisible ones included."""
+    assert pp.clean_name("\u200b" * 80 + "Bob", limit=10) == ""
+    assert pp.clean_name("\u200b" * 79 + "Bob", limit=10) == "B"
+
+
+def test_times_are_stored_in_utc_whatever_the_machine_s_zone(crew, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        crew.write(pp.create_invite, "operator", ADMIN, now=T0)
+        stored = crew.read(lambda db: db.execute(
+            "SELECT created_at FROM invite ORDER BY id DESC LIMIT 1").fetchone()[0])
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert stored == T0.astimezone(timezone.utc).isoformat(timespec="seconds")

@@ -101,7 +101,10 @@ def test_ended_sessions_are_counted_and_audited(crew):
     assert crew.read(lambda db: db.execute("SELECT count(*) FROM audit WHERE action = 'end'").fetchone()[0]) == 1
 
 
-@pytest.mark.parametrize("base", ["http://plant.local:8080", "http://plant.local:8080/", "http://plant.local:8080//"])
-def test_a_web_invite_link(crew, base):
+@pytest.mark.parametrize("base, host", [("http://plant.local:8080", "http://plant.local:8080"),
+                                        ("http://plant.local:8080/", "http://plant.local:8080"),
+                                        ("http://plant.local:8080//", "http://plant.local:8080"),
+                                        ("http://KIOSK-BOX/", "http://KIOSK-BOX")])
+def test_a_web_invite_link(crew, base, host):
     invite = crew.write(manage.create_invite, "operator", person(crew, LEAD))
-    assert manage.web_invite_url(invite, base) == f"http://plant.local:8080/invite/{invite.code}"
+    assert manage.web_invite_url(invite, base) == f"{host}/invite/{invite.code}"
