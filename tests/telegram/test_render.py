@@ -134,6 +134,16 @@ def test_card_and_details_exactly_as_a_reader_gets_them():
     assert concept_card(tab_concept("draft"), "zh").endswith("<i>A strip.</i>\n(not yet reviewed)")
 
 
+def test_a_language_reviewed_by_a_native_speaker_is_marked():
+    """A ✓ after the languages whose terms a reviewer has checked, on the
+    card and in the details; the others are drafts and carry none."""
+    concept = tab_concept()
+    concept.reviews = {"fr": ("lead", "2026-12-01"), "zh": ("lead", "2026-12-01")}
+    assert concept_card(concept, "ko") == (
+        "<b>tab</b>\n🇨🇳 极耳 ✓\n🇰🇷 —\n🇲🇾 —\n🇫🇷 languette ✓\n🇬🇧 tab\n\n<i>A strip.</i>")
+    assert concept_details(concept, "ko").splitlines()[1:5] == ["🇨🇳 极耳 ✓", "🇰🇷 —", "🇲🇾 —", "🇫🇷 languette ✓"]
+
+
 def test_missing_text_renders_as_nothing():
     assert q(None) == "" and q("") == "" and q("<&>") == "&lt;&amp;&gt;"
 
