@@ -727,9 +727,9 @@ def test_the_writer_holds_deferred_jobs_from_the_first_one(tmp_path):
     """The waits the writer asks of its queue, read on a clock the test
     moves by hand: none while nothing is held (it blocks; a mutant that
     waited 0 there ran empty transactions in a loop, a core at 100 %), then
-    DEFER_SECONDS counted from the first held job, not
-    restarted by the next one. (The writer runs in the test's thread here:
-    its queue ends with the stop mark, so run() returns.)"""
+    DEFER_SECONDS counted from the first held job, not restarted by the
+    next one. (The writer runs in the test's thread here: its queue ends
+    with the stop mark, so run() returns.)"""
     waits = []
 
     class Recording(queue.Queue):

@@ -5,6 +5,7 @@ and the facade's shortcuts (no write when nothing needs one)."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -298,8 +299,6 @@ def test_a_name_is_cut_before_it_is_cleaned():
 
 
 def test_times_are_stored_in_utc_whatever_the_machine_s_zone(crew, monkeypatch):
-    import time
-
     monkeypatch.setenv("TZ", "Asia/Shanghai")
     time.tzset()
     try:

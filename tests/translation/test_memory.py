@@ -663,14 +663,15 @@ def test_the_length_window_stays_inside_the_signature_slice(empty_storage):
     inside a signature's slice only. A sentence without numbers (the first
     slice) followed by many shorter ones with numbers: a search for its
     length that ran past its slice would land among those and find nothing."""
-    add(empty_storage, {"en": "Clean the coating die before the next shift starts", "fr": "(oui)"})
+    sentence = "Clean the coating die before the next shift starts"
+    add(empty_storage, {"en": sentence, "fr": "(oui)"})
     for n in range(20):
         add(empty_storage, {"en": f"Roll {n}", "fr": f"Rouleau {n}"})
     tm = TranslationMemory(empty_storage.conn)
     index = tm.index("en")
-    first, last = index.slices[safety_signature(key("Clean the coating die"), "en")]
+    first, last = index.slices[safety_signature(key(sentence), "en")]
     assert (first, last) == (0, 1) and max(index.lengths[last:]) < index.lengths[0] / 2
-    match = tm.lookup("Clean the coating die before the next shift starts", "en", "fr")
+    match = tm.lookup(sentence, "en", "fr")
     assert match is not None and match.text == "(oui)"
 
 
