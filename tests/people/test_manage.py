@@ -5,28 +5,22 @@ tests (tests/web/test_console_people.py) go through the pages."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
 from bot.people import directory as pp
 from bot.people import manage
 from bot.people import signin as si
-from bot.people.directory import SYSTEM, NotAllowed, NotFound
-
-ADMIN, LEAD, OPERATOR = 1, 2, 4
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+from bot.people.directory import NotAllowed, NotFound
+from tests.people.test_signin import ADMIN, LEAD, OPERATOR, T0, db_, signed_in  # noqa: F401 (db_: a fixture)
 
 
 @pytest.fixture
-def crew(empty_storage):
-    """An admin, a lead and an operator from Telegram, and the kiosk."""
-    empty_storage.write(pp.ensure_admins, [ADMIN])
-    for user_id, role in ((LEAD, "lead"), (OPERATOR, "operator")):
-        code = empty_storage.write(pp.create_invite, role, SYSTEM).code
-        empty_storage.write(pp.redeem_invite, code, user_id, name=role.title())
-    empty_storage.write(si.kiosk)
-    return empty_storage
+def crew(db_):
+    """test_signin's admin, lead and operator from Telegram, and the kiosk."""
+    db_.write(si.kiosk)
+    return db_
 
 
 def person(storage, user_id):
@@ -35,11 +29,6 @@ def person(storage, user_id):
 
 def kiosk_id(storage):
     return storage.read(si.kiosk).user_id
-
-
-def sign_in(storage, person_id, now=T0):
-    token = storage.write(si.create_link, person_id, now=now).token
-    storage.write(si.redeem_link, token, "192.0.2.7", now=now)
 
 
 def test_who_may_give_which_roles():
@@ -52,8 +41,8 @@ def test_the_overview_counts_live_sessions_at_the_time_given(crew):
     """Sessions of 1 March are live an hour later, and long expired today:
     the count is read at the time the caller gives."""
     for _ in range(2):
-        sign_in(crew, OPERATOR)
-    sign_in(crew, LEAD)
+        signed_in(crew, OPERATOR)
+    signed_in(crew, LEAD)
     lead = person(crew, LEAD)
     rows = {r.person.user_id: r for r in crew.read(lambda db: manage.overview(db, lead, now=T0 + timedelta(hours=1)))}
     assert {uid: (r.kind, r.sessions, r.roles, r.can_end) for uid, r in rows.items()} == {
@@ -76,7 +65,7 @@ def test_the_kiosk_stays_an_operator(crew):
 
 
 def test_ending_sessions_needs_the_right_to_manage_the_person(crew):
-    sign_in(crew, ADMIN)
+    signed_in(crew, ADMIN)
     lead = person(crew, LEAD)
     with pytest.raises(NotFound) as err:
         crew.write(manage.end_sessions, 999, lead)
@@ -89,7 +78,7 @@ def test_ending_sessions_needs_the_right_to_manage_the_person(crew):
 
 def test_ended_sessions_are_counted_and_audited(crew):
     for _ in range(2):
-        sign_in(crew, OPERATOR)
+        signed_in(crew, OPERATOR)
     lead = person(crew, LEAD)
     assert crew.write(manage.end_sessions, OPERATOR, lead) == 2
     assert crew.read(lambda db: si.list_sessions(db, OPERATOR, now=T0)) == []
