@@ -77,8 +77,9 @@ def _too_big() -> GlossaryError:
     return GlossaryError(f"file larger than {MAX_INPUT_BYTES // (1024 * 1024)} MB")
 
 
-def _line_at(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
+def _line_at(data: bytes | str, offset: int) -> int:
+    """The line (from 1) of ``offset`` in raw bytes or in decoded text."""
+    return data.count(b"\n" if isinstance(data, bytes) else "\n", 0, offset) + 1
 
 
 def decode_text(data: bytes) -> str:
@@ -672,8 +673,7 @@ def parse_xml(data: bytes) -> etree._Element:
 
 def _subset_refused(text: str, at: int) -> GlossaryError:
     """The refusal of both locks, naming the line of offset ``at``."""
-    line = text.count("\n", 0, at) + 1
-    return GlossaryError(f"line {line}: a DOCTYPE with an internal subset is refused")
+    return GlossaryError(f"line {_line_at(text, at)}: a DOCTYPE with an internal subset is refused")
 
 
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),

@@ -49,7 +49,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                                                "tests/translation/test_tmx_exchange.py"]),
     "render": (["handlers/render.py"], ["tests/telegram/test_render.py"]),
     "storage": (["bot/storage.py"], ["tests/test_storage.py"]),
-    # manage.py (the console's people page) is tested through its views
+    # manage.py (the console's people page): its views' tests join its own
     "people": (["bot/people/*"], ["tests/people/", "tests/web/test_console_people.py"]),
 }
 # The knowledge base, one group per file: about 3,600 mutants in all, hours on

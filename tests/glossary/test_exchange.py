@@ -18,6 +18,7 @@ from glossary.exchange import (
     CSV_COLUMNS,
     FORMATS,
     MAX_INPUT_BYTES,
+    XML_LANG,
     ReadReport,
     concept_id_for,
     normalise_id,
@@ -48,7 +49,6 @@ from glossary.model import (
 DATA = Path(__file__).resolve().parents[1] / "data"
 TBX_NS = "urn:iso:std:iso:30042:ed-2"
 FORMULA = "=cmd|' /C calc'!A0"
-XML_LANG_ATTR = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 def keys(concepts):
@@ -805,14 +805,14 @@ def test_the_headers_of_both_tbx_forms(tmp_path):
     v3 = exchange.tbx_bytes(concepts)
     root = etree.fromstring(v3)
     assert [pi.target for pi in root.itersiblings(preceding=True)] == ["xml-model", "xml-model"]
-    assert root.get(XML_LANG_ATTR) == "en"
+    assert root.get(XML_LANG) == "en"
     ns = {"t": TBX_NS}
     assert root.findtext("t:tbxHeader/t:fileDesc/t:sourceDesc/t:p", namespaces=ns) == "shopbot glossary export"
     assert b"<!DOCTYPE" not in v3
     v2 = exchange.tbx_bytes(concepts, "tbx2008")
     assert v2.splitlines()[1] == b'<!DOCTYPE martif SYSTEM "TBXcoreStructV02.dtd">'
     martif = etree.fromstring(v2)
-    assert (martif.tag, martif.get("type"), martif.get(XML_LANG_ATTR)) == (
+    assert (martif.tag, martif.get("type"), martif.get(XML_LANG)) == (
         "martif", "TBX", "en")
     assert martif.findtext("martifHeader/fileDesc/sourceDesc/p") == "shopbot glossary export"
     assert martif.findtext("text/body/termEntry[@id='c1']/langSet[@xml:lang='en']/tig/term",
@@ -826,7 +826,7 @@ def test_each_definition_is_written_once_in_its_place():
     root = etree.fromstring(exchange.tbx_bytes([concept]))
     ns = {"t": TBX_NS}
     entry = root.find("t:text/t:body/t:conceptEntry", ns)
-    where = [(etree.QName(d.getparent()).localname, d.getparent().get(XML_LANG_ATTR) or d.get(XML_LANG_ATTR), d.text)
+    where = [(etree.QName(d.getparent()).localname, d.getparent().get(XML_LANG) or d.get(XML_LANG), d.text)
              for d in entry.iter(f"{{{TBX_NS}}}descrip") if d.get("type") == "definition"]
     assert where == [("conceptEntry", "ms", "Jalur."), ("langSec", "en", "A strip.")]
 

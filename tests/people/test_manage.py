@@ -4,7 +4,6 @@ tests (tests/web/test_console_people.py) go through the pages."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,8 @@ from bot.people import directory as pp
 from bot.people import manage
 from bot.people import signin as si
 from bot.people.directory import NotAllowed, NotFound
-from tests.people.test_signin import ADMIN, LEAD, OPERATOR, T0, db_, signed_in  # noqa: F401 (db_: a fixture)
+from tests.people.test_signin import (ADMIN, LEAD, OPERATOR, T0, audits, db_,  # noqa: F401 (db_: a fixture)
+                                     signed_in)
 
 
 @pytest.fixture
@@ -82,12 +82,10 @@ def test_ended_sessions_are_counted_and_audited(crew):
     lead = person(crew, LEAD)
     assert crew.write(manage.end_sessions, OPERATOR, lead) == 2
     assert crew.read(lambda db: si.list_sessions(db, OPERATOR, now=T0)) == []
-    rows = crew.read(lambda db: db.execute(
-        "SELECT actor, action, entity, entity_id, detail FROM audit WHERE action = 'end'").fetchall())
-    assert [(*r[:4], json.loads(r[4])) for r in rows] == [
-        (f"web:{LEAD}", "end", "web_session", f"person:{OPERATOR}", {"person": OPERATOR, "sessions": 2})]
+    ended = [(f"web:{LEAD}", "end", f"person:{OPERATOR}", {"person": OPERATOR, "sessions": 2})]
+    assert audits(crew, "web_session") == ended
     assert crew.write(manage.end_sessions, OPERATOR, lead) == 0  # none left: nothing audited
-    assert crew.read(lambda db: db.execute("SELECT count(*) FROM audit WHERE action = 'end'").fetchone()[0]) == 1
+    assert audits(crew, "web_session") == ended
 
 
 @pytest.mark.parametrize("base, host", [("http://plant.local:8080", "http://plant.local:8080"),

@@ -568,7 +568,7 @@ def test_tmx_header_and_prolog_are_tmx_14b():
         "creationtool": "shopbot", "segtype": "sentence", "o-tmf": "shopbot", "adminlang": "en",
         "srclang": memory._TMX_LANG.get("zh", "zh"), "datatype": "plaintext"}
     assert header.get("creationtoolversion") == metadata.version("shopbot")  # installed: its version
-    langs = [tuv.get("{http://www.w3.org/XML/1998/namespace}lang") for tuv in root.iter("tuv")]
+    langs = [tuv.get(exchange.XML_LANG) for tuv in root.iter("tuv")]
     assert langs[0] == memory._TMX_LANG.get("zh", "zh")  # the source language first
     with pytest.raises(TMError, match="unknown language 'de' \\(one of: zh, ko, ms, fr, en\\)"):
         memory.tmx_bytes([unit], srclang="de")

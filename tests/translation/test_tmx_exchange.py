@@ -19,10 +19,10 @@ from bot.translation.memory import (
     read_tmx_report,
     tmx_bytes,
 )
+from glossary.exchange import XML_LANG
 from tests.exchange_checks import dtd_errors, schema
 
 FILES = Path(__file__).resolve().parents[1] / "data" / "exchange"
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 def test_utf16_cat_file_with_three_letter_codes():
